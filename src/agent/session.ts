@@ -1,0 +1,157 @@
+// One live agent session: the SDK's query() in this process, Claude Code in a sandbox, turns pushed in.
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { ModelCredential } from '../config.js';
+import type { Logger } from '../log.js';
+import { startModelProxy } from '../proxy/model-proxy.js';
+import type { Runtime } from '../sandbox/types.js';
+import { PromptStream } from './prompt-stream.js';
+import { type GroupPaths, MODEL_PORT, SANDBOX_GLOBAL_DIR, SANDBOX_HOME, sandboxedSpawn } from './sandbox-spawn.js';
+
+export interface TurnOutcome {
+  ok: boolean;
+  /** The agent's final text, or what went wrong. */
+  text: string;
+  sessionId: string;
+  costUsd: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  durationMs: number | null;
+}
+
+export interface SessionEnd {
+  /** closed: input ended normally; killed: close timed out or kill() was called; crashed: the process failed. */
+  reason: 'closed' | 'killed' | 'crashed';
+  error?: string;
+}
+
+export interface SessionHandlers {
+  onSpawned(): void;
+  onModelRequest(): void;
+  onSessionId(sessionId: string): void;
+  /** Exactly one per pushed prompt, in order. */
+  onResult(outcome: TurnOutcome): void;
+}
+
+export interface AgentSessionOptions {
+  runtime: Runtime;
+  paths: GroupPaths;
+  credential: ModelCredential;
+  modelBaseUrl: string;
+  model: string | undefined;
+  resume: string | undefined;
+  timezone: string;
+  systemPromptAppend: string;
+  mcpServers: Record<string, McpServerConfig>;
+  log: Logger;
+  handlers: SessionHandlers;
+}
+
+const STDERR_TAIL = 2000;
+
+export class AgentSession {
+  readonly done: Promise<SessionEnd>;
+  readonly #input = new PromptStream();
+  readonly #abort = new AbortController();
+  #stderr = '';
+  #killed = false;
+
+  constructor(options: AgentSessionOptions) {
+    this.done = this.#run(options);
+  }
+
+  /** Starts a turn. The caller keeps at most one turn in flight, so each push gets its own result. */
+  push(prompt: string): void {
+    this.#input.push(prompt);
+  }
+
+  /** Ends the session gracefully: Claude Code finishes and exits, its transcript saved. */
+  close(): void {
+    this.#input.close();
+  }
+
+  /** Ends the session now: the sandbox and everything in it are killed. */
+  kill(): void {
+    this.#killed = true;
+    this.#input.close();
+    this.#abort.abort();
+  }
+
+  async #run(o: AgentSessionOptions): Promise<SessionEnd> {
+    const proxy = await startModelProxy(o.paths.modelSocket, {
+      upstream: o.modelBaseUrl,
+      credential: o.credential,
+      onRequest: () => o.handlers.onModelRequest(),
+      onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
+    });
+    const fixedEnv: Record<string, string> = {
+      HOME: SANDBOX_HOME,
+      CLAUDE_CONFIG_DIR: `${SANDBOX_HOME}/.claude`,
+      TMPDIR: '/tmp',
+      CLAUDE_CODE_TMPDIR: '/tmp',
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      TZ: o.timezone,
+      ANTHROPIC_BASE_URL: `http://127.0.0.1:${MODEL_PORT}`,
+      // A placeholder of the right kind: the host proxy replaces it with the real credential.
+      ...(o.credential.kind === 'api-key' ? { ANTHROPIC_API_KEY: 'placeholder' } : { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' }),
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      CLAUDE_CODE_ADDITIONAL_DIRECTORIES_CLAUDE_MD: '1',
+      DISABLE_AUTOUPDATER: '1',
+      IS_SANDBOX: '1',
+    };
+    const onSpawn = (child: ChildProcessWithoutNullStreams) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        this.#stderr = (this.#stderr + text).slice(-STDERR_TAIL);
+        o.log.debug({ stderr: text }, 'agent stderr');
+      });
+      o.handlers.onSpawned();
+    };
+    try {
+      const messages = query({
+        prompt: this.#input,
+        options: {
+          cwd: o.paths.groupDir,
+          additionalDirectories: [SANDBOX_GLOBAL_DIR],
+          settingSources: ['project'],
+          systemPrompt: { type: 'preset', preset: 'claude_code', append: o.systemPromptAppend },
+          permissionMode: 'bypassPermissions',
+          allowDangerouslySkipPermissions: true,
+          mcpServers: o.mcpServers,
+          mcpServersDelivery: 'initialize',
+          ...(o.resume ? { resume: o.resume } : {}),
+          ...(o.model ? { model: o.model } : {}),
+          env: fixedEnv,
+          abortController: this.#abort,
+          spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.paths, fixedEnv, onSpawn),
+        },
+      });
+      for await (const m of messages) {
+        if (m.type === 'system' && m.subtype === 'init') o.handlers.onSessionId(m.session_id);
+        else if (m.type === 'result') o.handlers.onResult(toOutcome(m));
+      }
+      return { reason: this.#killed ? 'killed' : 'closed' };
+    } catch (err) {
+      if (this.#killed) return { reason: 'killed' };
+      const message = err instanceof Error ? err.message : String(err);
+      const tail = this.#stderr.trim().split('\n').slice(-3).join(' | ');
+      return { reason: 'crashed', error: tail ? `${message} (${tail})` : message };
+    } finally {
+      await proxy.close();
+    }
+  }
+}
+
+function toOutcome(m: SDKResultMessage): TurnOutcome {
+  const common = {
+    sessionId: m.session_id,
+    costUsd: m.total_cost_usd ?? null,
+    inputTokens: m.usage?.input_tokens ?? null,
+    outputTokens: m.usage?.output_tokens ?? null,
+    durationMs: m.duration_ms ?? null,
+  };
+  if (m.subtype === 'success' && !m.is_error) return { ok: true, text: m.result, ...common };
+  const text = m.subtype === 'success' ? m.result : m.errors.join('; ') || m.subtype;
+  return { ok: false, text, ...common };
+}

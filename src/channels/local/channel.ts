@@ -1,0 +1,69 @@
+// The local channel: chats named `local:<name>`, reached through pincer's own HTTP API (and `pincer chat`).
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../log.js';
+import type { Store } from '../../store/index.js';
+import type { Channel, InboundSink, Outbound } from '../types.js';
+import { LOCAL_PREFIX } from './chat-id.js';
+import { buildHttpApi } from './http-api.js';
+
+export interface LocalChannelOptions {
+  store: Store;
+  host: string;
+  port: number;
+  token: string;
+  log: Logger;
+}
+
+export class LocalChannel implements Channel {
+  readonly name = 'local';
+  /** Emits `typing` with the chat id whenever a chat's typing state changes. */
+  readonly typingChanges = new EventEmitter<{ typing: [chatId: string] }>();
+  readonly #typing = new Set<string>();
+  readonly #options: LocalChannelOptions;
+  #server: FastifyInstance | undefined;
+
+  constructor(options: LocalChannelOptions) {
+    this.typingChanges.setMaxListeners(0);
+    this.#options = options;
+  }
+
+  owns(chatId: string): boolean {
+    return chatId.startsWith(LOCAL_PREFIX);
+  }
+
+  /** Starts the HTTP API; resolves once it listens. */
+  async start(sink: InboundSink): Promise<void> {
+    const { store, host, port, token, log } = this.#options;
+    this.#server = buildHttpApi({ store, token, sink, log, typing: this });
+    await this.#server.listen({ host, port });
+  }
+
+  /** The port the API listens on (useful when configured as 0). */
+  get port(): number {
+    const address = this.#server?.server.address();
+    if (!address || typeof address === 'string') throw new Error('local channel is not listening');
+    return address.port;
+  }
+
+  /** Delivering is storing the reply, which the outbox worker does on success; this only names it. */
+  async send(_chatId: string, _out: Outbound): Promise<{ platformId: string }> {
+    return { platformId: `reply-${randomUUID()}` };
+  }
+
+  async setTyping(chatId: string, on: boolean): Promise<void> {
+    if (on === this.#typing.has(chatId)) return;
+    if (on) this.#typing.add(chatId);
+    else this.#typing.delete(chatId);
+    this.typingChanges.emit('typing', chatId);
+  }
+
+  isTyping(chatId: string): boolean {
+    return this.#typing.has(chatId);
+  }
+
+  async stop(): Promise<void> {
+    await this.#server?.close();
+  }
+}

@@ -1,0 +1,66 @@
+// `pincer chat [name]`: a terminal conversation in local:<name> with the running assistant.
+import { createInterface } from 'node:readline/promises';
+import { loadConfig } from '../config.js';
+import { ApiClient, type ApiMessage } from './api-client.js';
+
+export async function runChat(name: string): Promise<number> {
+  const config = loadConfig(process.env, process.cwd());
+  const chat = `local:${name}`;
+  let client: ApiClient;
+  try {
+    client = new ApiClient(config);
+  } catch {
+    process.stderr.write(`No API token found in ${config.home}/token: start pincer first (npm start).\n`);
+    return 1;
+  }
+  let cursor: string;
+  try {
+    cursor = (await client.poll(chat, '0', 0, false)).cursor;
+  } catch (err) {
+    process.stderr.write(`Cannot reach pincer at ${client.base}: ${(err as Error).message}. Is it running (npm start)?\n`);
+    return 1;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: `${name}> ` });
+  const show = (line: string) => {
+    process.stdout.write(`\r\x1b[K${line}\n`);
+    rl.prompt(true);
+  };
+  const render = (m: ApiMessage) => (m.fromAssistant ? `${m.sender}: ${m.text}` : `${m.sender} (${m.time.slice(11, 16)}): ${m.text}`);
+
+  let open = true;
+  let typing = false;
+  const follow = async () => {
+    while (open) {
+      try {
+        const page = await client.poll(chat, cursor, 25, typing);
+        cursor = page.cursor;
+        for (const m of page.messages) if (m.fromAssistant) show(render(m));
+        if (page.typing !== typing) {
+          typing = page.typing;
+          if (typing) show(`${config.assistantName} is typing…`);
+        }
+      } catch (err) {
+        if (!open) return;
+        show(`(connection lost: ${(err as Error).message}; retrying)`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  };
+  void follow();
+  rl.prompt();
+  for await (const line of rl) {
+    const text = line.trim();
+    if (text === '/quit' || text === '/exit') break;
+    if (text) {
+      try {
+        await client.send(chat, text);
+      } catch (err) {
+        show(`(not sent: ${(err as Error).message})`);
+      }
+    }
+    rl.prompt();
+  }
+  open = false;
+  rl.close();
+  return 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { runChat } from './chat.js';
+import { runDoctor } from './doctor.js';
+import { runStart } from './start.js';
+
+const program = new Command('pincer').description('A personal AI assistant: one sandboxed Claude agent per conversation.');
+
+program
+  .command('start', { isDefault: true })
+  .description('run the assistant (local API, channels, agents)')
+  .action(async () => {
+    await runStart();
+  });
+
+program
+  .command('chat')
+  .argument('[name]', 'local chat to talk in', 'main')
+  .description('talk to the running assistant from this terminal')
+  .action(async (name: string) => {
+    process.exitCode = await runChat(name);
+  });
+
+program
+  .command('doctor')
+  .description('check that this machine can run pincer, and say how to fix what it cannot')
+  .action(async () => {
+    process.exitCode = await runDoctor();
+  });
+
+await program.parseAsync();

@@ -1,0 +1,36 @@
+import { type Config, ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startPincer } from '../service/app.js';
+
+export async function runStart(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, process.cwd());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pincer: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const pincer = await startPincer(config, log);
+  process.stderr.write(
+    `pincer is running: http://${config.host}:${pincer.local.port}  (talk to it: npx pincer chat; token in ${pincer.layout.home}/token)\n`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    pincer
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,103 @@
+// Configuration: the environment over an optional .env file, validated once at start.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+
+const validTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const positiveInt = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+
+const schema = z.object({
+  ASSISTANT_NAME: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[\p{L}\p{N}_-]{1,32}$/u, 'a single word of letters, digits, _ or - (at most 32)')
+      .default('Andy'),
+  ),
+  TZ: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(validTimeZone, 'an IANA time zone such as Europe/Berlin')
+      .default(() => Intl.DateTimeFormat().resolvedOptions().timeZone),
+  ),
+  PINCER_HOME: z.preprocess(emptyToUndefined, z.string().default('data')),
+  PINCER_HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  PINCER_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(7477)),
+  PINCER_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'at least 16 characters').optional()),
+  MAX_CONCURRENT_AGENTS: positiveInt(3),
+  PINCER_RUNTIME: z.preprocess(emptyToUndefined, z.enum(['auto', 'bwrap']).default('auto')),
+  ANTHROPIC_API_KEY: optionalString,
+  CLAUDE_CODE_OAUTH_TOKEN: optionalString,
+  ANTHROPIC_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com')),
+  PINCER_MODEL: optionalString,
+  PINCER_IDLE_TIMEOUT_SEC: positiveInt(300),
+  PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+});
+
+/** The real model credential; it stays on the host and never enters a sandbox. */
+export type ModelCredential = { kind: 'api-key'; value: string } | { kind: 'oauth'; value: string };
+
+export interface Config {
+  assistantName: string;
+  timezone: string;
+  home: string;
+  host: string;
+  port: number;
+  token: string | undefined;
+  maxConcurrentAgents: number;
+  runtime: 'auto' | 'bwrap';
+  credential: ModelCredential | undefined;
+  modelBaseUrl: string;
+  model: string | undefined;
+  idleTimeoutMs: number;
+  turnTimeoutMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Reads `.env` in `cwd` (if present) under `env`; variables set in the environment win. */
+export function loadConfig(env: Record<string, string | undefined>, cwd: string): Config {
+  const dotenvPath = join(cwd, '.env');
+  const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
+  const parsed = schema.safeParse({ ...fromFile, ...env });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration (environment or ${dotenvPath}):\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const credential: ModelCredential | undefined = c.ANTHROPIC_API_KEY
+    ? { kind: 'api-key', value: c.ANTHROPIC_API_KEY }
+    : c.CLAUDE_CODE_OAUTH_TOKEN
+      ? { kind: 'oauth', value: c.CLAUDE_CODE_OAUTH_TOKEN }
+      : undefined;
+  return {
+    assistantName: c.ASSISTANT_NAME,
+    timezone: c.TZ,
+    home: resolve(cwd, c.PINCER_HOME),
+    host: c.PINCER_HOST,
+    port: c.PINCER_PORT,
+    token: c.PINCER_TOKEN,
+    maxConcurrentAgents: c.MAX_CONCURRENT_AGENTS,
+    runtime: c.PINCER_RUNTIME,
+    credential,
+    modelBaseUrl: c.ANTHROPIC_BASE_URL,
+    model: c.PINCER_MODEL,
+    idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
+    turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
+    logLevel: c.LOG_LEVEL,
+  };
+}

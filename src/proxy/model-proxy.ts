@@ -1,0 +1,103 @@
+// The host side of the sandbox's only way to the model: a Unix-socket HTTP server that swaps the
+// sandbox's placeholder credential for the real one and streams the exchange through unbuffered.
+
+import { rmSync } from 'node:fs';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { ModelCredential } from '../config.js';
+
+export interface ModelProxyOptions {
+  /** Base URL of the real model endpoint, e.g. https://api.anthropic.com */
+  upstream: string;
+  credential: ModelCredential;
+  /** Called as each request arrives, before it is forwarded. */
+  onRequest?: (path: string) => void;
+  onError?: (err: Error) => void;
+}
+
+export interface ModelProxy {
+  socketPath: string;
+  close(): Promise<void>;
+}
+
+/** Headers that describe this hop or carry the sandbox's (placeholder) credential: never forwarded. */
+const DROPPED = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'x-api-key',
+  'authorization',
+]);
+
+export function forwardHeaders(incoming: IncomingMessage['headers'], credential: ModelCredential): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(incoming)) if (v !== undefined && !DROPPED.has(k)) out[k] = v;
+  if (credential.kind === 'api-key') out['x-api-key'] = credential.value;
+  else out.authorization = `Bearer ${credential.value}`;
+  return out;
+}
+
+export async function startModelProxy(socketPath: string, options: ModelProxyOptions): Promise<ModelProxy> {
+  const base = new URL(options.upstream);
+  const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
+  const basePath = base.pathname.replace(/\/$/, '');
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = req.url ?? '/';
+    options.onRequest?.(path);
+    const upstreamReq = send(
+      {
+        protocol: base.protocol,
+        hostname: base.hostname,
+        port: base.port || undefined,
+        method: req.method,
+        path: basePath + path,
+        headers: { ...forwardHeaders(req.headers, options.credential), host: base.host },
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on('error', (err) => {
+      options.onError?.(err);
+      if (res.headersSent) {
+        res.destroy(err);
+        return;
+      }
+      res.writeHead(502, { 'content-type': 'application/json' });
+      const message = `pincer proxy could not reach the model endpoint ${base.origin}: ${err.message}`;
+      res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message } }));
+    });
+    req.pipe(upstreamReq);
+  };
+
+  rmSync(socketPath, { force: true });
+  const server: Server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  return {
+    socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          rmSync(socketPath, { force: true });
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,30 @@
+// What the agent is shown: the messages it missed since its last reply, as escaped XML.
+import type { StoredMessage } from '../store/index.js';
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
+}
+
+/** `2026-11-25 09:30` in the given zone. */
+export function formatLocalTime(at: number, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`;
+}
+
+/** `truncated`: older unanswered messages exist that the bound left out. */
+export function formatPrompt(messages: readonly StoredMessage[], timeZone: string, truncated: boolean): string {
+  const lines = messages.map(
+    (m) => `<message sender="${escapeXml(m.senderName)}" time="${formatLocalTime(m.sentAt, timeZone)}">${escapeXml(m.text)}</message>`,
+  );
+  const note = truncated ? ' earlier_messages_omitted="true"' : '';
+  return `<messages timezone="${escapeXml(timeZone)}"${note}>\n${lines.join('\n')}\n</messages>`;
+}

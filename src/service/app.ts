@@ -1,0 +1,97 @@
+// The composition root: builds every part from the configuration and wires the path of a message.
+
+import { LocalChannel } from '../channels/local/channel.js';
+import { loadOrCreateToken } from '../channels/local/token.js';
+import { ChannelRegistry } from '../channels/registry.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
+import { Store } from '../store/index.js';
+import { Dispatcher } from './dispatcher.js';
+import { ensureMainGroup } from './groups.js';
+import { createIngest } from './ingest.js';
+import { prepareState, type StateLayout } from './layout.js';
+import { OutboxWorker } from './outbox-worker.js';
+
+export interface Pincer {
+  config: Config;
+  layout: StateLayout;
+  store: Store;
+  runtime: RuntimeChoice;
+  local: LocalChannel;
+  dispatcher: Dispatcher;
+  token: string;
+  stop(): Promise<void>;
+}
+
+export async function startPincer(config: Config, log: Logger): Promise<Pincer> {
+  const layout = prepareState(config.home);
+  const store = new Store(layout.db);
+  const runtime = await selectRuntime(config.runtime, layout.runDir, log);
+  if (!runtime.ok) log.error({ reason: runtime.reason }, 'no sandbox runtime: messages will be answered with the reason');
+  if (!config.credential)
+    log.warn('no model credentials (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): messages will be answered with how to set them');
+  const token = loadOrCreateToken(layout.home, config.token);
+  ensureMainGroup(store, layout, config.assistantName);
+
+  const channels = new ChannelRegistry();
+  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log });
+  channels.add(local);
+
+  const outbox = new OutboxWorker({
+    store,
+    channels,
+    assistantName: config.assistantName,
+    log: log.child({ part: 'outbox' }),
+    mainChatId: () => store.groups.list().find((g) => g.isMain)?.chatId,
+  });
+  const dispatcher = new Dispatcher(config.maxConcurrentAgents, {
+    store,
+    layout,
+    runtime,
+    settings: {
+      assistantName: config.assistantName,
+      timezone: config.timezone,
+      credential: config.credential,
+      modelBaseUrl: config.modelBaseUrl,
+      model: config.model,
+      idleTimeoutMs: config.idleTimeoutMs,
+      turnTimeoutMs: config.turnTimeoutMs,
+    },
+    log: log.child({ part: 'agent' }),
+    onOutbox: () => outbox.wake(),
+    setTyping: (chatId, on) => {
+      void channels
+        .forChat(chatId)
+        ?.setTyping?.(chatId, on)
+        .catch((err: unknown) => log.debug({ err, chatId }, 'typing indicator failed'));
+    },
+  });
+  const ingest = createIngest({
+    store,
+    layout,
+    assistantName: config.assistantName,
+    onEngaged: (chatId, seq) => dispatcher.wake(chatId, seq),
+  });
+
+  await channels.startAll(ingest);
+  outbox.wake();
+  dispatcher.recover();
+  log.info({ url: `http://${config.host}:${local.port}`, home: layout.home }, 'pincer is running');
+
+  return {
+    config,
+    layout,
+    store,
+    runtime,
+    local,
+    dispatcher,
+    token,
+    async stop() {
+      await channels.stopAll();
+      await dispatcher.stop();
+      await outbox.stop();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,333 @@
+// A group's live session as a state machine: turns are pushed one at a time; each result is committed
+// (reply into the outbox, cursor forward) in one transaction before the next turn starts.
+
+import { AgentSession, type SessionEnd, type TurnOutcome } from '../agent/session.js';
+import type { ModelCredential } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Lane } from '../queue/group-queue.js';
+import { stripInternal } from '../router/outbound.js';
+import { formatPrompt } from '../router/prompt.js';
+import type { Runtime } from '../sandbox/types.js';
+import type { Group, Stage, Store, TurnRecord } from '../store/index.js';
+import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
+import { groupPaths, type StateLayout } from './layout.js';
+import { systemPromptAppend } from './system-prompt.js';
+
+/** A prompt shows at most this many unanswered messages (the newest). */
+export const PROMPT_MESSAGE_LIMIT = 100;
+
+export interface LaneSettings {
+  assistantName: string;
+  timezone: string;
+  credential: ModelCredential | undefined;
+  modelBaseUrl: string;
+  model: string | undefined;
+  idleTimeoutMs: number;
+  turnTimeoutMs: number;
+}
+
+export interface LaneDeps {
+  store: Store;
+  layout: StateLayout;
+  /** The sandbox runtime, or why there is none on this host. */
+  runtime: { ok: true; runtime: Runtime } | { ok: false; reason: string };
+  settings: LaneSettings;
+  log: Logger;
+  /** Replies were committed to the outbox. */
+  onOutbox(): void;
+  setTyping(chatId: string, on: boolean): void;
+}
+
+interface Turn {
+  firstSeq: number;
+  lastSeq: number;
+  prompt: string;
+  startedAt: number;
+  /** The hard limit of the turn; none when no agent runs. */
+  timeout: NodeJS.Timeout | undefined;
+}
+
+type State =
+  | { kind: 'starting' }
+  | { kind: 'busy'; turn: Turn }
+  | { kind: 'idle'; timer: NodeJS.Timeout }
+  | { kind: 'closing'; turn?: Turn }
+  | { kind: 'ended' };
+
+export class GroupLane implements Lane {
+  readonly done: Promise<void>;
+  readonly #deps: LaneDeps;
+  readonly #group: Group;
+  readonly #notifyIdle: () => void;
+  readonly #log: Logger;
+  #state: State = { kind: 'starting' };
+  #session: AgentSession | undefined;
+  /** Messages up to this seq have been given to the agent (or answered). */
+  #pushedUpTo: number;
+  #resumed: string | undefined;
+  #gotResult = false;
+  #shuttingDown = false;
+  #resolveDone!: () => void;
+
+  constructor(deps: LaneDeps, group: Group, notifyIdle: () => void) {
+    this.#deps = deps;
+    this.#group = group;
+    this.#notifyIdle = notifyIdle;
+    this.#log = deps.log.child({ group: group.folder });
+    this.#pushedUpTo = deps.store.groups.state(group.chatId).cursor;
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  wake(): void {
+    if (this.#state.kind === 'starting') this.#begin();
+    else if (this.#state.kind === 'idle') {
+      clearTimeout(this.#state.timer);
+      this.#nextTurn();
+    }
+    // busy: the next turn is looked for when the current one commits; closing/ended: the queue reopens.
+  }
+
+  isIdle(): boolean {
+    return this.#state.kind === 'idle';
+  }
+
+  closeIfIdle(): void {
+    if (this.#state.kind !== 'idle') return;
+    clearTimeout(this.#state.timer);
+    this.#state = { kind: 'closing' };
+    this.#session?.close();
+  }
+
+  /** pincer is stopping: end now. A turn in flight is not committed, so it runs again after the restart. */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    if (this.#state.kind === 'idle') clearTimeout(this.#state.timer);
+    if (this.#state.kind === 'busy') clearTimeout(this.#state.turn.timeout);
+    if (this.#session) this.#session.kill();
+    else this.#end();
+  }
+
+  #begin(): void {
+    const { runtime, settings } = this.#deps;
+    if (!runtime.ok) {
+      this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
+      return;
+    }
+    if (!settings.credential) {
+      this.#answerWithoutAgent(
+        "I can't reach a model: no credentials are set. Put ANTHROPIC_API_KEY=… (or CLAUDE_CODE_OAUTH_TOKEN=…) in the .env file next to pincer, or in its environment, and restart pincer.",
+      );
+      return;
+    }
+    this.#startSession(runtime.runtime, settings.credential, this.#deps.store.groups.state(this.#group.chatId).sessionId ?? undefined);
+    this.#nextTurn();
+  }
+
+  #startSession(runtime: Runtime, credential: ModelCredential, resume: string | undefined): void {
+    const { store, layout, settings } = this.#deps;
+    const chatId = this.#group.chatId;
+    this.#resumed = resume;
+    this.#gotResult = false;
+    const session = new AgentSession({
+      runtime,
+      paths: groupPaths(layout, this.#group.folder),
+      credential,
+      modelBaseUrl: settings.modelBaseUrl,
+      model: settings.model,
+      resume,
+      timezone: settings.timezone,
+      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
+      mcpServers: {
+        [TOOL_SERVER_NAME]: createPincerServer({
+          send: (text) => {
+            const clean = stripInternal(text);
+            if (!clean) return;
+            store.outbox.add(chatId, clean, this.#currentTurn()?.lastSeq ?? null, Date.now());
+            this.#deps.onOutbox();
+          },
+        }),
+      },
+      log: this.#log,
+      handlers: {
+        onSpawned: () => this.#event('spawned', `runtime ${runtime.name}`),
+        onModelRequest: () => this.#event('model_request', null),
+        onSessionId: (id) => store.groups.setSession(chatId, id),
+        onResult: (outcome) => this.#onResult(outcome),
+      },
+    });
+    this.#session = session;
+    void session.done.then((end) => this.#onSessionEnd(session, end));
+  }
+
+  #currentTurn(): Turn | undefined {
+    return this.#state.kind === 'busy' || this.#state.kind === 'closing' ? this.#state.turn : undefined;
+  }
+
+  #event(stage: Stage, detail: string | null): void {
+    const turn = this.#currentTurn();
+    this.#deps.store.events.record({ messageSeq: turn?.lastSeq ?? null, chatId: this.#group.chatId, stage, detail, at: Date.now() });
+  }
+
+  /** Collects everything unanswered since the last push into one prompt; idles when nothing engages. */
+  #nextTurn(): void {
+    const { store, settings } = this.#deps;
+    const chatId = this.#group.chatId;
+    if (!store.messages.hasEngaging(chatId, this.#pushedUpTo)) {
+      this.#becomeIdle();
+      return;
+    }
+    const batch = store.messages.pendingInput(chatId, this.#pushedUpTo, PROMPT_MESSAGE_LIMIT + 1);
+    const truncated = batch.length > PROMPT_MESSAGE_LIMIT;
+    if (truncated) batch.shift();
+    const first = batch[0];
+    const last = batch[batch.length - 1];
+    if (!first || !last) {
+      this.#becomeIdle();
+      return;
+    }
+    const turn: Turn = {
+      firstSeq: first.seq,
+      lastSeq: last.seq,
+      prompt: formatPrompt(batch, settings.timezone, truncated),
+      startedAt: Date.now(),
+      timeout: setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs),
+    };
+    this.#pushedUpTo = last.seq;
+    this.#state = { kind: 'busy', turn };
+    for (const m of batch)
+      store.events.record({
+        messageSeq: m.seq,
+        chatId,
+        stage: 'prompted',
+        detail: `turn of ${batch.length} message(s)`,
+        at: turn.startedAt,
+      });
+    this.#deps.setTyping(chatId, true);
+    this.#session?.push(turn.prompt);
+  }
+
+  #becomeIdle(): void {
+    const timer = setTimeout(() => this.closeIfIdle(), this.#deps.settings.idleTimeoutMs);
+    this.#state = { kind: 'idle', timer };
+    this.#deps.setTyping(this.#group.chatId, false);
+    this.#notifyIdle();
+  }
+
+  #onResult(outcome: TurnOutcome): void {
+    this.#gotResult = true;
+    if (this.#state.kind !== 'busy') {
+      this.#log.warn({ state: this.#state.kind }, 'result without a turn in flight; ignored');
+      return;
+    }
+    const turn = this.#state.turn;
+    const reply = outcome.ok ? stripInternal(outcome.text) : `⚠️ The agent could not finish: ${outcome.text}`;
+    this.#commit(turn, reply, {
+      sessionId: outcome.sessionId,
+      status: outcome.ok ? 'success' : 'error',
+      error: outcome.ok ? null : outcome.text,
+      costUsd: outcome.costUsd,
+      inputTokens: outcome.inputTokens,
+      outputTokens: outcome.outputTokens,
+    });
+    this.#nextTurn();
+  }
+
+  #onTimeout(): void {
+    if (this.#state.kind !== 'busy') return;
+    const turn = this.#state.turn;
+    const minutes = Math.round(this.#deps.settings.turnTimeoutMs / 60_000);
+    const limit = minutes >= 1 ? `${minutes} min` : `${this.#deps.settings.turnTimeoutMs / 1000} s`;
+    this.#commit(turn, `⚠️ That took longer than ${limit} and was stopped. Send a new message to continue.`, {
+      status: 'timeout',
+      error: `turn exceeded ${this.#deps.settings.turnTimeoutMs} ms`,
+    });
+    this.#state = { kind: 'closing' };
+    this.#session?.kill();
+  }
+
+  #onSessionEnd(session: AgentSession, end: SessionEnd): void {
+    if (session !== this.#session) return;
+    const turn = this.#currentTurn();
+    if (this.#shuttingDown) {
+      this.#end();
+      return;
+    }
+    const { runtime, settings } = this.#deps;
+    // A resumed transcript that cannot be loaded must not wedge the group: start afresh, same turn.
+    if (end.reason === 'crashed' && this.#resumed && !this.#gotResult && turn && runtime.ok && settings.credential) {
+      this.#log.warn({ error: end.error, sessionId: this.#resumed }, 'resuming the session failed; starting a new one');
+      this.#deps.store.groups.setSession(this.#group.chatId, null);
+      this.#startSession(runtime.runtime, settings.credential, undefined);
+      this.#session?.push(turn.prompt);
+      return;
+    }
+    if (turn && end.reason !== 'closed') {
+      this.#commit(turn, `⚠️ The agent stopped unexpectedly (${end.error ?? end.reason}). Please send that again.`, {
+        status: 'crashed',
+        error: end.error ?? end.reason,
+      });
+    }
+    if (end.reason === 'crashed') this.#log.error({ error: end.error }, 'agent session crashed');
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#state.kind === 'idle') clearTimeout(this.#state.timer);
+    const turn = this.#currentTurn();
+    if (turn) clearTimeout(turn.timeout);
+    this.#state = { kind: 'ended' };
+    this.#deps.setTyping(this.#group.chatId, false);
+    this.#resolveDone();
+  }
+
+  /** No agent can run (no sandbox, no credentials): every unanswered message gets the reason, once per batch. */
+  #answerWithoutAgent(reason: string): void {
+    const { store } = this.#deps;
+    const chatId = this.#group.chatId;
+    const last = store.messages.pendingInput(chatId, this.#pushedUpTo, 1)[0];
+    if (last && store.messages.hasEngaging(chatId, this.#pushedUpTo)) {
+      const now = Date.now();
+      const turn: Turn = { firstSeq: this.#pushedUpTo + 1, lastSeq: last.seq, prompt: '', startedAt: now, timeout: undefined };
+      this.#commit(turn, `⚠️ ${reason}`, { status: 'no_credentials', error: reason });
+    }
+    this.#end();
+  }
+
+  #commit(turn: Turn, reply: string, result: Partial<TurnRecord> & Pick<TurnRecord, 'status' | 'error'>): void {
+    const { store } = this.#deps;
+    const chatId = this.#group.chatId;
+    clearTimeout(turn.timeout);
+    const now = Date.now();
+    store.transaction(() => {
+      if (reply) store.outbox.add(chatId, reply, turn.lastSeq, now);
+      store.groups.advanceCursor(chatId, turn.lastSeq);
+      store.turns.record({
+        chatId,
+        firstSeq: turn.firstSeq,
+        lastSeq: turn.lastSeq,
+        sessionId: result.sessionId ?? null,
+        status: result.status,
+        error: result.error,
+        startedAt: turn.startedAt,
+        endedAt: now,
+        durationMs: result.durationMs ?? now - turn.startedAt,
+        costUsd: result.costUsd ?? null,
+        inputTokens: result.inputTokens ?? null,
+        outputTokens: result.outputTokens ?? null,
+      });
+      const detail = reply ? `reply of ${reply.length} chars` : 'no reply text';
+      store.events.record({
+        messageSeq: turn.lastSeq,
+        chatId,
+        stage: result.status === 'success' ? 'replied' : 'turn_failed',
+        detail: result.error ?? detail,
+        at: now,
+      });
+    });
+    this.#pushedUpTo = Math.max(this.#pushedUpTo, turn.lastSeq);
+    this.#deps.setTyping(chatId, false);
+    this.#deps.onOutbox();
+  }
+}

@@ -1,0 +1,47 @@
+// Joining chats: which chats become groups, with which folder and trigger.
+import { LOCAL_CHAT } from '../channels/local/chat-id.js';
+import { defaultTrigger } from '../router/trigger.js';
+import type { Group, Store } from '../store/index.js';
+import { folderProblem, groupPaths, type StateLayout } from './layout.js';
+
+export const MAIN_CHAT = 'local:main';
+
+export interface NewGroup {
+  chatId: string;
+  folder: string;
+  trigger: string;
+  respondToAll: boolean;
+  isMain: boolean;
+}
+
+/** Registers a group; the caller holds a transaction when it must be atomic with other writes. */
+export function registerGroup(store: Store, layout: StateLayout, g: NewGroup, at: number): Group {
+  const problem = folderProblem(g.folder);
+  if (problem) throw new Error(`cannot register ${g.chatId}: ${problem}`);
+  if (store.groups.byFolder(g.folder)) throw new Error(`cannot register ${g.chatId}: folder "${g.folder}" is taken`);
+  groupPaths(layout, g.folder);
+  store.chats.seen({ id: g.chatId, channel: g.chatId.split(':')[0] ?? 'unknown', isGroup: false }, at);
+  return store.groups.register(g, at, store.messages.maxSeq(g.chatId));
+}
+
+/** `local:main` is the owner's main group out of the box (unless a main group exists already). */
+export function ensureMainGroup(store: Store, layout: StateLayout, assistantName: string): void {
+  if (store.groups.list().some((g) => g.isMain) || store.groups.get(MAIN_CHAT)) return;
+  registerGroup(
+    store,
+    layout,
+    { chatId: MAIN_CHAT, folder: 'main', trigger: defaultTrigger(assistantName), respondToAll: true, isMain: true },
+    Date.now(),
+  );
+}
+
+/**
+ * Local chats are the owner's own (reaching them takes the API token), so a new one is joined on its first
+ * message and answers everything said in it.
+ */
+export function joinLocalChat(store: Store, layout: StateLayout, chatId: string, assistantName: string, at: number): Group | undefined {
+  if (!LOCAL_CHAT.test(chatId)) return undefined;
+  const folder = chatId.slice('local:'.length);
+  if (folderProblem(folder) || store.groups.byFolder(folder)) return undefined;
+  return registerGroup(store, layout, { chatId, folder, trigger: defaultTrigger(assistantName), respondToAll: true, isMain: false }, at);
+}

@@ -1,0 +1,97 @@
+import type { Db } from './db.js';
+
+/** A chat that pincer has joined: it has a folder, an agent and a trigger. */
+export interface Group {
+  chatId: string;
+  folder: string;
+  trigger: string;
+  respondToAll: boolean;
+  isMain: boolean;
+  createdAt: number;
+}
+
+export interface GroupState {
+  /** seq of the newest message whose turn has completed (its reply is in the outbox). */
+  cursor: number;
+  sessionId: string | null;
+}
+
+interface GroupRow {
+  chat_id: string;
+  folder: string;
+  trigger: string;
+  respond_to_all: number;
+  is_main: number;
+  created_at: number;
+}
+
+const toGroup = (r: GroupRow): Group => ({
+  chatId: r.chat_id,
+  folder: r.folder,
+  trigger: r.trigger,
+  respondToAll: r.respond_to_all === 1,
+  isMain: r.is_main === 1,
+  createdAt: r.created_at,
+});
+
+export class GroupTable {
+  readonly #insert;
+  readonly #insertState;
+  readonly #get;
+  readonly #byFolder;
+  readonly #list;
+  readonly #state;
+  readonly #setCursor;
+  readonly #setSession;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare<[string, string, string, number, number, number]>(
+      'INSERT INTO groups (chat_id, folder, trigger, respond_to_all, is_main, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#insertState = db.prepare<[string, number]>('INSERT INTO group_state (chat_id, cursor) VALUES (?, ?)');
+    this.#get = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE chat_id = ?');
+    this.#byFolder = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE folder = ?');
+    this.#list = db.prepare<[], GroupRow>('SELECT * FROM groups ORDER BY created_at');
+    this.#state = db.prepare<[string], { cursor: number; session_id: string | null }>(
+      'SELECT cursor, session_id FROM group_state WHERE chat_id = ?',
+    );
+    this.#setCursor = db.prepare<[number, string]>('UPDATE group_state SET cursor = MAX(cursor, ?) WHERE chat_id = ?');
+    this.#setSession = db.prepare<[string | null, string]>('UPDATE group_state SET session_id = ? WHERE chat_id = ?');
+  }
+
+  /** Joins a chat. The cursor starts at `cursor` so that history before joining is not answered. */
+  register(group: Omit<Group, 'createdAt'>, at: number, cursor: number): Group {
+    this.#insert.run(group.chatId, group.folder, group.trigger, group.respondToAll ? 1 : 0, group.isMain ? 1 : 0, at);
+    this.#insertState.run(group.chatId, cursor);
+    return { ...group, createdAt: at };
+  }
+
+  get(chatId: string): Group | undefined {
+    const row = this.#get.get(chatId);
+    return row && toGroup(row);
+  }
+
+  byFolder(folder: string): Group | undefined {
+    const row = this.#byFolder.get(folder);
+    return row && toGroup(row);
+  }
+
+  list(): Group[] {
+    return this.#list.all().map(toGroup);
+  }
+
+  state(chatId: string): GroupState {
+    const row = this.#state.get(chatId);
+    if (!row) throw new Error(`no state for group ${chatId}: it is not registered`);
+    return { cursor: row.cursor, sessionId: row.session_id };
+  }
+
+  /** Moves the cursor forward only; a late or repeated commit can never move it back. */
+  advanceCursor(chatId: string, seq: number): void {
+    this.#setCursor.run(seq, chatId);
+  }
+
+  setSession(chatId: string, sessionId: string | null): void {
+    this.#setSession.run(sessionId, chatId);
+  }
+}

@@ -1,0 +1,44 @@
+import { ChatTable } from './chats.js';
+import { type Db, openDb } from './db.js';
+import { EventTable } from './events.js';
+import { GroupTable } from './groups.js';
+import { MessageTable } from './messages.js';
+import { OutboxTable } from './outbox.js';
+import { TurnTable } from './turns.js';
+
+export type { Chat } from './chats.js';
+export type { Stage, TraceEvent } from './events.js';
+export type { Group, GroupState } from './groups.js';
+export type { NewMessage, StoredMessage } from './messages.js';
+export type { OutboxItem } from './outbox.js';
+export type { TurnRecord } from './turns.js';
+
+/** The single source of truth: one SQLite file, one table family per module. */
+export class Store {
+  readonly db: Db;
+  readonly chats: ChatTable;
+  readonly groups: GroupTable;
+  readonly messages: MessageTable;
+  readonly outbox: OutboxTable;
+  readonly events: EventTable;
+  readonly turns: TurnTable;
+
+  constructor(path: string) {
+    this.db = openDb(path);
+    this.chats = new ChatTable(this.db);
+    this.groups = new GroupTable(this.db);
+    this.messages = new MessageTable(this.db);
+    this.outbox = new OutboxTable(this.db);
+    this.events = new EventTable(this.db);
+    this.turns = new TurnTable(this.db);
+  }
+
+  /** Runs `fn` in one transaction: all of its writes land, or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,79 @@
+// Versioned schema. Each entry runs once, in order, inside a transaction; never edit a shipped entry.
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE chats (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    name TEXT,
+    is_group INTEGER NOT NULL DEFAULT 0,
+    last_seen_at INTEGER NOT NULL
+  );
+  CREATE TABLE groups (
+    chat_id TEXT PRIMARY KEY REFERENCES chats(id),
+    folder TEXT NOT NULL UNIQUE,
+    trigger TEXT NOT NULL,
+    respond_to_all INTEGER NOT NULL DEFAULT 0,
+    is_main INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX groups_one_main ON groups(is_main) WHERE is_main = 1;
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL REFERENCES chats(id),
+    channel TEXT NOT NULL,
+    platform_id TEXT NOT NULL,
+    sender_id TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    from_assistant INTEGER NOT NULL DEFAULT 0,
+    engages INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (chat_id, platform_id)
+  );
+  CREATE INDEX messages_by_chat ON messages(chat_id, seq);
+  CREATE TABLE group_state (
+    chat_id TEXT PRIMARY KEY REFERENCES groups(chat_id),
+    cursor INTEGER NOT NULL DEFAULT 0,
+    session_id TEXT
+  );
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL REFERENCES chats(id),
+    text TEXT NOT NULL,
+    reply_to INTEGER REFERENCES messages(seq),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    platform_id TEXT,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+  );
+  CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
+  CREATE TABLE turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL REFERENCES chats(id),
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    session_id TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER NOT NULL,
+    duration_ms INTEGER,
+    cost_usd REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER
+  );
+  CREATE INDEX turns_by_chat ON turns(chat_id, id);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_seq INTEGER,
+    chat_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    detail TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX events_by_message ON events(message_seq);
+  `,
+];

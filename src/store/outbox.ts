@@ -1,0 +1,102 @@
+import type { Db } from './db.js';
+
+export interface OutboxItem {
+  id: number;
+  chatId: string;
+  text: string;
+  replyTo: number | null;
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  platformId: string | null;
+  lastError: string | null;
+  createdAt: number;
+}
+
+interface OutboxRow {
+  id: number;
+  chat_id: string;
+  text: string;
+  reply_to: number | null;
+  status: OutboxItem['status'];
+  attempts: number;
+  next_attempt_at: number;
+  platform_id: string | null;
+  last_error: string | null;
+  created_at: number;
+}
+
+const toItem = (r: OutboxRow): OutboxItem => ({
+  id: r.id,
+  chatId: r.chat_id,
+  text: r.text,
+  replyTo: r.reply_to,
+  status: r.status,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  platformId: r.platform_id,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+});
+
+export class OutboxTable {
+  readonly #insert;
+  readonly #due;
+  readonly #nextDue;
+  readonly #sent;
+  readonly #retry;
+  readonly #failed;
+  readonly #get;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare<[string, string, number | null, number, number], { id: number }>(
+      `INSERT INTO outbox (chat_id, text, reply_to, status, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id`,
+    );
+    this.#due = db.prepare<[number, number], OutboxRow>(
+      `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
+    );
+    this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT MIN(next_attempt_at) AS at FROM outbox WHERE status = 'pending'`);
+    this.#sent = db.prepare<[string, number, number]>(
+      `UPDATE outbox SET status = 'sent', platform_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'`,
+    );
+    this.#retry = db.prepare<[string, number, number]>(
+      `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
+    );
+    this.#failed = db.prepare<[string, number]>(
+      `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'`,
+    );
+    this.#get = db.prepare<[number], OutboxRow>('SELECT * FROM outbox WHERE id = ?');
+  }
+
+  add(chatId: string, text: string, replyTo: number | null, at: number): number {
+    const row = this.#insert.get(chatId, text, replyTo, at, at);
+    if (!row) throw new Error(`outbox insert for ${chatId} returned no id`);
+    return row.id;
+  }
+
+  due(now: number, limit: number): OutboxItem[] {
+    return this.#due.all(now, limit).map(toItem);
+  }
+
+  /** When the earliest pending item is due, or null when nothing is pending. */
+  nextDueAt(): number | null {
+    return this.#nextDue.get()?.at ?? null;
+  }
+
+  markSent(id: number, platformId: string, at: number): void {
+    this.#sent.run(platformId, at, id);
+  }
+
+  scheduleRetry(id: number, error: string, at: number): void {
+    this.#retry.run(error, at, id);
+  }
+
+  markFailed(id: number, error: string): void {
+    this.#failed.run(error, id);
+  }
+
+  get(id: number): OutboxItem | undefined {
+    const row = this.#get.get(id);
+    return row && toItem(row);
+  }
+}

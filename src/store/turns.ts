@@ -1,0 +1,42 @@
+import type { Db } from './db.js';
+
+export interface TurnRecord {
+  chatId: string;
+  firstSeq: number;
+  lastSeq: number;
+  sessionId: string | null;
+  status: 'success' | 'error' | 'timeout' | 'crashed' | 'no_credentials';
+  error: string | null;
+  startedAt: number;
+  endedAt: number;
+  durationMs: number | null;
+  costUsd: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+}
+
+export class TurnTable {
+  readonly #insert;
+  readonly #forChat;
+
+  constructor(db: Db) {
+    this.#insert = db.prepare(
+      `INSERT INTO turns (chat_id, first_seq, last_seq, session_id, status, error, started_at, ended_at, duration_ms, cost_usd, input_tokens, output_tokens)
+       VALUES (@chatId, @firstSeq, @lastSeq, @sessionId, @status, @error, @startedAt, @endedAt, @durationMs, @costUsd, @inputTokens, @outputTokens)`,
+    );
+    this.#forChat = db.prepare<[string, number], TurnRecord>(
+      `SELECT chat_id AS chatId, first_seq AS firstSeq, last_seq AS lastSeq, session_id AS sessionId, status, error,
+         started_at AS startedAt, ended_at AS endedAt, duration_ms AS durationMs, cost_usd AS costUsd,
+         input_tokens AS inputTokens, output_tokens AS outputTokens
+       FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
+    );
+  }
+
+  record(t: TurnRecord): void {
+    this.#insert.run(t);
+  }
+
+  recent(chatId: string, limit: number): TurnRecord[] {
+    return this.#forChat.all(chatId, limit);
+  }
+}

@@ -1,0 +1,179 @@
+// A scripted fake of the Anthropic Messages API (streaming SSE), on loopback, for tests and benchmarks.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ModelRequest {
+  headers: IncomingHttpHeaders;
+  body: {
+    model?: string;
+    system?: unknown;
+    messages?: Array<{ role: string; content: unknown }>;
+    tools?: Array<{ name: string }>;
+    stream?: boolean;
+  };
+  receivedAt: number;
+}
+
+export type ModelReply =
+  | { text: string; delayMs?: number }
+  | { toolUse: { name: string; input: unknown }; delayMs?: number }
+  | { status: number; error: string; delayMs?: number };
+
+export type ModelScript = (req: ModelRequest) => ModelReply | Promise<ModelReply>;
+
+export interface FakeModel {
+  url: string;
+  requests: ModelRequest[];
+  setScript(script: ModelScript): void;
+  /** Resolves with the next request that the predicate accepts (or the first one from now). */
+  nextRequest(predicate?: (r: ModelRequest) => boolean): Promise<ModelRequest>;
+  close(): Promise<void>;
+}
+
+/** Text of the newest user turn, joined (tool results included as their text). */
+export function lastUserText(req: ModelRequest): string {
+  const msgs = req.body.messages ?? [];
+  const last = [...msgs].reverse().find((m) => m.role === 'user');
+  return last ? contentText(last.content) : '';
+}
+
+/** True when the newest user turn answers a tool call. */
+export function isToolResult(req: ModelRequest): boolean {
+  const msgs = req.body.messages ?? [];
+  const last = msgs[msgs.length - 1];
+  return Array.isArray(last?.content) && last.content.some((b) => isRecord(b) && b.type === 'tool_result');
+}
+
+/** True for the main agent loop (it offers tools); false for side requests such as title generation. */
+export function isAgentTurn(req: ModelRequest): boolean {
+  return (req.body.tools?.length ?? 0) > 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((b) => {
+      if (!isRecord(b)) return '';
+      if (b.type === 'text' && typeof b.text === 'string') return b.text;
+      if (b.type === 'tool_result') return contentText(b.content);
+      return '';
+    })
+    .join('\n');
+}
+
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function streamReply(reply: Exclude<ModelReply, { status: number }>, model: string): string[] {
+  const id = `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+  const usage = { input_tokens: 10, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const out = [
+    sse('message_start', {
+      type: 'message_start',
+      message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage },
+    }),
+  ];
+  let stopReason: string;
+  if ('text' in reply) {
+    out.push(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+    out.push(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: reply.text } }));
+    stopReason = 'end_turn';
+  } else {
+    const toolId = `toolu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+    out.push(
+      sse('content_block_start', {
+        type: 'content_block_start',
+        index: 0,
+        content_block: { type: 'tool_use', id: toolId, name: reply.toolUse.name, input: {} },
+      }),
+    );
+    out.push(
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.toolUse.input) },
+      }),
+    );
+    stopReason = 'tool_use';
+  }
+  out.push(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
+  out.push(
+    sse('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason: stopReason, stop_sequence: null },
+      usage: { output_tokens: 5 },
+    }),
+  );
+  out.push(sse('message_stop', { type: 'message_stop' }));
+  return out;
+}
+
+export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' })): Promise<FakeModel> {
+  let current = script;
+  const requests: ModelRequest[] = [];
+  const waiters: Array<{ predicate: (r: ModelRequest) => boolean; resolve: (r: ModelRequest) => void }> = [];
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const path = (req.url ?? '').split('?')[0];
+        if (req.method !== 'POST' || path !== '/v1/messages') {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: path } }));
+          return;
+        }
+        const request: ModelRequest = {
+          headers: req.headers,
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ModelRequest['body'],
+          receivedAt: performance.now(),
+        };
+        requests.push(request);
+        for (const w of [...waiters]) {
+          if (w.predicate(request)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(request);
+          }
+        }
+        const reply = await current(request);
+        if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+        if ('status' in reply) {
+          res.writeHead(reply.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: reply.error } }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        for (const event of streamReply(reply, request.body.model ?? 'claude-test')) res.write(event);
+        res.end();
+      })().catch((err: unknown) => {
+        res.writeHead(500);
+        res.end(String(err));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    setScript(s) {
+      current = s;
+    },
+    nextRequest(predicate = () => true) {
+      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
