@@ -42,6 +42,7 @@ const schema = z.object({
   CLAUDE_CODE_OAUTH_TOKEN: optionalString,
   ANTHROPIC_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com')),
   PINCER_MODEL: optionalString,
+  PINCER_MODEL_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(20).default(5)),
   PINCER_IDLE_TIMEOUT_SEC: positiveInt(300),
   PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
@@ -62,6 +63,7 @@ export interface Config {
   credential: ModelCredential | undefined;
   modelBaseUrl: string;
   model: string | undefined;
+  modelMaxRetries: number;
   idleTimeoutMs: number;
   turnTimeoutMs: number;
   logLevel: string;
@@ -96,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     credential,
     modelBaseUrl: c.ANTHROPIC_BASE_URL,
     model: c.PINCER_MODEL,
+    modelMaxRetries: c.PINCER_MODEL_MAX_RETRIES,
     idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
     logLevel: c.LOG_LEVEL,

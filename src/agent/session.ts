@@ -28,7 +28,6 @@ export interface SessionEnd {
 export interface SessionHandlers {
   onSpawned(): void;
   onModelRequest(): void;
-  onSessionId(sessionId: string): void;
   /** Exactly one per pushed prompt, in order. */
   onResult(outcome: TurnOutcome): void;
 }
@@ -39,6 +38,8 @@ export interface AgentSessionOptions {
   credential: ModelCredential;
   modelBaseUrl: string;
   model: string | undefined;
+  /** How often Claude Code retries a failed model request before the turn fails. */
+  maxRetries: number;
   resume: string | undefined;
   timezone: string;
   systemPromptAppend: string;
@@ -96,6 +97,7 @@ export class AgentSession {
       // A placeholder of the right kind: the host proxy replaces it with the real credential.
       ...(o.credential.kind === 'api-key' ? { ANTHROPIC_API_KEY: 'placeholder' } : { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' }),
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      CLAUDE_CODE_MAX_RETRIES: String(o.maxRetries),
       CLAUDE_CODE_ADDITIONAL_DIRECTORIES_CLAUDE_MD: '1',
       DISABLE_AUTOUPDATER: '1',
       IS_SANDBOX: '1',
@@ -128,8 +130,7 @@ export class AgentSession {
         },
       });
       for await (const m of messages) {
-        if (m.type === 'system' && m.subtype === 'init') o.handlers.onSessionId(m.session_id);
-        else if (m.type === 'result') o.handlers.onResult(toOutcome(m));
+        if (m.type === 'result') o.handlers.onResult(toOutcome(m));
       }
       return { reason: this.#killed ? 'killed' : 'closed' };
     } catch (err) {

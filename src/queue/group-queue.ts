@@ -22,6 +22,7 @@ export class GroupQueue<K> {
   readonly #max: number;
   readonly #open: LaneFactory<K>;
   readonly #hasWork: (key: K) => boolean;
+  #stopped = false;
 
   /** `hasWork` tells, when a lane ends, whether its group still has unanswered work (it is queued again). */
   constructor(max: number, open: LaneFactory<K>, hasWork: (key: K) => boolean) {
@@ -31,6 +32,7 @@ export class GroupQueue<K> {
   }
 
   wake(key: K): WakeResult {
+    if (this.#stopped) return 'queued';
     const lane = this.#active.get(key);
     if (lane) {
       lane.wake();
@@ -53,20 +55,22 @@ export class GroupQueue<K> {
     return this.#active.has(key);
   }
 
-  /** Resolves when every live lane has ended (after the caller asked them to close). */
+  /** Opens no more lanes; resolves when every live lane has ended (after the caller asked them to close). */
   async drain(): Promise<void> {
+    this.#stopped = true;
     this.#waiting.length = 0;
     await Promise.allSettled([...this.#active.values()].map((l) => l.done));
   }
 
   #pump(): void {
+    if (this.#stopped) return;
     while (this.#waiting.length > 0 && this.#active.size < this.#max) {
       const key = this.#waiting.shift() as K;
       const lane = this.#open(key, () => this.#pump());
       this.#active.set(key, lane);
       void lane.done.finally(() => {
         this.#active.delete(key);
-        if (this.#hasWork(key) && !this.#waiting.includes(key)) this.#waiting.push(key);
+        if (!this.#stopped && this.#hasWork(key) && !this.#waiting.includes(key)) this.#waiting.push(key);
         this.#pump();
       });
       lane.wake();

@@ -55,6 +55,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
       credential: config.credential,
       modelBaseUrl: config.modelBaseUrl,
       model: config.model,
+      modelMaxRetries: config.modelMaxRetries,
       idleTimeoutMs: config.idleTimeoutMs,
       turnTimeoutMs: config.turnTimeoutMs,
     },

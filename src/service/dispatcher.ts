@@ -9,8 +9,10 @@ export class Dispatcher {
   readonly #lanes = new Map<string, GroupLane>();
   readonly #store: Store;
   readonly #log: Logger;
+  readonly #maxConcurrent: number;
 
   constructor(maxConcurrent: number, laneDeps: LaneDeps) {
+    this.#maxConcurrent = maxConcurrent;
     this.#store = laneDeps.store;
     this.#log = laneDeps.log;
     this.queue = new GroupQueue<string>(
@@ -29,14 +31,13 @@ export class Dispatcher {
 
   /** A message engaged the agent in this chat. */
   wake(chatId: string, seq: number): void {
-    const result = this.queue.wake(chatId);
-    const detail =
-      result === 'live'
-        ? 'into the live session'
-        : result === 'started'
-          ? 'session starting'
-          : `waiting for a slot (${this.queue.waitingCount} waiting)`;
+    const detail = this.queue.isActive(chatId)
+      ? 'into the live session'
+      : this.queue.activeCount < this.#maxConcurrent
+        ? 'a session starts'
+        : `waiting for a slot (${this.queue.waitingCount} groups ahead)`;
     this.#store.events.record({ messageSeq: seq, chatId, stage: 'queued', detail, at: Date.now() });
+    this.queue.wake(chatId);
   }
 
   /** After a restart: every group with unanswered engaging messages gets its turn again. */

@@ -22,6 +22,7 @@ export interface LaneSettings {
   credential: ModelCredential | undefined;
   modelBaseUrl: string;
   model: string | undefined;
+  modelMaxRetries: number;
   idleTimeoutMs: number;
   turnTimeoutMs: number;
 }
@@ -111,14 +112,14 @@ export class GroupLane implements Lane {
 
   #begin(): void {
     const { runtime, settings } = this.#deps;
-    if (!runtime.ok) {
-      this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
-      return;
-    }
     if (!settings.credential) {
       this.#answerWithoutAgent(
         "I can't reach a model: no credentials are set. Put ANTHROPIC_API_KEY=… (or CLAUDE_CODE_OAUTH_TOKEN=…) in the .env file next to pincer, or in its environment, and restart pincer.",
       );
+      return;
+    }
+    if (!runtime.ok) {
+      this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
       return;
     }
     this.#startSession(runtime.runtime, settings.credential, this.#deps.store.groups.state(this.#group.chatId).sessionId ?? undefined);
@@ -136,6 +137,7 @@ export class GroupLane implements Lane {
       credential,
       modelBaseUrl: settings.modelBaseUrl,
       model: settings.model,
+      maxRetries: settings.modelMaxRetries,
       resume,
       timezone: settings.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
@@ -153,7 +155,6 @@ export class GroupLane implements Lane {
       handlers: {
         onSpawned: () => this.#event('spawned', `runtime ${runtime.name}`),
         onModelRequest: () => this.#event('model_request', null),
-        onSessionId: (id) => store.groups.setSession(chatId, id),
         onResult: (outcome) => this.#onResult(outcome),
       },
     });
@@ -216,12 +217,16 @@ export class GroupLane implements Lane {
   }
 
   #onResult(outcome: TurnOutcome): void {
-    this.#gotResult = true;
     if (this.#state.kind !== 'busy') {
       this.#log.warn({ state: this.#state.kind }, 'result without a turn in flight; ignored');
       return;
     }
     const turn = this.#state.turn;
+    if (!outcome.ok && !this.#gotResult && this.#resumed && /no conversation found/i.test(outcome.text)) {
+      this.#restartFresh(turn, outcome.text);
+      return;
+    }
+    this.#gotResult = true;
     const reply = outcome.ok ? stripInternal(outcome.text) : `⚠️ The agent could not finish: ${outcome.text}`;
     this.#commit(turn, reply, {
       sessionId: outcome.sessionId,
@@ -247,6 +252,18 @@ export class GroupLane implements Lane {
     this.#session?.kill();
   }
 
+  /** A resumed transcript that cannot be loaded must not wedge the group: start a new session, same turn. */
+  #restartFresh(turn: Turn, error: string): void {
+    const { runtime, settings } = this.#deps;
+    if (!runtime.ok || !settings.credential) return;
+    this.#log.warn({ error, sessionId: this.#resumed }, 'resuming the session failed; starting a new one');
+    this.#deps.store.groups.setSession(this.#group.chatId, null);
+    const old = this.#session;
+    this.#startSession(runtime.runtime, settings.credential, undefined);
+    old?.kill();
+    this.#session?.push(turn.prompt);
+  }
+
   #onSessionEnd(session: AgentSession, end: SessionEnd): void {
     if (session !== this.#session) return;
     const turn = this.#currentTurn();
@@ -254,13 +271,8 @@ export class GroupLane implements Lane {
       this.#end();
       return;
     }
-    const { runtime, settings } = this.#deps;
-    // A resumed transcript that cannot be loaded must not wedge the group: start afresh, same turn.
-    if (end.reason === 'crashed' && this.#resumed && !this.#gotResult && turn && runtime.ok && settings.credential) {
-      this.#log.warn({ error: end.error, sessionId: this.#resumed }, 'resuming the session failed; starting a new one');
-      this.#deps.store.groups.setSession(this.#group.chatId, null);
-      this.#startSession(runtime.runtime, settings.credential, undefined);
-      this.#session?.push(turn.prompt);
+    if (end.reason === 'crashed' && this.#resumed && !this.#gotResult && turn) {
+      this.#restartFresh(turn, end.error ?? end.reason);
       return;
     }
     if (turn && end.reason !== 'closed') {
@@ -290,7 +302,7 @@ export class GroupLane implements Lane {
     if (last && store.messages.hasEngaging(chatId, this.#pushedUpTo)) {
       const now = Date.now();
       const turn: Turn = { firstSeq: this.#pushedUpTo + 1, lastSeq: last.seq, prompt: '', startedAt: now, timeout: undefined };
-      this.#commit(turn, `⚠️ ${reason}`, { status: 'no_credentials', error: reason });
+      this.#commit(turn, `⚠️ ${reason}`, { status: 'unavailable', error: reason });
     }
     this.#end();
   }
@@ -303,6 +315,8 @@ export class GroupLane implements Lane {
     store.transaction(() => {
       if (reply) store.outbox.add(chatId, reply, turn.lastSeq, now);
       store.groups.advanceCursor(chatId, turn.lastSeq);
+      // Only a completed turn proves the transcript is on disk, so only then is the session resumable.
+      if (result.status === 'success' && result.sessionId) store.groups.setSession(chatId, result.sessionId);
       store.turns.record({
         chatId,
         firstSeq: turn.firstSeq,

@@ -5,7 +5,8 @@ export interface TurnRecord {
   firstSeq: number;
   lastSeq: number;
   sessionId: string | null;
-  status: 'success' | 'error' | 'timeout' | 'crashed' | 'no_credentials';
+  /** unavailable: no agent could run (no credentials or no sandbox runtime). */
+  status: 'success' | 'error' | 'timeout' | 'crashed' | 'unavailable';
   error: string | null;
   startedAt: number;
   endedAt: number;
