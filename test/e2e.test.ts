@@ -1,7 +1,7 @@
 // The whole path of a message: HTTP API → store → queue → real SDK → real Claude Code in real bubblewrap →
 // host proxy → fake model → outbox → HTTP API.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isAgentTurn, isToolResult, lastUserText, type ModelRequest } from './helpers/fake-model.js';
@@ -21,6 +21,7 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
       script: (req) => {
         if (!isAgentTurn(req)) return { text: 'side request' };
         const text = lastUserText(req);
+        if (isToolResult(req) && text.includes('Message queued')) return { text: 'final after progress <internal>private note</internal>' };
         if (isToolResult(req)) return { text: `Tool said: ${text.slice(0, 3000)}` };
         if (text.includes('write the proof')) {
           const command = [
@@ -33,6 +34,9 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
           return { toolUse: { name: 'Bash', input: { command, description: 'prove the sandbox' } } };
         }
         if (text.includes('slow one')) return { text: 'slow answer', delayMs: 1500 };
+        if (text.includes('report progress')) {
+          return { toolUse: { name: 'mcp__pincer__send_message', input: { text: 'working on it', sender: 'Researcher' } } };
+        }
         return { text: `echo: ${text.slice(-60)}` };
       },
     });
@@ -73,6 +77,33 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
     const last = h.fake.requests.filter((r) => isAgentTurn(r) && lastUserText(r).includes('follow-up')).at(-1);
     assert.ok(last && allText(last).includes('slow answer'), 'the follow-up turn carries the earlier conversation');
     assert.ok(Number(second) > Number(first));
+  });
+
+  test('send_message posts into the chat mid-turn; <internal> text is never sent', async () => {
+    const id = await h.send('local:main', 'please report progress');
+    const progress = await h.reply('local:main', id);
+    assert.equal(progress.text, 'Researcher: working on it');
+    const final = await h.reply('local:main', progress.id);
+    assert.equal(final.text, 'final after progress');
+  });
+
+  test('the group CLAUDE.md and the global CLAUDE.md reach the agent as memory', async () => {
+    const { registerGroup } = await import('../src/service/groups.js');
+    registerGroup(
+      h.pincer.store,
+      h.pincer.layout,
+      { chatId: 'local:mem', folder: 'mem', trigger: '@Andy', respondToAll: true, isMain: false },
+      Date.now(),
+    );
+    writeFileSync(join(h.home, 'groups', 'mem', 'CLAUDE.md'), '# Memory\nThe owner likes GROUP-MEMORY-MARKER.\n');
+    writeFileSync(join(h.home, 'groups', 'global', 'CLAUDE.md'), '# Shared\nEveryone knows GLOBAL-MEMORY-MARKER.\n');
+    const id = await h.send('local:mem', 'what do you remember?');
+    await h.reply('local:mem', id);
+    const req = h.fake.requests.filter((r) => isAgentTurn(r) && lastUserText(r).includes('what do you remember')).at(-1);
+    assert.ok(req);
+    const seen = JSON.stringify(req.body);
+    assert.ok(seen.includes('GROUP-MEMORY-MARKER'), 'group memory is loaded');
+    assert.ok(seen.includes('GLOBAL-MEMORY-MARKER'), 'global memory is loaded');
   });
 
   test('messages are escaped XML with sender and local time in the group timezone', async () => {
