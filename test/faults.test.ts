@@ -1,8 +1,11 @@
 // A crashed agent process, a turn past its hard timeout, a model that refuses the key: the chat is told,
 // and the group goes on with the next message.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { isAgentTurn, isToolResult, lastUserText } from './helpers/fake-model.js';
+import { isAgentTurn, isToolResult, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
@@ -68,5 +71,28 @@ test('a model endpoint that refuses the key ends the turn with the reason, not s
     assert.doesNotMatch(reply.text, /REAL-KEY/);
   } finally {
     await h.stop();
+  }
+});
+
+test('a turn cut off by a stop runs again after the restart and is answered exactly once', { skip }, async () => {
+  const fake = await startFakeModel((req) => (isAgentTurn(req) ? { text: 'answered after restart', delayMs: 1500 } : { text: 'side' }));
+  const home = mkdtempSync(join(tmpdir(), 'pincer-restart-'));
+  try {
+    const first = await startHarness({ fake, home });
+    const id = await first.send('local:main', 'interrupted work');
+    await fake.nextRequest((r) => isAgentTurn(r) && lastUserText(r).includes('interrupted work'));
+    await first.pincer.stop();
+    const second = await startHarness({ fake, home });
+    try {
+      const reply = await second.reply('local:main', id, 30_000);
+      assert.equal(reply.text, 'answered after restart');
+      const replies = (await second.messages('local:main')).filter((m) => m.fromAssistant);
+      assert.equal(replies.length, 1, 'the cut-off turn left no reply behind; the re-run answered once');
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await fake.close();
+    rmSync(home, { recursive: true, force: true });
   }
 });

@@ -43,11 +43,12 @@ export async function sandboxUnavailable(): Promise<string | undefined> {
   }
 }
 
+/** `fake` and `home`, when given, belong to the caller: stop() leaves them alone (for restart tests). */
 export async function startHarness(
-  options: { script?: ModelScript; env?: Record<string, string>; fake?: FakeModel } = {},
+  options: { script?: ModelScript; env?: Record<string, string>; fake?: FakeModel; home?: string } = {},
 ): Promise<Harness> {
   const fake = options.fake ?? (await startFakeModel(options.script));
-  const home = mkdtempSync(join(tmpdir(), 'pincer-test-'));
+  const home = options.home ?? mkdtempSync(join(tmpdir(), 'pincer-test-'));
   const config = loadConfig(
     {
       PINCER_HOME: home,
@@ -110,7 +111,7 @@ export async function startHarness(
     async stop() {
       await pincer.stop();
       if (!options.fake) await fake.close();
-      rmSync(home, { recursive: true, force: true });
+      if (!options.home) rmSync(home, { recursive: true, force: true });
     },
   };
 }
