@@ -3,7 +3,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
-import { startModelProxy } from '../proxy/model-proxy.js';
+import { type ModelProxy, startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
 import { PromptStream } from './prompt-stream.js';
 import { type GroupPaths, MODEL_PORT, SANDBOX_GLOBAL_DIR, SANDBOX_HOME, sandboxedSpawn } from './sandbox-spawn.js';
@@ -79,12 +79,6 @@ export class AgentSession {
   }
 
   async #run(o: AgentSessionOptions): Promise<SessionEnd> {
-    const proxy = await startModelProxy(o.paths.modelSocket, {
-      upstream: o.modelBaseUrl,
-      credential: o.credential,
-      onRequest: () => o.handlers.onModelRequest(),
-      onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
-    });
     const fixedEnv: Record<string, string> = {
       HOME: SANDBOX_HOME,
       CLAUDE_CONFIG_DIR: `${SANDBOX_HOME}/.claude`,
@@ -110,7 +104,14 @@ export class AgentSession {
       });
       o.handlers.onSpawned();
     };
+    let proxy: ModelProxy | undefined;
     try {
+      proxy = await startModelProxy(o.paths.modelSocket, {
+        upstream: o.modelBaseUrl,
+        credential: o.credential,
+        onRequest: () => o.handlers.onModelRequest(),
+        onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
+      });
       const messages = query({
         prompt: this.#input,
         options: {
@@ -139,7 +140,7 @@ export class AgentSession {
       const tail = this.#stderr.trim().split('\n').slice(-3).join(' | ');
       return { reason: 'crashed', error: tail ? `${message} (${tail})` : message };
     } finally {
-      await proxy.close();
+      await proxy?.close();
     }
   }
 }
