@@ -33,6 +33,10 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
           ].join('; ');
           return { toolUse: { name: 'Bash', input: { command, description: 'prove the sandbox' } } };
         }
+        if (text.includes('touch shared memory')) {
+          const command = 'echo "note from $(pwd)" >> /workspace/global/CLAUDE.md && echo GLOBAL-WRITTEN || echo GLOBAL-READONLY';
+          return { toolUse: { name: 'Bash', input: { command, description: 'write shared memory' } } };
+        }
         if (text.includes('slow one')) return { text: 'slow answer', delayMs: 1500 };
         if (text.includes('report progress')) {
           return { toolUse: { name: 'mcp__pincer__send_message', input: { text: 'working on it', sender: 'Researcher' } } };
@@ -104,6 +108,17 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
     const seen = JSON.stringify(req.body);
     assert.ok(seen.includes('GROUP-MEMORY-MARKER'), 'group memory is loaded');
     assert.ok(seen.includes('GLOBAL-MEMORY-MARKER'), 'global memory is loaded');
+  });
+
+  test('only the main group can write the shared memory', async () => {
+    const fromMain = await h.send('local:main', 'touch shared memory');
+    assert.match((await h.reply('local:main', fromMain)).text, /GLOBAL-WRITTEN/);
+    const fromOther = await h.send('local:other', 'touch shared memory');
+    const reply = await h.reply('local:other', fromOther);
+    assert.match(reply.text, /GLOBAL-READONLY/);
+    assert.doesNotMatch(reply.text, /GLOBAL-WRITTEN/);
+    const shared = readFileSync(join(h.home, 'groups', 'global', 'CLAUDE.md'), 'utf8');
+    assert.equal(shared.match(/note from/g)?.length, 1, "exactly one write landed: the main group's");
   });
 
   test('messages are escaped XML with sender and local time in the group timezone', async () => {

@@ -14,6 +14,8 @@ export const MODEL_PORT = 3129;
 export interface GroupPaths {
   groupDir: string;
   globalDir: string;
+  /** Only the main group may change the memory every group reads. */
+  globalWritable: boolean;
   /** The group's Claude Code state (CLAUDE_CONFIG_DIR, transcripts): the sandbox's home. */
   stateDir: string;
   /** The host socket of this session's model proxy. */
@@ -43,7 +45,7 @@ export function sandboxedSpawn(
     const child = runtime.spawn({
       mounts: [
         { hostPath: paths.groupDir, sandboxPath: SANDBOX_GROUP_DIR, writable: true },
-        { hostPath: paths.globalDir, sandboxPath: SANDBOX_GLOBAL_DIR, writable: false },
+        { hostPath: paths.globalDir, sandboxPath: SANDBOX_GLOBAL_DIR, writable: paths.globalWritable },
         { hostPath: paths.stateDir, sandboxPath: SANDBOX_HOME, writable: true },
         { hostPath: realpathSync(options.command), sandboxPath: SANDBOX_CLAUDE, writable: false },
       ],

@@ -133,7 +133,7 @@ export class GroupLane implements Lane {
     this.#gotResult = false;
     const session = new AgentSession({
       runtime,
-      paths: groupPaths(layout, this.#group.folder),
+      paths: groupPaths(layout, this.#group.folder, this.#group.isMain),
       credential,
       modelBaseUrl: settings.modelBaseUrl,
       model: settings.model,

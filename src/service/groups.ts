@@ -19,7 +19,7 @@ export function registerGroup(store: Store, layout: StateLayout, g: NewGroup, at
   const problem = folderProblem(g.folder);
   if (problem) throw new Error(`cannot register ${g.chatId}: ${problem}`);
   if (store.groups.byFolder(g.folder)) throw new Error(`cannot register ${g.chatId}: folder "${g.folder}" is taken`);
-  groupPaths(layout, g.folder);
+  groupPaths(layout, g.folder, g.isMain);
   store.chats.seen({ id: g.chatId, channel: g.chatId.split(':')[0] ?? 'unknown', isGroup: false }, at);
   return store.groups.register(g, at, store.messages.maxSeq(g.chatId));
 }

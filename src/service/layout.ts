@@ -58,7 +58,7 @@ export function prepareState(home: string): StateLayout {
 }
 
 /** The host folders of a group's sandbox, created on first use. */
-export function groupPaths(layout: StateLayout, folder: string): GroupPaths {
+export function groupPaths(layout: StateLayout, folder: string, isMain: boolean): GroupPaths {
   const problem = folderProblem(folder);
   if (problem) throw new Error(problem);
   const groupDir = join(layout.groupsDir, folder);
@@ -68,5 +68,5 @@ export function groupPaths(layout: StateLayout, folder: string): GroupPaths {
   mkdirSync(socketDir, { recursive: true, mode: 0o711 });
   const memory = join(groupDir, 'CLAUDE.md');
   if (!existsSync(memory)) writeFileSync(memory, `# Memory of this chat (${folder})\n`);
-  return { groupDir, globalDir: layout.globalDir, stateDir, modelSocket: join(socketDir, 'model.sock') };
+  return { groupDir, globalDir: layout.globalDir, globalWritable: isMain, stateDir, modelSocket: join(socketDir, 'model.sock') };
 }

@@ -2,6 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+export type { ApiMessage } from '../../src/cli/api-client.js';
+
+import type { ApiMessage } from '../../src/cli/api-client.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { BwrapRuntime } from '../../src/sandbox/bwrap.js';
@@ -9,15 +13,6 @@ import { type Pincer, startPincer } from '../../src/service/app.js';
 import { type FakeModel, type ModelScript, startFakeModel } from './fake-model.js';
 
 export const REAL_KEY = 'sk-ant-test-REAL-KEY-never-in-sandbox';
-
-export interface ApiMessage {
-  id: string;
-  chat: string;
-  sender: string;
-  text: string;
-  time: string;
-  fromAssistant: boolean;
-}
 
 export interface Harness {
   pincer: Pincer;
