@@ -1,8 +1,12 @@
 // Configuration: the environment over an optional .env file, validated once at start.
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { type ResourceLimits, RUNTIME_NAMES, type RuntimeName } from './sandbox/types.js';
+
+const MIB = 1024 * 1024;
 
 const validTimeZone = (tz: string): boolean => {
   try {
@@ -37,7 +41,15 @@ const schema = z.object({
   PINCER_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(7477)),
   PINCER_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'at least 16 characters').optional()),
   MAX_CONCURRENT_AGENTS: positiveInt(3),
-  PINCER_RUNTIME: z.preprocess(emptyToUndefined, z.enum(['auto', 'bwrap']).default('auto')),
+  PINCER_RUNTIME: z.preprocess(emptyToUndefined, z.enum(['auto', ...RUNTIME_NAMES]).default('auto')),
+  PINCER_CONTAINER_IMAGE: z.preprocess(emptyToUndefined, z.string().min(1).default('pincer-agent:latest')),
+  PINCER_SANDBOX_MEMORY_MB: positiveInt(2048),
+  PINCER_SANDBOX_PIDS: positiveInt(512),
+  PINCER_SANDBOX_CPU_SEC: positiveInt(3600),
+  PINCER_SANDBOX_TMP_MB: positiveInt(512),
+  PINCER_SANDBOX_FILE_MB: positiveInt(1024),
+  PINCER_SANDBOX_UID_BASE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(2_000_000_000).default(1_000_000)),
+  PINCER_MOUNT_ALLOWLIST: optionalString,
   ANTHROPIC_API_KEY: optionalString,
   CLAUDE_CODE_OAUTH_TOKEN: optionalString,
   ANTHROPIC_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com')),
@@ -59,7 +71,13 @@ export interface Config {
   port: number;
   token: string | undefined;
   maxConcurrentAgents: number;
-  runtime: 'auto' | 'bwrap';
+  runtime: 'auto' | RuntimeName;
+  containerImage: string;
+  sandboxLimits: ResourceLimits;
+  /** Sandboxes run as uidBase + group id when pincer is root: one unprivileged user per group. */
+  sandboxUidBase: number;
+  /** Where extra mounts are allowed from; outside the project and every sandbox. */
+  mountAllowlistPath: string;
   credential: ModelCredential | undefined;
   modelBaseUrl: string;
   model: string | undefined;
@@ -95,6 +113,16 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     token: c.PINCER_TOKEN,
     maxConcurrentAgents: c.MAX_CONCURRENT_AGENTS,
     runtime: c.PINCER_RUNTIME,
+    containerImage: c.PINCER_CONTAINER_IMAGE,
+    sandboxLimits: {
+      memoryBytes: c.PINCER_SANDBOX_MEMORY_MB * MIB,
+      pids: c.PINCER_SANDBOX_PIDS,
+      cpuSeconds: c.PINCER_SANDBOX_CPU_SEC,
+      tmpBytes: c.PINCER_SANDBOX_TMP_MB * MIB,
+      fileBytes: c.PINCER_SANDBOX_FILE_MB * MIB,
+    },
+    sandboxUidBase: c.PINCER_SANDBOX_UID_BASE,
+    mountAllowlistPath: c.PINCER_MOUNT_ALLOWLIST ?? join(homedir(), '.config', 'pincer', 'mount-allowlist.json'),
     credential,
     modelBaseUrl: c.ANTHROPIC_BASE_URL,
     model: c.PINCER_MODEL,

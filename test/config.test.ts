@@ -144,7 +144,7 @@ describe('loadConfig', () => {
   });
 
   test('an invalid value from .env is rejected too, and the message names the file', () => {
-    writeDotenv('PINCER_RUNTIME=docker\n');
+    writeDotenv('PINCER_RUNTIME=lxc\n');
     assert.throws(
       () => loadConfig({}, cwd),
       (err: unknown) => err instanceof ConfigError && /PINCER_RUNTIME/.test(err.message) && err.message.includes(join(cwd, '.env')),

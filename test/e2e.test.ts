@@ -55,7 +55,8 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
     assert.match(reply.text, /SHADOW-UNREADABLE/);
     assert.match(reply.text, /ANTHROPIC_API_KEY=placeholder/);
     assert.doesNotMatch(reply.text, /REAL-KEY/);
-    if (process.getuid?.() === 0) assert.match(reply.text, /\n1500\n/, 'root pincer runs the agent as an unprivileged uid');
+    if (process.getuid?.() === 0)
+      assert.match(reply.text, /\n1000001\n/, "root pincer runs the main group's agent as its own unprivileged uid (base + slot 1)");
     assert.equal(readFileSync(join(h.home, 'groups', 'main', 'proof.txt'), 'utf8'), 'made-in-sandbox\n');
     const agentRequests = h.fake.requests.filter(isAgentTurn);
     assert.ok(agentRequests.length >= 2);

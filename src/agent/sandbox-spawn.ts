@@ -2,14 +2,16 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
-import type { Runtime } from '../sandbox/types.js';
+import type { ModelCredential } from '../config.js';
+import type { Mount, ResourceLimits, Runtime, SandboxUser } from '../sandbox/types.js';
 
 export const SANDBOX_GROUP_DIR = '/workspace/group';
 export const SANDBOX_GLOBAL_DIR = '/workspace/global';
 export const SANDBOX_HOME = '/home/agent';
 const SANDBOX_CLAUDE = '/opt/claude/claude';
-/** The port inside the sandbox where the model proxy is reachable. */
+/** The ports inside the sandbox where the model proxy and the egress (HTTP(S)_PROXY) proxy are reachable. */
 export const MODEL_PORT = 3129;
+export const EGRESS_PORT = 3128;
 
 export interface GroupPaths {
   groupDir: string;
@@ -18,8 +20,19 @@ export interface GroupPaths {
   globalWritable: boolean;
   /** The group's Claude Code state (CLAUDE_CONFIG_DIR, transcripts): the sandbox's home. */
   stateDir: string;
-  /** The host socket of this session's model proxy. */
+  /** The host sockets of this session's model and egress proxies. */
   modelSocket: string;
+  egressSocket: string;
+}
+
+/** Everything that decides what one session's sandbox is: its folders, who it runs as, what it may use. */
+export interface SandboxPlan extends GroupPaths {
+  /** Unique among live sandboxes, `[a-z0-9-]`. */
+  name: string;
+  user: SandboxUser;
+  limits: ResourceLimits;
+  /** Host folders from the owner's allowlist, already checked. */
+  extraMounts: Mount[];
 }
 
 /** SDK-set variables that are safe inside; anything else the SDK passes (or inherits) stays out. */
@@ -35,21 +48,59 @@ export function sandboxEnv(fromSdk: SpawnOptions['env'], fixed: Record<string, s
   return { ...env, ...fixed };
 }
 
+/** The fixed environment of the sandboxed Claude Code: in-sandbox paths, placeholders, both proxies. */
+export function agentEnv(o: { credentialKind: ModelCredential['kind']; timezone: string; maxRetries: number }): Record<string, string> {
+  const egress = `http://127.0.0.1:${EGRESS_PORT}`;
+  // Both spellings: curl reads the lower-case ones, Claude Code and most tools the upper-case ones.
+  const noProxy = '127.0.0.1,localhost';
+  return {
+    HOME: SANDBOX_HOME,
+    CLAUDE_CONFIG_DIR: `${SANDBOX_HOME}/.claude`,
+    TMPDIR: '/tmp',
+    CLAUDE_CODE_TMPDIR: '/tmp',
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    TZ: o.timezone,
+    ANTHROPIC_BASE_URL: `http://127.0.0.1:${MODEL_PORT}`,
+    // A placeholder of the right kind: the host proxy replaces it with the real credential.
+    ...(o.credentialKind === 'api-key' ? { ANTHROPIC_API_KEY: 'placeholder' } : { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' }),
+    // Every other connection goes through the host's egress proxy, under the group's policy.
+    HTTP_PROXY: egress,
+    HTTPS_PROXY: egress,
+    http_proxy: egress,
+    https_proxy: egress,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    CLAUDE_CODE_MAX_RETRIES: String(o.maxRetries),
+    CLAUDE_CODE_ADDITIONAL_DIRECTORIES_CLAUDE_MD: '1',
+    DISABLE_AUTOUPDATER: '1',
+    IS_SANDBOX: '1',
+  };
+}
+
 export function sandboxedSpawn(
   runtime: Runtime,
-  paths: GroupPaths,
+  plan: SandboxPlan,
   fixedEnv: Record<string, string>,
   onSpawn: (child: ChildProcessWithoutNullStreams) => void,
 ): (options: SpawnOptions) => SpawnedProcess {
   return (options) => {
     const child = runtime.spawn({
+      name: plan.name,
+      user: plan.user,
+      limits: plan.limits,
       mounts: [
-        { hostPath: paths.groupDir, sandboxPath: SANDBOX_GROUP_DIR, writable: true },
-        { hostPath: paths.globalDir, sandboxPath: SANDBOX_GLOBAL_DIR, writable: paths.globalWritable },
-        { hostPath: paths.stateDir, sandboxPath: SANDBOX_HOME, writable: true },
+        { hostPath: plan.groupDir, sandboxPath: SANDBOX_GROUP_DIR, writable: true },
+        { hostPath: plan.globalDir, sandboxPath: SANDBOX_GLOBAL_DIR, writable: plan.globalWritable },
+        { hostPath: plan.stateDir, sandboxPath: SANDBOX_HOME, writable: true },
         { hostPath: realpathSync(options.command), sandboxPath: SANDBOX_CLAUDE, writable: false },
+        ...plan.extraMounts,
       ],
-      forwards: [{ port: MODEL_PORT, hostSocket: paths.modelSocket }],
+      forwards: [
+        { port: MODEL_PORT, hostSocket: plan.modelSocket },
+        { port: EGRESS_PORT, hostSocket: plan.egressSocket },
+      ],
       env: sandboxEnv(options.env, fixedEnv),
       command: SANDBOX_CLAUDE,
       // Every path option pincer gives the SDK is already in its in-sandbox form.

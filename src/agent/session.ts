@@ -3,10 +3,12 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
-import { type ModelProxy, startModelProxy } from '../proxy/model-proxy.js';
+import type { EgressPolicy } from '../proxy/egress-policy.js';
+import { type EgressRecord, startEgressProxy } from '../proxy/egress-proxy.js';
+import { startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
 import { PromptStream } from './prompt-stream.js';
-import { type GroupPaths, MODEL_PORT, SANDBOX_GLOBAL_DIR, SANDBOX_HOME, sandboxedSpawn } from './sandbox-spawn.js';
+import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
 
 export interface TurnOutcome {
   ok: boolean;
@@ -34,7 +36,10 @@ export interface SessionHandlers {
 
 export interface AgentSessionOptions {
   runtime: Runtime;
-  paths: GroupPaths;
+  plan: SandboxPlan;
+  /** Read for every connection the sandbox opens, so a policy change applies from the next one. */
+  egressPolicy: () => EgressPolicy;
+  onEgress: (record: EgressRecord) => void;
   credential: ModelCredential;
   modelBaseUrl: string;
   model: string | undefined;
@@ -79,23 +84,7 @@ export class AgentSession {
   }
 
   async #run(o: AgentSessionOptions): Promise<SessionEnd> {
-    const fixedEnv: Record<string, string> = {
-      HOME: SANDBOX_HOME,
-      CLAUDE_CONFIG_DIR: `${SANDBOX_HOME}/.claude`,
-      TMPDIR: '/tmp',
-      CLAUDE_CODE_TMPDIR: '/tmp',
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-      TZ: o.timezone,
-      ANTHROPIC_BASE_URL: `http://127.0.0.1:${MODEL_PORT}`,
-      // A placeholder of the right kind: the host proxy replaces it with the real credential.
-      ...(o.credential.kind === 'api-key' ? { ANTHROPIC_API_KEY: 'placeholder' } : { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' }),
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      CLAUDE_CODE_MAX_RETRIES: String(o.maxRetries),
-      CLAUDE_CODE_ADDITIONAL_DIRECTORIES_CLAUDE_MD: '1',
-      DISABLE_AUTOUPDATER: '1',
-      IS_SANDBOX: '1',
-    };
+    const fixedEnv = agentEnv({ credentialKind: o.credential.kind, timezone: o.timezone, maxRetries: o.maxRetries });
     const onSpawn = (child: ChildProcessWithoutNullStreams) => {
       child.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString('utf8');
@@ -104,18 +93,21 @@ export class AgentSession {
       });
       o.handlers.onSpawned();
     };
-    let proxy: ModelProxy | undefined;
+    const proxies: Array<{ close(): Promise<void> }> = [];
     try {
-      proxy = await startModelProxy(o.paths.modelSocket, {
-        upstream: o.modelBaseUrl,
-        credential: o.credential,
-        onRequest: () => o.handlers.onModelRequest(),
-        onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
-      });
+      proxies.push(await startEgressProxy(o.plan.egressSocket, { policy: o.egressPolicy, onRecord: o.onEgress }));
+      proxies.push(
+        await startModelProxy(o.plan.modelSocket, {
+          upstream: o.modelBaseUrl,
+          credential: o.credential,
+          onRequest: () => o.handlers.onModelRequest(),
+          onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
+        }),
+      );
       const messages = query({
         prompt: this.#input,
         options: {
-          cwd: o.paths.groupDir,
+          cwd: o.plan.groupDir,
           additionalDirectories: [SANDBOX_GLOBAL_DIR],
           settingSources: ['project'],
           systemPrompt: { type: 'preset', preset: 'claude_code', append: o.systemPromptAppend },
@@ -127,7 +119,7 @@ export class AgentSession {
           ...(o.model ? { model: o.model } : {}),
           env: fixedEnv,
           abortController: this.#abort,
-          spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.paths, fixedEnv, onSpawn),
+          spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.plan, fixedEnv, onSpawn),
         },
       });
       for await (const m of messages) {
@@ -140,7 +132,7 @@ export class AgentSession {
       const tail = this.#stderr.trim().split('\n').slice(-3).join(' | ');
       return { reason: 'crashed', error: tail ? `${message} (${tail})` : message };
     } finally {
-      await proxy?.close();
+      await Promise.all(proxies.map((p) => p.close()));
     }
   }
 }

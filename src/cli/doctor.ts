@@ -3,8 +3,11 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
+import { describePolicy } from '../proxy/egress-policy.js';
+import { loadMountAllowlist } from '../sandbox/mount-allowlist.js';
 import { selectRuntime } from '../sandbox/select.js';
 import { prepareState } from '../service/layout.js';
+import { Store } from '../store/index.js';
 
 interface Check {
   name: string;
@@ -56,15 +59,35 @@ export async function runDoctor(): Promise<number> {
     accessSync(config.home, constants.W_OK);
     const layout = prepareState(config.home);
     checks.push({ name: 'state dir', ok: true, blocking: true, detail: `${layout.home} (writable)` });
-    const runtime = await selectRuntime(config.runtime, layout.runDir, createLogger('silent'));
+    const runtime = await selectRuntime({
+      wanted: config.runtime,
+      stateDir: layout.runDir,
+      instance: layout.instance,
+      containerImage: config.containerImage,
+      log: createLogger('silent'),
+      cleanOrphans: false,
+    });
     checks.push({
       name: 'sandbox',
       ok: runtime.ok,
       blocking: true,
       detail: runtime.ok
         ? `${runtime.runtime.name} starts sandboxes here`
-        : `${runtime.reason}. Fix: apt-get install bubblewrap socat (Debian/Ubuntu)`,
+        : `${runtime.reason}. Fix: apt-get install bubblewrap socat (Debian/Ubuntu), or set PINCER_RUNTIME=docker`,
     });
+    if (runtime.ok) {
+      const limits = runtime.runtime.limits();
+      const lines = Object.entries(limits).map(([k, v]) => `${k}: ${v}`);
+      checks.push({ name: 'sandbox limits', ok: true, blocking: false, detail: lines.join('; ') });
+    }
+    checks.push(mountAllowlistCheck(config.mountAllowlistPath));
+    const store = new Store(layout.db);
+    try {
+      const policies = store.groups.list().map((g) => `${g.folder}: ${describePolicy(g.egressPolicy)}`);
+      checks.push({ name: 'egress policies', ok: true, blocking: false, detail: policies.join('; ') || 'no groups yet' });
+    } finally {
+      store.close();
+    }
   } catch (err) {
     checks.push({
       name: 'state dir',
@@ -97,6 +120,23 @@ export async function runDoctor(): Promise<number> {
     });
   }
   return report(checks);
+}
+
+function mountAllowlistCheck(path: string): Check {
+  try {
+    const allowlist = loadMountAllowlist(path);
+    const detail = allowlist
+      ? `${path}: ${allowlist.allowedRoots.length} allowed root(s)`
+      : `${path} does not exist: no extra mounts (that is the safe default)`;
+    return { name: 'mount allowlist', ok: true, blocking: false, detail };
+  } catch (err) {
+    return {
+      name: 'mount allowlist',
+      ok: false,
+      blocking: false,
+      detail: `${(err as Error).message}: extra mounts are off until it is fixed`,
+    };
+  }
 }
 
 function report(checks: Check[]): number {

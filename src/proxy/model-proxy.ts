@@ -48,6 +48,19 @@ export function forwardHeaders(incoming: IncomingMessage['headers'], credential:
   return out;
 }
 
+/** `/v1/…` in origin form, nothing that could climb out of it once joined to the endpoint's base path. */
+export function isApiPath(path: string): boolean {
+  if (!path.startsWith('/v1/')) return false;
+  const pathname = path.split('?')[0] ?? '';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return false;
+  }
+  return !decoded.split('/').some((segment) => segment === '..' || segment === '.') && !decoded.includes('\\');
+}
+
 export async function startModelProxy(socketPath: string, options: ModelProxyOptions): Promise<ModelProxy> {
   const base = new URL(options.upstream);
   const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -55,6 +68,15 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = req.url ?? '/';
+    // The real credential goes only with API calls: never to another path of the endpoint's host.
+    if (!isApiPath(path)) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'pincer model proxy forwards only /v1/ paths' } }),
+      );
+      req.resume();
+      return;
+    }
     options.onRequest?.(path);
     const upstreamReq = send(
       {

@@ -1,9 +1,21 @@
 // The bubblewrap runtime: one unprivileged, fully unshared namespace per sandboxed process.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Forward, ProbeResult, Runtime, SandboxSpec } from './types.js';
+import type { Logger } from '../log.js';
+import { canChangeOwners, grantAccess } from './access.js';
+import { bridgeScript, forwardMounts } from './bridge.js';
+import {
+  type CgroupSupport,
+  createSandboxCgroup,
+  destroySandboxCgroup,
+  detectHostCgroups,
+  leftoverCgroups,
+  prepareCgroups,
+  type SandboxCgroup,
+} from './cgroup.js';
+import type { LimitsReport, ProbeResult, Runtime, SandboxSpec, SandboxUser } from './types.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -12,31 +24,34 @@ const ROOT_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 /** Host /etc entries the tools inside need; nothing with secrets (no shadow, no ssh, no machine-id). */
 const HOST_ETC = ['ssl', 'ca-certificates', 'alternatives', 'localtime', 'ld.so.cache', 'mime.types'];
 
-export interface SandboxUser {
-  uid: number;
-  gid: number;
-}
-
 export interface BwrapOptions {
-  /** A host folder for the runtime's own files (the sandbox's synthesized /etc). */
+  /** A host folder for the runtime's own files (the sandboxes' synthesized /etc). */
   stateDir: string;
-  /** The unprivileged user the sandbox runs as when pincer itself is root. */
-  user?: SandboxUser;
+  /** Names this pincer's cgroups, so that two pincers on one host never clean up each other's. */
+  instance: string;
+  log?: Logger;
   bwrapPath?: string;
 }
+
+/** How often a sandbox's cgroup removal is retried while its last processes are still exiting. */
+const CGROUP_REMOVE_TRIES = 20;
+const CGROUP_REMOVE_DELAY_MS = 100;
 
 export class BwrapRuntime implements Runtime {
   readonly name = 'bwrap' as const;
   readonly #bwrap: string;
-  readonly #etcDir: string;
-  /** Set when pincer runs as root: the sandbox must not be root, even inside its own namespace. */
-  readonly user: SandboxUser | undefined;
+  readonly #stateDir: string;
+  readonly #instance: string;
+  readonly #log: Logger | undefined;
+  /** Cgroups usable for memory and pids limits, or why not (then rlimits stand in). */
+  #cgroups: CgroupSupport | { reason: string } = { reason: 'not probed yet' };
+  readonly #etcWritten = new Set<number>();
 
   constructor(options: BwrapOptions) {
     this.#bwrap = options.bwrapPath ?? 'bwrap';
-    this.user = process.getuid?.() === 0 ? (options.user ?? { uid: 1500, gid: 1500 }) : undefined;
-    this.#etcDir = join(options.stateDir, 'etc');
-    this.#writeEtc();
+    this.#stateDir = options.stateDir;
+    this.#instance = options.instance;
+    this.#log = options.log;
   }
 
   async probe(): Promise<ProbeResult> {
@@ -46,25 +61,64 @@ export class BwrapRuntime implements Runtime {
       return { ok: false, reason: 'socat is not installed (apt-get install socat)' };
     }
     try {
-      const cmd = [...this.#privilegeDrop(), this.#bwrap, '--unshare-all', '--unshare-user', '--disable-userns'];
+      const user = canChangeOwners() ? { uid: 65534, gid: 65534 } : undefined;
+      const cmd = [...privilegeDrop(user), this.#bwrap, '--unshare-all', '--unshare-user', '--disable-userns'];
       cmd.push('--cap-drop', 'ALL', '--ro-bind', '/', '/', 'true');
       const [file, ...args] = cmd as [string, ...string[]];
       await execFileAsync(file, args, { timeout: 5000 });
-      return { ok: true };
     } catch (err) {
       const detail = err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err);
       return { ok: false, reason: `bubblewrap cannot create a sandbox here: ${detail}` };
     }
+    this.#cgroups = this.#detectCgroups();
+    return { ok: true };
+  }
+
+  limits(): LimitsReport {
+    const cg = this.#cgroups;
+    const via = (controller: 'memory' | 'pids'): string | undefined => {
+      if ('reason' in cg) return undefined;
+      if (cg.kind === 'v2') return 'cgroup v2';
+      return cg.parents[controller] ? 'cgroup v1' : undefined;
+    };
+    const nproc = canChangeOwners()
+      ? 'RLIMIT_NPROC (per sandbox user)'
+      : "RLIMIT_NPROC (counts all of pincer's user's processes: no cgroup here)";
+    return {
+      memoryBytes: via('memory') ?? 'RLIMIT_AS per process (no cgroup here: the sum over processes is not bounded)',
+      pids: via('pids') ?? nproc,
+      cpuSeconds: 'RLIMIT_CPU per process; wall time by the turn timeout',
+      tmpBytes: 'tmpfs size',
+      fileBytes: 'RLIMIT_FSIZE',
+    };
+  }
+
+  async cleanOrphans(): Promise<void> {
+    const cg = this.#cgroups;
+    if ('reason' in cg) return;
+    for (const left of leftoverCgroups(cg)) {
+      if (!destroySandboxCgroup(left)) this.#log?.warn({ dirs: left.dirs }, 'could not remove a leftover sandbox cgroup');
+    }
   }
 
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
-    this.#grantAccess(spec);
-    const args = [...this.#privilegeDrop(), this.#bwrap, ...this.buildArgs(spec)];
+    grantAccess(spec);
+    this.#writeEtc(spec.user);
+    const cgroup = this.#createCgroup(spec);
+    const args = [
+      ...joinCgroup(cgroup),
+      ...this.#rlimits(spec),
+      ...privilegeDrop(canChangeOwners() ? spec.user : undefined),
+      this.#bwrap,
+      ...this.buildArgs(spec),
+    ];
     const [file, ...rest] = args as [string, ...string[]];
-    return spawn(file, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(file, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    if (cgroup) child.once('close', () => this.#removeCgroup(cgroup, CGROUP_REMOVE_TRIES));
+    return child;
   }
 
-  /** The bwrap command line (without the privilege drop); exported for tests that read it. */
+  /** The bwrap command line (without cgroup, rlimits and privilege drop); exported for tests that read it. */
   buildArgs(spec: SandboxSpec): string[] {
     const a: string[] = [
       '--unshare-all',
@@ -86,66 +140,80 @@ export class BwrapRuntime implements Runtime {
       else if (st.isDirectory()) a.push('--ro-bind', host, host);
     }
     for (const name of HOST_ETC) if (existsSync(`/etc/${name}`)) a.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
-    for (const name of ['passwd', 'group', 'hosts', 'nsswitch.conf']) a.push('--ro-bind', join(this.#etcDir, name), `/etc/${name}`);
-    a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
-    spec.forwards.forEach((f, i) => {
-      a.push('--ro-bind', dirname(f.hostSocket), `/run/pincer/${i}`);
-    });
-    const mounts = [...spec.mounts].sort((x, y) => x.sandboxPath.split('/').length - y.sandboxPath.split('/').length);
+    const etc = this.#etcDir(spec.user);
+    for (const name of ['passwd', 'group', 'hosts', 'nsswitch.conf']) a.push('--ro-bind', join(etc, name), `/etc/${name}`);
+    a.push('--proc', '/proc', '--dev', '/dev', '--size', String(spec.limits.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp');
+    const mounts = [...forwardMounts(spec.forwards), ...spec.mounts].sort(
+      (x, y) => x.sandboxPath.split('/').length - y.sandboxPath.split('/').length,
+    );
     for (const m of mounts) a.push(m.writable ? '--bind' : '--ro-bind', m.hostPath, m.sandboxPath);
+    // The root is bwrap's own tmpfs: read-only once everything is mounted, so only the writable mounts and /tmp take writes.
+    a.push('--remount-ro', '/');
     a.push('--chdir', spec.cwd, '--', '/bin/sh', '-c', bridgeScript(spec.forwards), 'pincer-sandbox', spec.command, ...spec.args);
     return a;
   }
 
-  #privilegeDrop(): string[] {
-    if (!this.user) return [];
-    const { uid, gid } = this.user;
-    return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--'];
+  #detectCgroups(): CgroupSupport | { reason: string } {
+    if (!canChangeOwners()) return { reason: 'pincer is not root, so it cannot create cgroups' };
+    const found = detectHostCgroups(`pincer-${this.#instance}`);
+    if ('reason' in found) return found;
+    const ready = prepareCgroups(found);
+    return ready.ok ? found : { reason: ready.reason };
   }
 
-  /**
-   * Writable mounts and bridge sockets must belong to the unprivileged sandbox user. A mount whose root
-   * is not yet the user's is handed over whole (files the host put there first, like CLAUDE.md).
-   */
-  #grantAccess(spec: SandboxSpec): void {
-    if (!this.user) return;
-    const { uid, gid } = this.user;
-    for (const m of spec.mounts) if (m.writable && statSync(m.hostPath).uid !== uid) chownTree(m.hostPath, uid, gid);
-    for (const f of spec.forwards) chownSync(f.hostSocket, uid, gid);
+  #createCgroup(spec: SandboxSpec): SandboxCgroup | undefined {
+    const cg = this.#cgroups;
+    if ('reason' in cg) return undefined;
+    return createSandboxCgroup(cg, spec.name, spec.limits);
   }
 
-  #writeEtc(): void {
-    mkdirSync(this.#etcDir, { recursive: true });
-    const uid = this.user?.uid ?? process.getuid?.() ?? 1000;
-    const gid = this.user?.gid ?? process.getgid?.() ?? 1000;
-    writeFileSync(join(this.#etcDir, 'passwd'), `root:x:0:0::/root:/bin/sh\nagent:x:${uid}:${gid}::/home/agent:/bin/sh\n`);
-    writeFileSync(join(this.#etcDir, 'group'), `root:x:0:\nagent:x:${gid}:\n`);
-    writeFileSync(join(this.#etcDir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
-    writeFileSync(join(this.#etcDir, 'nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files\n');
+  #removeCgroup(cgroup: SandboxCgroup, triesLeft: number): void {
+    if (destroySandboxCgroup(cgroup)) return;
+    if (triesLeft <= 1) {
+      this.#log?.warn({ dirs: cgroup.dirs }, 'sandbox cgroup still busy; it is removed at the next start');
+      return;
+    }
+    setTimeout(() => this.#removeCgroup(cgroup, triesLeft - 1), CGROUP_REMOVE_DELAY_MS).unref();
+  }
+
+  /** Per-process limits, and the per-sandbox ones that cgroups would give where they cannot. */
+  #rlimits(spec: SandboxSpec): string[] {
+    const { limits } = spec;
+    const a = ['prlimit', `--cpu=${limits.cpuSeconds}`, `--fsize=${limits.fileBytes}`, '--core=0'];
+    const cg = this.#cgroups;
+    const cgroupHas = (c: 'memory' | 'pids') => !('reason' in cg) && (cg.kind === 'v2' || cg.parents[c] !== undefined);
+    if (!cgroupHas('memory')) a.push(`--as=${limits.memoryBytes}`);
+    if (!cgroupHas('pids')) a.push(`--nproc=${limits.pids}`);
+    a.push('--');
+    return a;
+  }
+
+  #etcDir(user: SandboxUser): string {
+    return join(this.#stateDir, `etc-${user.uid}`);
+  }
+
+  #writeEtc(user: SandboxUser): void {
+    if (this.#etcWritten.has(user.uid)) return;
+    const dir = this.#etcDir(user);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'passwd'), `root:x:0:0::/root:/bin/sh\nagent:x:${user.uid}:${user.gid}::/home/agent:/bin/sh\n`);
+    writeFileSync(join(dir, 'group'), `root:x:0:\nagent:x:${user.gid}:\n`);
+    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
+    writeFileSync(join(dir, 'nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files\n');
+    this.#etcWritten.add(user.uid);
   }
 }
 
-function chownTree(path: string, uid: number, gid: number): void {
-  lchownSync(path, uid, gid);
-  if (!lstatSync(path).isDirectory()) return;
-  for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
+/** When pincer is root, the sandbox must not be root, even inside its own namespace. */
+function privilegeDrop(user: SandboxUser | undefined): string[] {
+  if (!user) return [];
+  const { uid, gid } = user;
+  return ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--'];
 }
 
-/**
- * The sandbox has no network but its own loopback. Each forward listens on 127.0.0.1:port inside and
- * relays to a host Unix socket; the command starts only once every port accepts connections.
- */
-function bridgeScript(forwards: Forward[]): string {
-  const lines = forwards.map(
-    (f, i) => `socat TCP-LISTEN:${f.port},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/pincer/${i}/${basename(f.hostSocket)} &`,
-  );
-  for (const f of forwards) {
-    const hex = f.port.toString(16).toUpperCase().padStart(4, '0');
-    lines.push(
-      `n=0; until grep -q '0100007F:${hex} ' /proc/net/tcp; do n=$((n+1)); ` +
-        `if [ $n -gt 1000 ]; then echo 'pincer: port bridge ${f.port} did not start' >&2; exit 97; fi; sleep 0.002; done`,
-    );
-  }
-  lines.push('exec "$@"');
-  return lines.join('\n');
+/** Joins the sandbox's cgroups before anything of it runs, so no process starts outside its limits. */
+function joinCgroup(cgroup: SandboxCgroup | undefined): string[] {
+  if (!cgroup) return [];
+  const writes = cgroup.procsFiles.map((f) => `echo $$ > '${f}'`).join(' && ');
+  return ['/bin/sh', '-c', `${writes} && exec "$@" || { echo 'pincer: cannot join the sandbox cgroup' >&2; exit 96; }`, 'pincer-cgroup'];
 }

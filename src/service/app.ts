@@ -27,7 +27,14 @@ export interface Pincer {
 export async function startPincer(config: Config, log: Logger): Promise<Pincer> {
   const layout = prepareState(config.home);
   const store = new Store(layout.db);
-  const runtime = await selectRuntime(config.runtime, layout.runDir, log);
+  const runtime = await selectRuntime({
+    wanted: config.runtime,
+    stateDir: layout.runDir,
+    instance: layout.instance,
+    containerImage: config.containerImage,
+    log: log.child({ part: 'sandbox' }),
+    cleanOrphans: true,
+  });
   if (!runtime.ok) log.error({ reason: runtime.reason }, 'no sandbox runtime: messages will be answered with the reason');
   if (!config.credential)
     log.warn('no model credentials (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): messages will be answered with how to set them');
@@ -58,6 +65,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
       modelMaxRetries: config.modelMaxRetries,
       idleTimeoutMs: config.idleTimeoutMs,
       turnTimeoutMs: config.turnTimeoutMs,
+      sandbox: { limits: config.sandboxLimits, uidBase: config.sandboxUidBase, mountAllowlistPath: config.mountAllowlistPath },
     },
     log: log.child({ part: 'agent' }),
     onOutbox: () => outbox.wake(),

@@ -10,7 +10,9 @@ import { formatPrompt } from '../router/prompt.js';
 import type { Runtime } from '../sandbox/types.js';
 import type { Group, Stage, Store, TurnRecord } from '../store/index.js';
 import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
-import { groupPaths, type StateLayout } from './layout.js';
+import { createGroupAdmin } from './group-admin.js';
+import type { StateLayout } from './layout.js';
+import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 
 /** A prompt shows at most this many unanswered messages (the newest). */
@@ -25,6 +27,7 @@ export interface LaneSettings {
   modelMaxRetries: number;
   idleTimeoutMs: number;
   turnTimeoutMs: number;
+  sandbox: SandboxSettings;
 }
 
 export interface LaneDeps {
@@ -133,7 +136,13 @@ export class GroupLane implements Lane {
     this.#gotResult = false;
     const session = new AgentSession({
       runtime,
-      paths: groupPaths(layout, this.#group.folder, this.#group.isMain),
+      plan: sandboxPlan(layout, this.#group, settings.sandbox, this.#log),
+      // Read live: the main group may change it while this session runs.
+      egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
+      onEgress: (r) => {
+        store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null });
+        this.#log.debug({ egress: r }, r.allowed ? 'egress allowed' : 'egress refused');
+      },
       credential,
       modelBaseUrl: settings.modelBaseUrl,
       model: settings.model,
@@ -149,6 +158,7 @@ export class GroupLane implements Lane {
             store.outbox.add(chatId, clean, this.#currentTurn()?.lastSeq ?? null, Date.now());
             this.#deps.onOutbox();
           },
+          ...(this.#group.isMain ? { admin: createGroupAdmin(store, settings.sandbox.mountAllowlistPath, this.#log) } : {}),
         }),
       },
       log: this.#log,

@@ -1,18 +1,10 @@
 // Joining chats: which chats become groups, with which folder and trigger.
 import { LOCAL_CHAT } from '../channels/local/chat-id.js';
 import { defaultTrigger } from '../router/trigger.js';
-import type { Group, Store } from '../store/index.js';
+import type { Group, NewGroup, Store } from '../store/index.js';
 import { folderProblem, groupPaths, type StateLayout } from './layout.js';
 
 export const MAIN_CHAT = 'local:main';
-
-export interface NewGroup {
-  chatId: string;
-  folder: string;
-  trigger: string;
-  respondToAll: boolean;
-  isMain: boolean;
-}
 
 /** Registers a group; the caller holds a transaction when it must be atomic with other writes. */
 export function registerGroup(store: Store, layout: StateLayout, g: NewGroup, at: number): Group {

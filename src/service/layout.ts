@@ -1,6 +1,6 @@
 // Where pincer keeps its state (PINCER_HOME) and how a group's folders are laid out.
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GroupPaths } from '../agent/sandbox-spawn.js';
@@ -18,6 +18,8 @@ export interface StateLayout {
   globalDir: string;
   sessionsDir: string;
   runDir: string;
+  /** Short and stable for this state folder: names this pincer's cgroups and containers. */
+  instance: string;
 }
 
 export function folderProblem(folder: string): string | undefined {
@@ -34,11 +36,9 @@ export function folderProblem(folder: string): string | undefined {
 export function prepareState(home: string): StateLayout {
   mkdirSync(home, { recursive: true });
   chmodSync(home, 0o711);
+  const instance = createHash('sha256').update(home).digest('hex').slice(0, 12);
   const preferredRun = join(home, 'run');
-  const runDir =
-    preferredRun.length <= MAX_RUN_DIR
-      ? preferredRun
-      : join(tmpdir(), `pincer-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`);
+  const runDir = preferredRun.length <= MAX_RUN_DIR ? preferredRun : join(tmpdir(), `pincer-${instance}`);
   const layout: StateLayout = {
     home,
     db: join(home, 'pincer.db'),
@@ -46,15 +46,27 @@ export function prepareState(home: string): StateLayout {
     globalDir: join(home, 'groups', 'global'),
     sessionsDir: join(home, 'sessions'),
     runDir,
+    instance,
   };
   for (const dir of [layout.groupsDir, layout.sessionsDir, runDir]) {
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o711);
   }
   mkdirSync(layout.globalDir, { recursive: true });
-  const globalMemory = join(layout.globalDir, 'CLAUDE.md');
-  if (!existsSync(globalMemory)) writeFileSync(globalMemory, '# Shared memory\n\nNotes here are read by the assistant in every chat.\n');
+  createIfMissing(join(layout.globalDir, 'CLAUDE.md'), '# Shared memory\n\nNotes here are read by the assistant in every chat.\n');
   return layout;
+}
+
+/**
+ * Sandboxes write these folders, so a name in them may be a planted symlink, even a dangling one: the
+ * file is created exclusively (O_EXCL does not follow links), and an existing entry is left alone.
+ */
+function createIfMissing(path: string, content: string): void {
+  try {
+    writeFileSync(path, content, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /** The host folders of a group's sandbox, created on first use. */
@@ -66,7 +78,13 @@ export function groupPaths(layout: StateLayout, folder: string, isMain: boolean)
   const socketDir = join(layout.runDir, folder);
   for (const dir of [groupDir, stateDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
   mkdirSync(socketDir, { recursive: true, mode: 0o711 });
-  const memory = join(groupDir, 'CLAUDE.md');
-  if (!existsSync(memory)) writeFileSync(memory, `# Memory of this chat (${folder})\n`);
-  return { groupDir, globalDir: layout.globalDir, globalWritable: isMain, stateDir, modelSocket: join(socketDir, 'model.sock') };
+  createIfMissing(join(groupDir, 'CLAUDE.md'), `# Memory of this chat (${folder})\n`);
+  return {
+    groupDir,
+    globalDir: layout.globalDir,
+    globalWritable: isMain,
+    stateDir,
+    modelSocket: join(socketDir, 'model.sock'),
+    egressSocket: join(socketDir, 'egress.sock'),
+  };
 }

@@ -1,4 +1,8 @@
+import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
+import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
 import type { Db } from './db.js';
+
+const extraMountsSchema = extraMountRequestSchema.array();
 
 /** A chat that pincer has joined: it has a folder, an agent and a trigger. */
 export interface Group {
@@ -8,7 +12,16 @@ export interface Group {
   respondToAll: boolean;
   isMain: boolean;
   createdAt: number;
+  /** A small number unique to the group for its lifetime: its sandbox user is uid base + slot. */
+  sandboxSlot: number;
+  /** Where the group's sandbox may connect, through the host's egress proxy. */
+  egressPolicy: EgressPolicy;
+  /** Host folders the owner asked to mount; checked against the allowlist at every sandbox start. */
+  extraMounts: ExtraMountRequest[];
 }
+
+/** What the caller decides when joining a chat; the rest has defaults. */
+export type NewGroup = Pick<Group, 'chatId' | 'folder' | 'trigger' | 'respondToAll' | 'isMain'>;
 
 export interface GroupState {
   /** seq of the newest message whose turn has completed (its reply is in the outbox). */
@@ -23,6 +36,18 @@ interface GroupRow {
   respond_to_all: number;
   is_main: number;
   created_at: number;
+  sandbox_slot: number;
+  egress_policy: string;
+  extra_mounts: string;
+}
+
+/** Stored JSON is parsed strictly: a row edited by hand into nonsense fails loudly, naming the group. */
+function parseColumn<T>(row: GroupRow, column: string, raw: string, schema: { parse(v: unknown): T }): T {
+  try {
+    return schema.parse(JSON.parse(raw));
+  } catch (err) {
+    throw new Error(`group ${row.chat_id}: stored ${column} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 const toGroup = (r: GroupRow): Group => ({
@@ -32,6 +57,9 @@ const toGroup = (r: GroupRow): Group => ({
   respondToAll: r.respond_to_all === 1,
   isMain: r.is_main === 1,
   createdAt: r.created_at,
+  sandboxSlot: r.sandbox_slot,
+  egressPolicy: parseColumn(r, 'egress_policy', r.egress_policy, egressPolicySchema),
+  extraMounts: parseColumn(r, 'extra_mounts', r.extra_mounts, extraMountsSchema),
 });
 
 export class GroupTable {
@@ -43,10 +71,13 @@ export class GroupTable {
   readonly #state;
   readonly #setCursor;
   readonly #setSession;
+  readonly #setEgress;
+  readonly #setMounts;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[string, string, string, number, number, number]>(
-      'INSERT INTO groups (chat_id, folder, trigger, respond_to_all, is_main, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      `INSERT INTO groups (chat_id, folder, trigger, respond_to_all, is_main, created_at, sandbox_slot)
+       VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(sandbox_slot), 0) + 1 FROM groups))`,
     );
     this.#insertState = db.prepare<[string, number]>('INSERT INTO group_state (chat_id, cursor) VALUES (?, ?)');
     this.#get = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE chat_id = ?');
@@ -57,13 +88,17 @@ export class GroupTable {
     );
     this.#setCursor = db.prepare<[number, string]>('UPDATE group_state SET cursor = MAX(cursor, ?) WHERE chat_id = ?');
     this.#setSession = db.prepare<[string | null, string]>('UPDATE group_state SET session_id = ? WHERE chat_id = ?');
+    this.#setEgress = db.prepare<[string, string]>('UPDATE groups SET egress_policy = ? WHERE chat_id = ?');
+    this.#setMounts = db.prepare<[string, string]>('UPDATE groups SET extra_mounts = ? WHERE chat_id = ?');
   }
 
   /** Joins a chat. The cursor starts at `cursor` so that history before joining is not answered. */
-  register(group: Omit<Group, 'createdAt'>, at: number, cursor: number): Group {
+  register(group: NewGroup, at: number, cursor: number): Group {
     this.#insert.run(group.chatId, group.folder, group.trigger, group.respondToAll ? 1 : 0, group.isMain ? 1 : 0, at);
     this.#insertState.run(group.chatId, cursor);
-    return { ...group, createdAt: at };
+    const stored = this.get(group.chatId);
+    if (!stored) throw new Error(`group ${group.chatId} vanished while it was registered`);
+    return stored;
   }
 
   get(chatId: string): Group | undefined {
@@ -93,5 +128,13 @@ export class GroupTable {
 
   setSession(chatId: string, sessionId: string | null): void {
     this.#setSession.run(sessionId, chatId);
+  }
+
+  setEgressPolicy(chatId: string, policy: EgressPolicy): void {
+    this.#setEgress.run(JSON.stringify(egressPolicySchema.parse(policy)), chatId);
+  }
+
+  setExtraMounts(chatId: string, mounts: ExtraMountRequest[]): void {
+    this.#setMounts.run(JSON.stringify(extraMountsSchema.parse(mounts)), chatId);
   }
 }

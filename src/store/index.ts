@@ -1,5 +1,6 @@
 import { ChatTable } from './chats.js';
 import { type Db, openDb } from './db.js';
+import { EgressTable } from './egress.js';
 import { EventTable } from './events.js';
 import { GroupTable } from './groups.js';
 import { MessageTable } from './messages.js';
@@ -7,8 +8,9 @@ import { OutboxTable } from './outbox.js';
 import { TurnTable } from './turns.js';
 
 export type { Chat } from './chats.js';
+export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
-export type { Group, GroupState } from './groups.js';
+export type { Group, GroupState, NewGroup } from './groups.js';
 export type { NewMessage, StoredMessage } from './messages.js';
 export type { OutboxItem } from './outbox.js';
 export type { TurnRecord } from './turns.js';
@@ -22,6 +24,7 @@ export class Store {
   readonly outbox: OutboxTable;
   readonly events: EventTable;
   readonly turns: TurnTable;
+  readonly egress: EgressTable;
 
   constructor(path: string) {
     this.db = openDb(path);
@@ -31,6 +34,7 @@ export class Store {
     this.outbox = new OutboxTable(this.db);
     this.events = new EventTable(this.db);
     this.turns = new TurnTable(this.db);
+    this.egress = new EgressTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

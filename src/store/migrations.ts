@@ -76,4 +76,26 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_by_message ON events(message_seq);
   `,
+  `
+  ALTER TABLE groups ADD COLUMN sandbox_slot INTEGER;
+  UPDATE groups SET sandbox_slot = rowid;
+  CREATE UNIQUE INDEX groups_sandbox_slot ON groups(sandbox_slot);
+  ALTER TABLE groups ADD COLUMN egress_policy TEXT NOT NULL DEFAULT '{"mode":"open"}';
+  ALTER TABLE groups ADD COLUMN extra_mounts TEXT NOT NULL DEFAULT '[]';
+  CREATE TABLE egress_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    allowed INTEGER NOT NULL,
+    reason TEXT,
+    address TEXT,
+    bytes_up INTEGER NOT NULL,
+    bytes_down INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL
+  );
+  CREATE INDEX egress_by_chat ON egress_log(chat_id, id);
+  `,
 ];

@@ -2,6 +2,7 @@
 // nothing the agent sends can change whom a call acts for.
 import { createSdkMcpServer, type McpSdkServerConfigWithInstance, tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
+import { adminTools, type GroupAdmin } from './admin-tools.js';
 
 export const TOOL_SERVER_NAME = 'pincer';
 const MAX_MESSAGE_CHARS = 20_000;
@@ -9,6 +10,8 @@ const MAX_MESSAGE_CHARS = 20_000;
 export interface ToolContext {
   /** Queues a message to the session's own chat (through the outbox). */
   send(text: string): void;
+  /** Present only in the main group's session. */
+  admin?: GroupAdmin;
 }
 
 export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {
@@ -24,5 +27,9 @@ export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInst
       return { content: [{ type: 'text', text: 'Message queued for delivery.' }] };
     },
   );
-  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', tools: [sendMessage] });
+  return createSdkMcpServer({
+    name: TOOL_SERVER_NAME,
+    version: '1.0.0',
+    tools: [sendMessage, ...(ctx.admin ? adminTools(ctx.admin) : [])],
+  });
 }

@@ -31,7 +31,7 @@ export interface Harness {
 export async function sandboxUnavailable(): Promise<string | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'pincer-probe-'));
   try {
-    const probe = await new BwrapRuntime({ stateDir: dir }).probe();
+    const probe = await new BwrapRuntime({ stateDir: dir, instance: 'probe' }).probe();
     return probe.ok ? undefined : `bubblewrap sandbox unavailable: ${probe.reason}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,49 @@
+// Decides what one session's sandbox is: the group's folders, its own unprivileged user, its limits,
+// and the extra mounts the owner's allowlist permits (checked again at every start: the file may change).
+import { randomBytes } from 'node:crypto';
+import type { SandboxPlan } from '../agent/sandbox-spawn.js';
+import type { Logger } from '../log.js';
+import { canChangeOwners } from '../sandbox/access.js';
+import { loadMountAllowlist, validateExtraMounts } from '../sandbox/mount-allowlist.js';
+import type { Mount, ResourceLimits, SandboxUser } from '../sandbox/types.js';
+import type { Group } from '../store/index.js';
+import { groupPaths, type StateLayout } from './layout.js';
+
+export interface SandboxSettings {
+  limits: ResourceLimits;
+  uidBase: number;
+  mountAllowlistPath: string;
+}
+
+/**
+ * When pincer is root each group gets its own uid, so that groups cannot touch each other's files even if
+ * a mount went wrong, and per-user limits (RLIMIT_NPROC) are per group. Otherwise the sandbox runs as
+ * pincer's own user, mapped into its namespace.
+ */
+export function sandboxUser(group: Group, uidBase: number): SandboxUser {
+  if (canChangeOwners()) return { uid: uidBase + group.sandboxSlot, gid: uidBase + group.sandboxSlot };
+  return { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 };
+}
+
+export function sandboxPlan(layout: StateLayout, group: Group, s: SandboxSettings, log: Logger): SandboxPlan {
+  return {
+    ...groupPaths(layout, group.folder, group.isMain),
+    name: `${group.folder.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`,
+    user: sandboxUser(group, s.uidBase),
+    limits: s.limits,
+    extraMounts: extraMounts(group, s.mountAllowlistPath, log),
+  };
+}
+
+/** A refused or unreadable mount is left out and logged; the agent still runs with its own folders. */
+function extraMounts(group: Group, allowlistPath: string, log: Logger): Mount[] {
+  if (group.extraMounts.length === 0) return [];
+  try {
+    const { mounts, rejected } = validateExtraMounts(group.extraMounts, loadMountAllowlist(allowlistPath), { isMain: group.isMain });
+    for (const r of rejected) log.warn({ group: group.folder, hostPath: r.request.hostPath, reason: r.reason }, 'extra mount refused');
+    return mounts;
+  } catch (err) {
+    log.error({ err, group: group.folder, allowlist: allowlistPath }, 'mount allowlist unreadable: no extra mounts');
+    return [];
+  }
+}
