@@ -112,7 +112,12 @@ async function runIn(
   const plan = sandboxPlan(
     w.layout,
     group,
-    { limits: { ...LIMITS, ...opts.limits }, uidBase: 1_000_000, mountAllowlistPath: join(w.home, 'no-allowlist.json') },
+    {
+      limits: { ...LIMITS, ...opts.limits },
+      uidBase: 1_000_000,
+      mountAllowlistPath: join(w.home, 'no-allowlist.json'),
+      protectedPaths: [w.home],
+    },
     log,
   );
   const egress = await startEgressProxy(plan.egressSocket, { policy: () => ({ mode: 'open' }), onRecord: (r) => w.egress.push(r) });

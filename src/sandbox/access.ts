@@ -1,7 +1,7 @@
 // Hands what a sandbox must write (its writable mounts, its bridge sockets) to the sandbox's user.
 import { chownSync, lchownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SandboxSpec } from './types.js';
+import type { SandboxSpec, SandboxUser } from './types.js';
 
 /** True when pincer can give files away, i.e. runs as root; otherwise the sandbox runs as pincer's own user. */
 export function canChangeOwners(): boolean {
@@ -9,13 +9,13 @@ export function canChangeOwners(): boolean {
 }
 
 /**
- * A writable mount whose root is not yet the sandbox user's is handed over whole (files the host put
+ * A writable mount of pincer's own (not an external one) whose root is not yet the sandbox user's is handed over whole (files the host put
  * there first, like CLAUDE.md). Links are changed themselves, never followed.
  */
 export function grantAccess(spec: SandboxSpec): void {
   if (!canChangeOwners()) return;
   const { uid, gid } = spec.user;
-  for (const m of spec.mounts) if (m.writable && statSync(m.hostPath).uid !== uid) chownTree(m.hostPath, uid, gid);
+  for (const m of spec.mounts) if (m.writable && !m.external && statSync(m.hostPath).uid !== uid) chownTree(m.hostPath, uid, gid);
   for (const f of spec.forwards) chownSync(f.hostSocket, uid, gid);
 }
 
@@ -23,4 +23,27 @@ function chownTree(path: string, uid: number, gid: number): void {
   lchownSync(path, uid, gid);
   if (!lstatSync(path).isDirectory()) return;
   for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
+}
+
+/**
+ * Why the sandbox user could not use a host folder that pincer does not own (an extra mount), or
+ * undefined when it can: every folder on the way must be searchable by it, the folder itself readable
+ * (and writable when mounted so). pincer never changes the owner of such a folder.
+ */
+export function unreachableReason(path: string, user: SandboxUser, writable: boolean): string | undefined {
+  const may = (p: string, bits: { r?: boolean; w?: boolean; x?: boolean }): boolean => {
+    const st = statSync(p);
+    const shift = st.uid === user.uid ? 6 : st.gid === user.gid ? 3 : 0;
+    const mode = (st.mode >> shift) & 0o7;
+    return (!bits.r || (mode & 4) !== 0) && (!bits.w || (mode & 2) !== 0) && (!bits.x || (mode & 1) !== 0);
+  };
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 0; i < parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join('/')}`;
+    if (!may(dir, { x: true })) return `the sandbox user (uid ${user.uid}) cannot pass through ${dir}: allow it (chmod o+x ${dir})`;
+  }
+  if (!may(path, { r: true, x: true, w: writable })) {
+    return `the sandbox user (uid ${user.uid}) cannot ${writable ? 'read and write' : 'read'} ${path}: change its permissions or mount it read-only`;
+  }
+  return undefined;
 }

@@ -8,6 +8,8 @@ export interface Mount {
   hostPath: string;
   sandboxPath: string;
   writable: boolean;
+  /** Not pincer's (an owner's folder from the allowlist): its owner and permissions are never changed. */
+  external?: boolean;
 }
 
 /** A TCP port on the sandbox's own loopback that is bridged to a Unix socket on the host. */

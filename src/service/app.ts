@@ -1,5 +1,6 @@
 // The composition root: builds every part from the configuration and wires the path of a message.
 
+import { fileURLToPath } from 'node:url';
 import { LocalChannel } from '../channels/local/channel.js';
 import { loadOrCreateToken } from '../channels/local/token.js';
 import { ChannelRegistry } from '../channels/registry.js';
@@ -12,6 +13,9 @@ import { ensureMainGroup } from './groups.js';
 import { createIngest } from './ingest.js';
 import { prepareState, type StateLayout } from './layout.js';
 import { OutboxWorker } from './outbox-worker.js';
+
+/** This checkout or installed package: its code (and maybe its .env) must never be mounted into a sandbox. */
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface Pincer {
   config: Config;
@@ -65,7 +69,12 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
       modelMaxRetries: config.modelMaxRetries,
       idleTimeoutMs: config.idleTimeoutMs,
       turnTimeoutMs: config.turnTimeoutMs,
-      sandbox: { limits: config.sandboxLimits, uidBase: config.sandboxUidBase, mountAllowlistPath: config.mountAllowlistPath },
+      sandbox: {
+        limits: config.sandboxLimits,
+        uidBase: config.sandboxUidBase,
+        mountAllowlistPath: config.mountAllowlistPath,
+        protectedPaths: [layout.home, PROJECT_ROOT],
+      },
     },
     log: log.child({ part: 'agent' }),
     onOutbox: () => outbox.wake(),

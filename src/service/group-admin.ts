@@ -1,14 +1,14 @@
 // What the main group may change about any group's isolation; other groups never get these tools.
 import type { Logger } from '../log.js';
 import { describePolicy, egressPolicySchema } from '../proxy/egress-policy.js';
-import { loadMountAllowlist, validateExtraMounts } from '../sandbox/mount-allowlist.js';
 import type { Store } from '../store/index.js';
 import type { GroupAdmin } from '../tools/admin-tools.js';
+import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
 /** A refusal the agent should read and relay; it changes nothing. */
 export class AdminError extends Error {}
 
-export function createGroupAdmin(store: Store, mountAllowlistPath: string, log: Logger): GroupAdmin {
+export function createGroupAdmin(store: Store, sandbox: SandboxSettings, log: Logger): GroupAdmin {
   const group = (folder: string) => {
     const g = store.groups.list().find((x) => x.folder === folder);
     if (!g) throw new AdminError(`no group has the folder "${folder}"`);
@@ -24,8 +24,7 @@ export function createGroupAdmin(store: Store, mountAllowlistPath: string, log: 
     },
     setExtraMounts(folder, mounts) {
       const g = group(folder);
-      const allowlist = loadMountAllowlist(mountAllowlistPath);
-      const { mounts: accepted, rejected } = validateExtraMounts(mounts, allowlist, { isMain: g.isMain });
+      const { mounts: accepted, rejected } = checkExtraMounts(mounts, g, sandbox);
       if (rejected.length > 0) {
         throw new AdminError(`nothing changed; refused: ${rejected.map((r) => `${r.request.hostPath}: ${r.reason}`).join('; ')}`);
       }

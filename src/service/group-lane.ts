@@ -158,7 +158,7 @@ export class GroupLane implements Lane {
             store.outbox.add(chatId, clean, this.#currentTurn()?.lastSeq ?? null, Date.now());
             this.#deps.onOutbox();
           },
-          ...(this.#group.isMain ? { admin: createGroupAdmin(store, settings.sandbox.mountAllowlistPath, this.#log) } : {}),
+          ...(this.#group.isMain ? { admin: createGroupAdmin(store, settings.sandbox, this.#log) } : {}),
         }),
       },
       log: this.#log,

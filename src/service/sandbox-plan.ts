@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import type { SandboxPlan } from '../agent/sandbox-spawn.js';
 import type { Logger } from '../log.js';
-import { canChangeOwners } from '../sandbox/access.js';
-import { loadMountAllowlist, validateExtraMounts } from '../sandbox/mount-allowlist.js';
+import { canChangeOwners, unreachableReason } from '../sandbox/access.js';
+import { type ExtraMountRequest, type ExtraMountsResult, loadMountAllowlist, validateExtraMounts } from '../sandbox/mount-allowlist.js';
 import type { Mount, ResourceLimits, SandboxUser } from '../sandbox/types.js';
 import type { Group } from '../store/index.js';
 import { groupPaths, type StateLayout } from './layout.js';
@@ -13,6 +13,31 @@ export interface SandboxSettings {
   limits: ResourceLimits;
   uidBase: number;
   mountAllowlistPath: string;
+  /** Never mountable, nor anything containing them, whatever the allowlist says: pincer's state and code. */
+  protectedPaths: string[];
+}
+
+/**
+ * Checks requested extra mounts against the owner's allowlist, read afresh (the file may have changed),
+ * and whether the group's sandbox user can actually use each folder.
+ */
+export function checkExtraMounts(requests: ExtraMountRequest[], group: Group, s: SandboxSettings): ExtraMountsResult {
+  const checked = validateExtraMounts(requests, loadMountAllowlist(s.mountAllowlistPath), {
+    isMain: group.isMain,
+    allowlistPath: s.mountAllowlistPath,
+    protectedPaths: s.protectedPaths,
+  });
+  const user = sandboxUser(group, s.uidBase);
+  // Accepted mounts come back in the order of the requests that were not rejected.
+  const acceptedRequests = requests.filter((r) => !checked.rejected.some((x) => x.request === r));
+  const result: ExtraMountsResult = { mounts: [], rejected: [...checked.rejected] };
+  checked.mounts.forEach((mount, i) => {
+    const reason = unreachableReason(mount.hostPath, user, mount.writable);
+    const request = acceptedRequests[i];
+    if (reason && request) result.rejected.push({ request, reason });
+    else result.mounts.push({ ...mount, external: true });
+  });
+  return result;
 }
 
 /**
@@ -31,19 +56,19 @@ export function sandboxPlan(layout: StateLayout, group: Group, s: SandboxSetting
     name: `${group.folder.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`,
     user: sandboxUser(group, s.uidBase),
     limits: s.limits,
-    extraMounts: extraMounts(group, s.mountAllowlistPath, log),
+    extraMounts: extraMounts(group, s, log),
   };
 }
 
 /** A refused or unreadable mount is left out and logged; the agent still runs with its own folders. */
-function extraMounts(group: Group, allowlistPath: string, log: Logger): Mount[] {
+function extraMounts(group: Group, s: SandboxSettings, log: Logger): Mount[] {
   if (group.extraMounts.length === 0) return [];
   try {
-    const { mounts, rejected } = validateExtraMounts(group.extraMounts, loadMountAllowlist(allowlistPath), { isMain: group.isMain });
+    const { mounts, rejected } = checkExtraMounts(group.extraMounts, group, s);
     for (const r of rejected) log.warn({ group: group.folder, hostPath: r.request.hostPath, reason: r.reason }, 'extra mount refused');
     return mounts;
   } catch (err) {
-    log.error({ err, group: group.folder, allowlist: allowlistPath }, 'mount allowlist unreadable: no extra mounts');
+    log.error({ err, group: group.folder, allowlist: s.mountAllowlistPath }, 'mount allowlist unreadable: no extra mounts');
     return [];
   }
 }
