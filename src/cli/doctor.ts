@@ -73,7 +73,9 @@ export async function runDoctor(): Promise<number> {
       blocking: true,
       detail: runtime.ok
         ? `${runtime.runtime.name} starts sandboxes here`
-        : `${runtime.reason}. Fix: apt-get install bubblewrap socat (Debian/Ubuntu), or set PINCER_RUNTIME=docker`,
+        : config.runtime === 'auto' || config.runtime === 'bwrap'
+          ? `${runtime.reason}. Fix: apt-get install bubblewrap socat (Debian/Ubuntu), or set PINCER_RUNTIME=docker`
+          : runtime.reason,
     });
     if (runtime.ok) {
       const limits = runtime.runtime.limits();
