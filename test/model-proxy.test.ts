@@ -23,7 +23,10 @@ describe('model proxy', () => {
 
   it("replaces the sandbox's credential with the real one, in the header of its kind", () => {
     const incoming = { 'x-api-key': 'placeholder', authorization: 'Bearer placeholder', 'anthropic-version': '2023-06-01', host: 'x' };
-    assert.deepEqual(forwardHeaders(incoming, { kind: 'api-key', value: 'REAL' }), { 'anthropic-version': '2023-06-01', 'x-api-key': 'REAL' });
+    assert.deepEqual(forwardHeaders(incoming, { kind: 'api-key', value: 'REAL' }), {
+      'anthropic-version': '2023-06-01',
+      'x-api-key': 'REAL',
+    });
     assert.deepEqual(forwardHeaders(incoming, { kind: 'oauth', value: 'TOK' }), {
       'anthropic-version': '2023-06-01',
       authorization: 'Bearer TOK',
