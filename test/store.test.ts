@@ -371,3 +371,60 @@ describe('Store: outbox', () => {
     assert.equal(row(failed).platform_id, null);
   });
 });
+
+describe('groups: isolation settings', () => {
+  test('each group gets its own sandbox slot, never reused, and the open egress policy by default', () => {
+    const a = group('local:a');
+    const b = group('local:b');
+    assert.equal(a.sandboxSlot, 1);
+    assert.equal(b.sandboxSlot, 2);
+    assert.deepEqual(a.egressPolicy, { mode: 'open' });
+    assert.deepEqual(a.extraMounts, []);
+  });
+
+  test('policies and mounts are stored validated; a hand-edited invalid row fails loudly, naming the group', () => {
+    group('local:a');
+    store.groups.setEgressPolicy('local:a', { mode: 'allowlist', domains: ['Example.ORG.'] });
+    assert.deepEqual(store.groups.get('local:a')?.egressPolicy, { mode: 'allowlist', domains: ['example.org'] });
+    assert.throws(() => store.groups.setEgressPolicy('local:a', { mode: 'everything' } as never));
+    store.groups.setExtraMounts('local:a', [{ hostPath: '/srv/notes', readOnly: true }]);
+    assert.deepEqual(store.groups.get('local:a')?.extraMounts, [{ hostPath: '/srv/notes', readOnly: true }]);
+    store.db.prepare(`UPDATE groups SET egress_policy = '{"mode":"wide"}' WHERE chat_id = 'local:a'`).run();
+    assert.throws(() => store.groups.get('local:a'), /local:a: stored egress_policy is invalid/);
+  });
+});
+
+describe('egress log', () => {
+  test('records connections per group, newest first, and prunes old ones', () => {
+    const entry = {
+      chatId: 'local:a',
+      method: 'CONNECT',
+      host: 'example.org',
+      port: 443,
+      allowed: true,
+      reason: null,
+      address: '93.184.215.14',
+    };
+    store.egress.record({ ...entry, bytesUp: 10, bytesDown: 20, startedAt: T0, durationMs: 5 });
+    store.egress.record({
+      ...entry,
+      host: 'metadata',
+      allowed: false,
+      reason: 'link-local',
+      bytesUp: 0,
+      bytesDown: 0,
+      startedAt: T0 + 10,
+      durationMs: 1,
+    });
+    const recent = store.egress.recent('local:a', 10);
+    assert.deepEqual(
+      recent.map((e) => [e.host, e.allowed]),
+      [
+        ['metadata', false],
+        ['example.org', true],
+      ],
+    );
+    assert.equal(store.egress.prune(T0 + 5), 1);
+    assert.equal(store.egress.recent('local:a', 10).length, 1);
+  });
+});

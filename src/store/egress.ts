@@ -33,12 +33,14 @@ interface EgressRow {
 export class EgressTable {
   readonly #insert;
   readonly #recent;
+  readonly #prune;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[string, string, string, number, number, string | null, string | null, number, number, number, number]>(
       `INSERT INTO egress_log (chat_id, method, host, port, allowed, reason, address, bytes_up, bytes_down, started_at, duration_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.#prune = db.prepare<[number]>('DELETE FROM egress_log WHERE started_at < ?');
     this.#recent = db.prepare<[string, number], EgressRow>('SELECT * FROM egress_log WHERE chat_id = ? ORDER BY id DESC LIMIT ?');
   }
 
@@ -73,5 +75,10 @@ export class EgressTable {
       startedAt: r.started_at,
       durationMs: r.duration_ms,
     }));
+  }
+
+  /** Forgets connections older than `before` (ms since the epoch); returns how many. */
+  prune(before: number): number {
+    return this.#prune.run(before).changes;
   }
 }
