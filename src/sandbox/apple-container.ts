@@ -17,14 +17,14 @@
 //   ':' and ',' with no quoting: such paths are refused.
 // - Files shared through virtiofs may appear root-owned inside the VM; if the sandbox user cannot write its
 //   group folder there, that is the first thing to check on real hardware.
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFile } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { grantAccess } from './access.js';
 import { bridgeScript, forwardDir } from './bridge.js';
-import { assertInstance, assertSandboxName, cliEnv, containerDir, failureDetail } from './docker.js';
+import { assertInstance, assertSandboxName, cliEnv, containerDir, failureDetail, spawnContainer } from './docker.js';
 import type { LimitsReport, ProbeResult, Runtime, SandboxSpec } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -139,20 +139,7 @@ export class AppleContainerRuntime implements Runtime {
     const args = this.buildArgs(spec);
     grantAccess(spec);
     for (const f of spec.forwards) chmodSync(f.hostSocket, 0o666);
-    const name = this.containerName(spec.name);
-    const child = spawn(this.#cli, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnv() });
-    // Killing the CLI may leave its VM running: delete it whenever the CLI goes.
-    let removed = false;
-    const remove = (): void => {
-      if (removed) return;
-      removed = true;
-      execFile(this.#cli, ['delete', '--force', name], { env: cliEnv(), timeout: 60_000 }, (err) => {
-        if (err) this.#log?.debug({ container: name, err: failureDetail(err) }, 'container removal failed');
-      });
-    };
-    child.once('exit', remove);
-    child.once('error', remove);
-    return child;
+    return spawnContainer(this.#cli, args, ['delete', '--force', this.containerName(spec.name)], this.#log);
   }
 
   /** The CLI's arguments for one sandbox (`run …`); public so tests can read them. */

@@ -74,6 +74,27 @@ function isMissingCommand(err: unknown): boolean {
   return (err as { code?: unknown }).code === 'ENOENT';
 }
 
+/**
+ * Runs a container CLI's `run …`. Killing the CLI leaves its container (or VM) running, so `removeArgs`
+ * (`rm -f <name>`) runs whenever the CLI goes, however it went; failures are only logged.
+ */
+export function spawnContainer(cli: string, args: string[], removeArgs: string[], log?: Logger): ChildProcessWithoutNullStreams {
+  const child = spawn(cli, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnv() });
+  let removed = false;
+  const remove = (): void => {
+    if (removed) return;
+    removed = true;
+    execFile(cli, removeArgs, { env: cliEnv(), timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (err && !/no such container|no container with name|not found/i.test(String(stderr))) {
+        log?.debug({ cli, removeArgs, err: failureDetail(err) }, 'container removal failed');
+      }
+    });
+  };
+  child.once('exit', remove);
+  child.once('error', remove);
+  return child;
+}
+
 /** The folder with the agent image's Dockerfile, as an absolute path when this is a checkout of the project. */
 export function containerDir(): string {
   const dir = fileURLToPath(new URL('../../container/', import.meta.url));
@@ -174,18 +195,7 @@ export class DockerRuntime implements Runtime {
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
     const args = this.buildArgs(spec);
     grantAccess(spec);
-    const name = this.containerName(spec.name);
-    const child = spawn(this.name, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnv() });
-    // Killing the CLI leaves its container running: remove it whenever the CLI goes, however it went.
-    let removed = false;
-    const remove = (): void => {
-      if (removed) return;
-      removed = true;
-      this.#remove(name);
-    };
-    child.once('exit', remove);
-    child.once('error', remove);
-    return child;
+    return spawnContainer(this.name, args, ['rm', '-f', this.containerName(spec.name)], this.#log);
   }
 
   /** The CLI's arguments for one sandbox (`run …`); public so tests can read them. */
@@ -235,14 +245,6 @@ export class DockerRuntime implements Runtime {
     a.push('--workdir', spec.cwd, '--entrypoint', '/bin/sh', this.image);
     a.push('-c', bridgeScript(spec.forwards), 'pincer-sandbox', spec.command, ...spec.args);
     return a;
-  }
-
-  #remove(name: string): void {
-    execFile(this.name, ['rm', '-f', name], { env: cliEnv(), timeout: 60_000 }, (err, _stdout, stderr) => {
-      if (err && !/no such container|no container with name/i.test(String(stderr))) {
-        this.#log?.debug({ container: name, err: failureDetail(err) }, 'container removal failed');
-      }
-    });
   }
 
   #run(args: string[], timeout: number): Promise<{ stdout: string; stderr: string }> {
