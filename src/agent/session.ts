@@ -1,5 +1,7 @@
 // One live agent session: the SDK's query() in this process, Claude Code in a sandbox, turns pushed in.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
@@ -133,6 +135,8 @@ export class AgentSession {
       return { reason: 'crashed', error: tail ? `${message} (${tail})` : message };
     } finally {
       await Promise.all(proxies.map((p) => p.close()));
+      // The plan gave this session its own socket folder; nothing else uses it.
+      rmSync(dirname(o.plan.modelSocket), { recursive: true, force: true });
     }
   }
 }

@@ -17,6 +17,27 @@ const pageSchema = z.object({ messages: z.array(messageSchema), cursor: z.string
 export type ApiMessage = z.infer<typeof messageSchema>;
 export type MessagePage = z.infer<typeof pageSchema>;
 
+/** pincer answered with an error; the message is the API's own `error` text. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Nothing answered at the API's address: the one thing to say is how to start pincer. */
+export class PincerUnreachableError extends Error {
+  constructor(base: string, reason?: string) {
+    super(reason ? `cannot reach pincer at ${base}: ${reason}` : `pincer is not running at ${base} (start it with npm start)`);
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Errors that mean nobody listens there, as opposed to a network that misbehaves. */
+const NOT_LISTENING = new Set(['ECONNREFUSED', 'ECONNRESET', 'EADDRNOTAVAIL']);
+
 export class ApiClient {
   readonly #base: string;
   readonly #token: string;
@@ -29,6 +50,38 @@ export class ApiClient {
 
   get base(): string {
     return this.#base;
+  }
+
+  /** One JSON call of the API; resolves with the parsed body of a 2xx answer, throws ApiError otherwise. */
+  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    // Fastify refuses an empty body sent as JSON, so the content type goes only with a body.
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(this.#base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code && NOT_LISTENING.has(cause.code)) throw new PincerUnreachableError(this.#base);
+      throw new PincerUnreachableError(this.#base, cause?.message ?? (err as Error).message);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ApiError(res.status, `unexpected answer from ${this.#base} (HTTP ${res.status}, not JSON): is it pincer?`);
+    }
+    if (!res.ok) {
+      const error = (parsed as { error?: unknown } | undefined)?.error;
+      throw new ApiError(res.status, typeof error === 'string' ? error : `HTTP ${res.status}`);
+    }
+    return parsed;
   }
 
   async send(chat: string, text: string): Promise<string> {

@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { runChat } from './chat.js';
 import { runDoctor } from './doctor.js';
+import { groupsCommand } from './groups.js';
 import { runStart } from './start.js';
+import { tasksCommand } from './tasks.js';
 
 const program = new Command('pincer').description('A personal AI assistant: one sandboxed Claude agent per conversation.');
 
@@ -27,5 +29,8 @@ program
   .action(async () => {
     process.exitCode = await runDoctor();
   });
+
+program.addCommand(groupsCommand());
+program.addCommand(tasksCommand());
 
 await program.parseAsync();

@@ -12,7 +12,8 @@ export interface Lane {
   readonly done: Promise<void>;
 }
 
-export type LaneFactory<K> = (key: K, notifyIdle: () => void) => Lane;
+/** Opens a lane for a key; undefined when there is nothing to run for it any more (a group just left). */
+export type LaneFactory<K> = (key: K, notifyIdle: () => void) => Lane | undefined;
 
 export type WakeResult = 'live' | 'queued' | 'started';
 
@@ -67,6 +68,7 @@ export class GroupQueue<K> {
     while (this.#waiting.length > 0 && this.#active.size < this.#max) {
       const key = this.#waiting.shift() as K;
       const lane = this.#open(key, () => this.#pump());
+      if (!lane) continue;
       this.#active.set(key, lane);
       void lane.done.finally(() => {
         this.#active.delete(key);

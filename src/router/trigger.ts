@@ -10,3 +10,8 @@ export function engages(group: Pick<Group, 'trigger' | 'respondToAll' | 'isMain'
   if (group.isMain || group.respondToAll) return true;
   return new RegExp(`^\\s*${escapeRegExp(group.trigger)}(?![\\p{L}\\p{N}_])`, 'iu').test(text);
 }
+
+/** A group with a sender allowlist is engaged only by those senders; the rest is kept as context. */
+export function senderMayEngage(group: Pick<Group, 'senderAllowlist'>, senderId: string): boolean {
+  return group.senderAllowlist === null || group.senderAllowlist.includes(senderId);
+}

@@ -7,7 +7,9 @@ import { ChannelRegistry } from '../channels/registry.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
+import { Scheduler } from '../scheduler/scheduler.js';
 import { Store } from '../store/index.js';
+import { Control } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { ensureMainGroup } from './groups.js';
 import { createIngest } from './ingest.js';
@@ -27,6 +29,8 @@ export interface Pincer {
   runtime: RuntimeChoice;
   local: LocalChannel;
   dispatcher: Dispatcher;
+  scheduler: Scheduler;
+  control: Control;
   token: string;
   stop(): Promise<void>;
 }
@@ -50,8 +54,29 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
   if (pruned > 0) log.info({ pruned }, 'old egress log entries removed');
   ensureMainGroup(store, layout, config.assistantName);
 
+  const sandbox = {
+    limits: config.sandboxLimits,
+    uidBase: config.sandboxUidBase,
+    mountAllowlistPath: config.mountAllowlistPath,
+    protectedPaths: [layout.home, PROJECT_ROOT],
+  };
+  // Control, dispatcher and scheduler call each other; each is reached through a closure made before the next exists.
+  let dispatcher: Dispatcher | undefined;
+  let scheduler: Scheduler | undefined;
+  const control = new Control({
+    store,
+    layout,
+    sandbox,
+    assistantName: config.assistantName,
+    timezone: config.timezone,
+    log: log.child({ part: 'control' }),
+    onTasksChanged: () => scheduler?.rearm(),
+    onGroupRemoved: (chatId) => dispatcher?.forget(chatId),
+    isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
+  });
+
   const channels = new ChannelRegistry();
-  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log });
+  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control });
   channels.add(local);
 
   const outbox = new OutboxWorker({
@@ -61,7 +86,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
     log: log.child({ part: 'outbox' }),
     mainChatId: () => store.groups.list().find((g) => g.isMain)?.chatId,
   });
-  const dispatcher = new Dispatcher(config.maxConcurrentAgents, {
+  const agents = new Dispatcher(config.maxConcurrentAgents, {
     store,
     layout,
     runtime,
@@ -74,13 +99,9 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
       modelMaxRetries: config.modelMaxRetries,
       idleTimeoutMs: config.idleTimeoutMs,
       turnTimeoutMs: config.turnTimeoutMs,
-      sandbox: {
-        limits: config.sandboxLimits,
-        uidBase: config.sandboxUidBase,
-        mountAllowlistPath: config.mountAllowlistPath,
-        protectedPaths: [layout.home, PROJECT_ROOT],
-      },
+      sandbox,
     },
+    control,
     log: log.child({ part: 'agent' }),
     onOutbox: () => outbox.wake(),
     setTyping: (chatId, on) => {
@@ -90,16 +111,25 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
         .catch((err: unknown) => log.debug({ err, chatId }, 'typing indicator failed'));
     },
   });
+  dispatcher = agents;
+  const tasks = new Scheduler({
+    store,
+    log: log.child({ part: 'scheduler' }),
+    wakeGroup: (chatId, seq) => agents.wake(chatId, seq),
+    startIsolated: (run) => agents.startRun(run),
+  });
+  scheduler = tasks;
   const ingest = createIngest({
     store,
     layout,
     assistantName: config.assistantName,
-    onEngaged: (chatId, seq) => dispatcher.wake(chatId, seq),
+    onEngaged: (chatId, seq) => agents.wake(chatId, seq),
   });
 
   await channels.startAll(ingest);
   outbox.wake();
-  dispatcher.recover();
+  agents.recover();
+  tasks.start();
   log.info({ url: `http://${config.host}:${local.port}`, home: layout.home }, 'pincer is running');
 
   return {
@@ -108,11 +138,14 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
     store,
     runtime,
     local,
-    dispatcher,
+    dispatcher: agents,
+    scheduler: tasks,
+    control,
     token,
     async stop() {
+      tasks.stop();
       await channels.stopAll();
-      await dispatcher.stop();
+      await agents.stop();
       await outbox.stop();
       store.close();
     },

@@ -1,12 +1,16 @@
-// Engaged messages wake their group's lane through the queue; lanes are tracked for an orderly stop.
+// Engaged messages wake their group's lane through the queue, and isolated scheduled runs get lanes of
+// their own (`run:<id>`) under the same cap; lanes are tracked for an orderly stop.
 import type { Logger } from '../log.js';
 import { GroupQueue } from '../queue/group-queue.js';
-import type { Store } from '../store/index.js';
+import type { Store, TaskRun } from '../store/index.js';
 import { GroupLane, type LaneDeps } from './group-lane.js';
+import { IsolatedRun } from './isolated-run.js';
+
+const RUN_KEY = 'run:';
 
 export class Dispatcher {
   readonly queue: GroupQueue<string>;
-  readonly #lanes = new Map<string, GroupLane>();
+  readonly #lanes = new Map<string, GroupLane | IsolatedRun>();
   readonly #store: Store;
   readonly #log: Logger;
   readonly #maxConcurrent: number;
@@ -17,15 +21,19 @@ export class Dispatcher {
     this.#log = laneDeps.log;
     this.queue = new GroupQueue<string>(
       maxConcurrent,
-      (chatId, notifyIdle) => {
-        const group = this.#store.groups.get(chatId);
-        if (!group) throw new Error(`dispatcher: ${chatId} is not a registered group`);
-        const lane = new GroupLane(laneDeps, group, notifyIdle);
-        this.#lanes.set(chatId, lane);
-        void lane.done.then(() => this.#lanes.delete(chatId));
+      (key, notifyIdle) => {
+        const lane = key.startsWith(RUN_KEY)
+          ? this.#openRun(laneDeps, Number(key.slice(RUN_KEY.length)))
+          : this.#openGroup(laneDeps, key, notifyIdle);
+        if (!lane) {
+          this.#log.warn({ key }, 'nothing to run: the group or run is gone');
+          return undefined;
+        }
+        this.#lanes.set(key, lane);
+        void lane.done.then(() => this.#lanes.delete(key));
         return lane;
       },
-      (chatId) => this.#hasWork(chatId),
+      (key) => this.#hasWork(key),
     );
   }
 
@@ -40,7 +48,12 @@ export class Dispatcher {
     this.queue.wake(chatId);
   }
 
-  /** After a restart: every group with unanswered engaging messages gets its turn again. */
+  /** An isolated scheduled run was recorded: it waits for a slot like a group. */
+  startRun(run: TaskRun): void {
+    this.queue.wake(`${RUN_KEY}${run.id}`);
+  }
+
+  /** After a restart: every group with unanswered engaging messages, and every unfinished isolated run, goes again. */
   recover(): void {
     for (const group of this.#store.groups.list()) {
       if (this.#hasWork(group.chatId)) {
@@ -48,6 +61,16 @@ export class Dispatcher {
         this.queue.wake(group.chatId);
       }
     }
+    for (const run of this.#store.taskRuns.running('isolated')) {
+      this.#log.info({ run: run.id, task: run.taskId }, 'resuming an interrupted scheduled run');
+      this.startRun(run);
+    }
+  }
+
+  /** A group was left: its live session ends (what it was doing is not committed). */
+  forget(chatId: string): void {
+    const lane = this.#lanes.get(chatId);
+    if (lane) lane.shutdown();
   }
 
   isLive(chatId: string): boolean {
@@ -59,8 +82,25 @@ export class Dispatcher {
     await this.queue.drain();
   }
 
-  #hasWork(chatId: string): boolean {
-    const { cursor } = this.#store.groups.state(chatId);
-    return this.#store.messages.hasEngaging(chatId, cursor);
+  #openGroup(deps: LaneDeps, chatId: string, notifyIdle: () => void): GroupLane | undefined {
+    const group = this.#store.groups.get(chatId);
+    return group && new GroupLane(deps, group, notifyIdle);
+  }
+
+  #openRun(deps: LaneDeps, runId: number): IsolatedRun | undefined {
+    const run = this.#store.taskRuns.get(runId);
+    const task = run && this.#store.tasks.get(run.taskId);
+    const group = run && this.#store.groups.get(run.chatId);
+    return run && task && group && new IsolatedRun(deps, run, task, group);
+  }
+
+  #hasWork(key: string): boolean {
+    if (key.startsWith(RUN_KEY)) {
+      const run = this.#store.taskRuns.get(Number(key.slice(RUN_KEY.length)));
+      return run?.status === 'running' && this.#store.groups.get(run.chatId) !== undefined;
+    }
+    if (!this.#store.groups.get(key)) return false;
+    const { cursor } = this.#store.groups.state(key);
+    return this.#store.messages.hasEngaging(key, cursor);
   }
 }

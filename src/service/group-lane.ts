@@ -10,10 +10,13 @@ import { formatPrompt } from '../router/prompt.js';
 import type { Runtime } from '../sandbox/types.js';
 import type { Group, Stage, Store, TurnRecord } from '../store/index.js';
 import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
-import { createGroupAdmin } from './group-admin.js';
+import type { Control } from './control.js';
 import type { StateLayout } from './layout.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
+
+/** A scheduled run's log keeps this much of its result. */
+export const RUN_RESULT_CHARS = 4000;
 
 /** A prompt shows at most this many unanswered messages (the newest). */
 export const PROMPT_MESSAGE_LIMIT = 100;
@@ -40,6 +43,8 @@ export interface LaneDeps {
   /** Replies were committed to the outbox. */
   onOutbox(): void;
   setTyping(chatId: string, on: boolean): void;
+  /** Groups and tasks, for the session's tools (acting as its group). */
+  control: Control;
 }
 
 interface Turn {
@@ -158,7 +163,9 @@ export class GroupLane implements Lane {
             store.outbox.add(chatId, clean, this.#currentTurn()?.lastSeq ?? null, Date.now());
             this.#deps.onOutbox();
           },
-          ...(this.#group.isMain ? { admin: createGroupAdmin(store, settings.sandbox, this.#log) } : {}),
+          chatId,
+          isMain: this.#group.isMain,
+          control: this.#deps.control,
         }),
       },
       log: this.#log,
@@ -340,6 +347,15 @@ export class GroupLane implements Lane {
         costUsd: result.costUsd ?? null,
         inputTokens: result.inputTokens ?? null,
         outputTokens: result.outputTokens ?? null,
+      });
+      // Scheduled runs whose prompts this turn carried end with it.
+      store.taskRuns.finishForMessages(chatId, turn.firstSeq, turn.lastSeq, {
+        status: result.status === 'success' ? 'ok' : 'error',
+        endedAt: now,
+        durationMs: result.durationMs ?? now - turn.startedAt,
+        result: result.status === 'success' ? reply.slice(0, RUN_RESULT_CHARS) : null,
+        error: result.error,
+        costUsd: result.costUsd ?? null,
       });
       const detail = reply ? `reply of ${reply.length} chars` : 'no reply text';
       store.events.record({

@@ -1,6 +1,6 @@
 // Ingest: store first (idempotent), decide whether the message engages the agent, then wake the dispatcher.
 import type { InboundMessage, InboundSink, IngestResult } from '../channels/types.js';
-import { engages } from '../router/trigger.js';
+import { engages, senderMayEngage } from '../router/trigger.js';
 import type { Store } from '../store/index.js';
 import { joinLocalChat } from './groups.js';
 import type { StateLayout } from './layout.js';
@@ -19,7 +19,8 @@ export function createIngest(deps: IngestDeps): InboundSink {
       const now = Date.now();
       store.chats.seen({ id: m.chatId, channel: m.channel, name: m.chatName ?? null, isGroup: m.isGroup }, now);
       const group = store.groups.get(m.chatId) ?? joinLocalChat(store, deps.layout, m.chatId, deps.assistantName, now);
-      const engaged = group ? engages(group, m.text) : false;
+      const allowedSender = group ? senderMayEngage(group, m.senderId) : false;
+      const engaged = group ? allowedSender && engages(group, m.text) : false;
       const { seq, duplicate } = store.messages.insert({
         chatId: m.chatId,
         channel: m.channel,
@@ -39,6 +40,7 @@ export function createIngest(deps: IngestDeps): InboundSink {
       }
       event('received', `from ${m.senderName} via ${m.channel}`);
       if (!group) event('ignored', 'chat is not a registered group (the main group can join it)');
+      else if (!allowedSender) event('ignored', `sender ${m.senderId} is not on the group's sender allowlist; kept as context`);
       else if (!engaged) event('ignored', `no trigger (${group.trigger}); kept as context`);
       else
         event('engaged', group.isMain ? 'main group' : group.respondToAll ? 'group responds to every message' : `trigger ${group.trigger}`);

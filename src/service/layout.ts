@@ -1,6 +1,6 @@
 // Where pincer keeps its state (PINCER_HOME) and how a group's folders are laid out.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GroupPaths } from '../agent/sandbox-spawn.js';
@@ -8,8 +8,10 @@ import type { GroupPaths } from '../agent/sandbox-spawn.js';
 /** Folder names are chosen by the host and always match this; never taken raw from a chat. */
 export const FOLDER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const RESERVED_FOLDERS = new Set(['global']);
-/** Unix socket paths are limited to 108 bytes; leave room for `/<folder>/model.sock`. */
-const MAX_RUN_DIR = 108 - 1 - 64 - '/model.sock'.length;
+/** A sandbox's name: its group's folder (shortened) and a random suffix; it names its socket folder. */
+export const MAX_SANDBOX_NAME = 40 + 1 + 8;
+/** Unix socket paths are limited to 108 bytes; leave room for `/s/<sandbox name>/egress.sock`. */
+const MAX_RUN_DIR = 108 - 1 - '/s/'.length - MAX_SANDBOX_NAME - '/egress.sock'.length;
 
 export interface StateLayout {
   home: string;
@@ -18,6 +20,8 @@ export interface StateLayout {
   globalDir: string;
   sessionsDir: string;
   runDir: string;
+  /** One folder per live sandbox, holding its proxies' sockets; emptied at start. */
+  socketsDir: string;
   /** Short and stable for this state folder: names this pincer's cgroups and containers. */
   instance: string;
 }
@@ -46,9 +50,12 @@ export function prepareState(home: string): StateLayout {
     globalDir: join(home, 'groups', 'global'),
     sessionsDir: join(home, 'sessions'),
     runDir,
+    socketsDir: join(runDir, 's'),
     instance,
   };
-  for (const dir of [layout.groupsDir, layout.sessionsDir, runDir]) {
+  // Socket folders of sandboxes that died with an earlier pincer are useless: start clean.
+  rmSync(layout.socketsDir, { recursive: true, force: true });
+  for (const dir of [layout.groupsDir, layout.sessionsDir, runDir, layout.socketsDir]) {
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o711);
   }
@@ -70,21 +77,17 @@ function createIfMissing(path: string, content: string): void {
 }
 
 /** The host folders of a group's sandbox, created on first use. */
-export function groupPaths(layout: StateLayout, folder: string, isMain: boolean): GroupPaths {
+export function groupPaths(layout: StateLayout, folder: string, isMain: boolean): Omit<GroupPaths, 'modelSocket' | 'egressSocket'> {
   const problem = folderProblem(folder);
   if (problem) throw new Error(problem);
   const groupDir = join(layout.groupsDir, folder);
   const stateDir = join(layout.sessionsDir, folder);
-  const socketDir = join(layout.runDir, folder);
   for (const dir of [groupDir, stateDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  mkdirSync(socketDir, { recursive: true, mode: 0o711 });
   createIfMissing(join(groupDir, 'CLAUDE.md'), `# Memory of this chat (${folder})\n`);
   return {
     groupDir,
     globalDir: layout.globalDir,
     globalWritable: isMain,
     stateDir,
-    modelSocket: join(socketDir, 'model.sock'),
-    egressSocket: join(socketDir, 'egress.sock'),
   };
 }

@@ -1,6 +1,8 @@
 // Decides what one session's sandbox is: the group's folders, its own unprivileged user, its limits,
 // and the extra mounts the owner's allowlist permits (checked again at every start: the file may change).
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SandboxPlan } from '../agent/sandbox-spawn.js';
 import type { Logger } from '../log.js';
 import { canChangeOwners, unreachableReason } from '../sandbox/access.js';
@@ -50,10 +52,30 @@ export function sandboxUser(group: Group, uidBase: number): SandboxUser {
   return { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 };
 }
 
-export function sandboxPlan(layout: StateLayout, group: Group, s: SandboxSettings, log: Logger): SandboxPlan {
+/**
+ * `isolated`: a scheduled run that must not see (or add to) the group's conversation gets its own Claude
+ * Code state folder; a dot-name can never be a group folder.
+ */
+export function sandboxPlan(
+  layout: StateLayout,
+  group: Group,
+  s: SandboxSettings,
+  log: Logger,
+  opts: { isolated?: boolean } = {},
+): SandboxPlan {
+  const name = `${group.folder.replaceAll('_', '-').slice(0, 40)}-${randomBytes(4).toString('hex')}`;
+  // The sandbox's own socket folder: a group's session and its isolated task runs may live at once.
+  const socketDir = join(layout.socketsDir, name);
+  mkdirSync(socketDir, { mode: 0o711 });
+  const paths = groupPaths(layout, group.folder, group.isMain);
+  const stateDir = opts.isolated ? join(layout.sessionsDir, `.isolated-${group.folder}`) : paths.stateDir;
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   return {
-    ...groupPaths(layout, group.folder, group.isMain),
-    name: `${group.folder.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`,
+    ...paths,
+    stateDir,
+    modelSocket: join(socketDir, 'model.sock'),
+    egressSocket: join(socketDir, 'egress.sock'),
+    name,
     user: sandboxUser(group, s.uidBase),
     limits: s.limits,
     extraMounts: extraMounts(group, s, log),

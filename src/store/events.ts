@@ -3,6 +3,7 @@ import type { Db } from './db.js';
 /** The stages a message passes; a trace is these in order. */
 export type Stage =
   | 'received'
+  | 'scheduled'
   | 'duplicate'
   | 'engaged'
   | 'ignored'

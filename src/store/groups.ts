@@ -1,8 +1,10 @@
+import { z } from 'zod';
 import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
 import type { Db } from './db.js';
 
 const extraMountsSchema = extraMountRequestSchema.array();
+const senderAllowlistSchema = z.array(z.string().min(1).max(200)).max(1000);
 
 /** A chat that pincer has joined: it has a folder, an agent and a trigger. */
 export interface Group {
@@ -18,6 +20,10 @@ export interface Group {
   egressPolicy: EgressPolicy;
   /** Host folders the owner asked to mount; checked against the allowlist at every sandbox start. */
   extraMounts: ExtraMountRequest[];
+  /** Sender ids whose messages may engage the agent; null: everyone in the chat. */
+  senderAllowlist: string[] | null;
+  /** The group's own time zone for its tasks and prompts; null: pincer's `TZ`. */
+  timezone: string | null;
 }
 
 /** What the caller decides when joining a chat; the rest has defaults. */
@@ -39,6 +45,8 @@ interface GroupRow {
   sandbox_slot: number;
   egress_policy: string;
   extra_mounts: string;
+  sender_allowlist: string | null;
+  timezone: string | null;
 }
 
 /** Stored JSON is parsed strictly: a row edited by hand into nonsense fails loudly, naming the group. */
@@ -60,7 +68,12 @@ const toGroup = (r: GroupRow): Group => ({
   sandboxSlot: r.sandbox_slot,
   egressPolicy: parseColumn(r, 'egress_policy', r.egress_policy, egressPolicySchema),
   extraMounts: parseColumn(r, 'extra_mounts', r.extra_mounts, extraMountsSchema),
+  senderAllowlist: r.sender_allowlist === null ? null : parseColumn(r, 'sender_allowlist', r.sender_allowlist, senderAllowlistSchema),
+  timezone: r.timezone,
 });
+
+/** What the owner may change about a joined chat. */
+export type GroupSettings = Partial<Pick<Group, 'trigger' | 'respondToAll' | 'senderAllowlist' | 'timezone'>>;
 
 export class GroupTable {
   readonly #insert;
@@ -73,6 +86,9 @@ export class GroupTable {
   readonly #setSession;
   readonly #setEgress;
   readonly #setMounts;
+  readonly #setSettings;
+  readonly #removeGroup;
+  readonly #removeState;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[string, string, string, number, number, number]>(
@@ -90,6 +106,11 @@ export class GroupTable {
     this.#setSession = db.prepare<[string | null, string]>('UPDATE group_state SET session_id = ? WHERE chat_id = ?');
     this.#setEgress = db.prepare<[string, string]>('UPDATE groups SET egress_policy = ? WHERE chat_id = ?');
     this.#setMounts = db.prepare<[string, string]>('UPDATE groups SET extra_mounts = ? WHERE chat_id = ?');
+    this.#setSettings = db.prepare<[string, number, string | null, string | null, string]>(
+      'UPDATE groups SET trigger = ?, respond_to_all = ?, sender_allowlist = ?, timezone = ? WHERE chat_id = ?',
+    );
+    this.#removeState = db.prepare<[string]>('DELETE FROM group_state WHERE chat_id = ?');
+    this.#removeGroup = db.prepare<[string]>('DELETE FROM groups WHERE chat_id = ?');
   }
 
   /** Joins a chat. The cursor starts at `cursor` so that history before joining is not answered. */
@@ -136,5 +157,21 @@ export class GroupTable {
 
   setExtraMounts(chatId: string, mounts: ExtraMountRequest[]): void {
     this.#setMounts.run(JSON.stringify(extraMountsSchema.parse(mounts)), chatId);
+  }
+
+  /** Changes what is given; the rest stays. */
+  updateSettings(chatId: string, change: GroupSettings): Group {
+    const g = this.get(chatId);
+    if (!g) throw new Error(`group ${chatId} is not registered`);
+    const next = { ...g, ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) };
+    const allowlist = next.senderAllowlist === null ? null : JSON.stringify(senderAllowlistSchema.parse(next.senderAllowlist));
+    this.#setSettings.run(next.trigger, next.respondToAll ? 1 : 0, allowlist, next.timezone, chatId);
+    return this.get(chatId) as Group;
+  }
+
+  /** Leaves a chat: pincer stops answering it. Its messages and folder stay, so joining again picks up. */
+  remove(chatId: string): void {
+    this.#removeState.run(chatId);
+    this.#removeGroup.run(chatId);
   }
 }

@@ -5,14 +5,16 @@ import { EventTable } from './events.js';
 import { GroupTable } from './groups.js';
 import { MessageTable } from './messages.js';
 import { OutboxTable } from './outbox.js';
+import { TaskRunTable, TaskTable } from './tasks.js';
 import { TurnTable } from './turns.js';
 
 export type { Chat } from './chats.js';
 export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
-export type { Group, GroupState, NewGroup } from './groups.js';
+export type { Group, GroupSettings, GroupState, NewGroup } from './groups.js';
 export type { NewMessage, StoredMessage } from './messages.js';
 export type { OutboxItem } from './outbox.js';
+export type { ContextMode, NewTask, RunEnd, ScheduleKind, Task, TaskRun, TaskStatus, TaskUpdate } from './tasks.js';
 export type { TurnRecord } from './turns.js';
 
 /** The single source of truth: one SQLite file, one table family per module. */
@@ -25,6 +27,8 @@ export class Store {
   readonly events: EventTable;
   readonly turns: TurnTable;
   readonly egress: EgressTable;
+  readonly tasks: TaskTable;
+  readonly taskRuns: TaskRunTable;
 
   constructor(path: string) {
     this.db = openDb(path);
@@ -35,6 +39,8 @@ export class Store {
     this.events = new EventTable(this.db);
     this.turns = new TurnTable(this.db);
     this.egress = new EgressTable(this.db);
+    this.tasks = new TaskTable(this.db);
+    this.taskRuns = new TaskRunTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

@@ -98,4 +98,42 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX egress_by_chat ON egress_log(chat_id, id);
   `,
+  `
+  ALTER TABLE groups ADD COLUMN sender_allowlist TEXT;
+  ALTER TABLE groups ADD COLUMN timezone TEXT;
+  CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    schedule_type TEXT NOT NULL CHECK (schedule_type IN ('cron', 'interval', 'once')),
+    schedule_value TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    anchor_at INTEGER NOT NULL,
+    context_mode TEXT NOT NULL CHECK (context_mode IN ('group', 'isolated')),
+    status TEXT NOT NULL CHECK (status IN ('active', 'paused', 'completed', 'cancelled')),
+    next_run_at INTEGER,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX tasks_due ON tasks(next_run_at) WHERE status = 'active';
+  CREATE TABLE task_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    chat_id TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    late_ms INTEGER NOT NULL,
+    context_mode TEXT NOT NULL,
+    message_seq INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'error')),
+    ended_at INTEGER,
+    duration_ms INTEGER,
+    result TEXT,
+    error TEXT,
+    cost_usd REAL,
+    UNIQUE (task_id, due_at)
+  );
+  CREATE INDEX task_runs_by_task ON task_runs(task_id, id);
+  CREATE INDEX task_runs_by_message ON task_runs(message_seq) WHERE message_seq IS NOT NULL;
+  `,
 ];

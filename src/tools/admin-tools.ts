@@ -1,32 +1,53 @@
-// Tools only the main group's session gets: structural authorization, since other sessions lack them.
+// Tools only the main group's session gets (structural authorization); Control checks again on each call.
 import { tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
-import type { EgressPolicy } from '../proxy/egress-policy.js';
-import type { ExtraMountRequest } from '../sandbox/mount-allowlist.js';
-
-/** What the main group may change about any group's isolation (implemented by the service). */
-export interface GroupAdmin {
-  /** Applies from the group's next connection on; returns a sentence for the agent. */
-  setEgressPolicy(folder: string, policy: EgressPolicy): string;
-  /** Checked against the allowlist now and again at every sandbox start; applies from the next session. */
-  setExtraMounts(folder: string, mounts: ExtraMountRequest[]): string;
-}
-
-type ToolText = { content: Array<{ type: 'text'; text: string }>; isError?: boolean };
-
-/** A refusal or invalid argument goes back to the agent as a tool error; nothing was changed. */
-function answer(run: () => string): ToolText {
-  try {
-    return { content: [{ type: 'text', text: run() }] };
-  } catch (err) {
-    return { content: [{ type: 'text', text: `Error: ${err instanceof Error ? err.message : String(err)}` }], isError: true };
-  }
-}
+import type { Actor, Control } from '../service/control.js';
+import { answer } from './tool-result.js';
 
 const folder = z.string().min(1).max(64).describe("The group's folder name");
 
-export function adminTools(admin: GroupAdmin) {
+export function adminTools(control: Control, actor: Actor) {
   return [
+    tool('list_groups', 'List the chats pincer has joined (groups), with folder, trigger and who may engage the agent.', {}, async () =>
+      answer(() => control.listGroups(actor)),
+    ),
+    tool(
+      'list_chats',
+      'List chats pincer has seen on its channels but not joined (to join one with register_group).',
+      { include_joined: z.boolean().optional() },
+      async (a) => answer(() => control.listChats(actor, { includeJoined: a.include_joined })),
+    ),
+    tool(
+      'register_group',
+      'Join a chat so the assistant answers there. It gets its own folder (chosen from the chat name unless given) with its own memory.',
+      {
+        chat_id: z.string().min(3).max(300).describe('The chat id from list_chats, e.g. tg:-100123'),
+        folder: z.string().min(1).max(64).optional().describe('Lowercase letters, digits, _ or -'),
+        trigger: z.string().min(2).max(64).optional().describe('Word that engages the agent, default @<name>'),
+        respond_to_all: z.boolean().optional().describe('Answer every message, not only those starting with the trigger'),
+        sender_allowlist: z.array(z.string().min(1).max(200)).max(1000).optional().describe('Only these sender ids engage the agent'),
+      },
+      async (a) =>
+        answer(() =>
+          control.registerGroup(actor, {
+            chatId: a.chat_id,
+            folder: a.folder,
+            trigger: a.trigger,
+            respondToAll: a.respond_to_all,
+            senderAllowlist: a.sender_allowlist,
+          }),
+        ),
+    ),
+    tool(
+      'unregister_group',
+      'Leave a chat: the assistant stops answering there; its tasks are cancelled, its folder kept.',
+      { folder },
+      async (a) =>
+        answer(() => {
+          control.unregisterGroup(actor, a.folder);
+          return `Left ${a.folder}.`;
+        }),
+    ),
     tool(
       'set_egress_policy',
       "Change where a group's sandbox may connect: open (any public host), allowlist (only the listed domains and their subdomains) or none.",
@@ -36,7 +57,10 @@ export function adminTools(admin: GroupAdmin) {
         domains: z.array(z.string().min(1).max(253)).max(200).optional().describe('For allowlist: e.g. ["github.com", "pypi.org"]'),
       },
       async ({ folder, mode, domains }) =>
-        answer(() => admin.setEgressPolicy(folder, mode === 'allowlist' ? { mode, domains: domains ?? [] } : { mode })),
+        answer(() => {
+          const g = control.setEgressPolicy(actor, folder, mode === 'allowlist' ? { mode, domains: domains ?? [] } : { mode });
+          return `Egress policy of ${folder} is now ${g.egressPolicy}; it applies from its next connection.`;
+        }),
     ),
     tool(
       'set_extra_mounts',
@@ -47,7 +71,12 @@ export function adminTools(admin: GroupAdmin) {
           .array(z.object({ hostPath: z.string().min(1).max(4096), name: z.string().max(64).optional(), readOnly: z.boolean().optional() }))
           .max(20),
       },
-      async ({ folder, mounts }) => answer(() => admin.setExtraMounts(folder, mounts)),
+      async ({ folder, mounts }) =>
+        answer(() => {
+          const accepted = control.setExtraMounts(actor, folder, mounts);
+          const list = accepted.map((m) => `${m.hostPath} at ${m.sandboxPath} (${m.writable ? 'read-write' : 'read-only'})`).join(', ');
+          return `Extra mounts of ${folder}: ${list || 'none'}. They apply from its next session.`;
+        }),
     ),
   ];
 }

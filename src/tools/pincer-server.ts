@@ -1,20 +1,26 @@
-// pincer's tools for one session, run in the host process. The group identity is fixed here, at creation;
+// pincer's tools for one session, run in the host process. The acting group is fixed here, at creation;
 // nothing the agent sends can change whom a call acts for.
 import { createSdkMcpServer, type McpSdkServerConfigWithInstance, tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
-import { adminTools, type GroupAdmin } from './admin-tools.js';
+import type { Control } from '../service/control.js';
+import { adminTools } from './admin-tools.js';
+import { taskTools } from './task-tools.js';
 
 export const TOOL_SERVER_NAME = 'pincer';
 const MAX_MESSAGE_CHARS = 20_000;
 
 export interface ToolContext {
+  /** The session's own chat. */
+  chatId: string;
+  /** Only the main group's session gets the administration tools. */
+  isMain: boolean;
   /** Queues a message to the session's own chat (through the outbox). */
   send(text: string): void;
-  /** Present only in the main group's session. */
-  admin?: GroupAdmin;
+  control: Control;
 }
 
 export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {
+  const actor = { kind: 'group' as const, chatId: ctx.chatId };
   const sendMessage = tool(
     'send_message',
     "Send a message to this chat right away, while you keep working (progress, partial results). Your final answer is sent automatically; don't repeat it here.",
@@ -27,9 +33,6 @@ export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInst
       return { content: [{ type: 'text', text: 'Message queued for delivery.' }] };
     },
   );
-  return createSdkMcpServer({
-    name: TOOL_SERVER_NAME,
-    version: '1.0.0',
-    tools: [sendMessage, ...(ctx.admin ? adminTools(ctx.admin) : [])],
-  });
+  const tools = [sendMessage, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
+  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', tools });
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.js';
+import type { Control } from '../../service/control.js';
 import type { Store } from '../../store/index.js';
 import type { Channel, InboundSink, Outbound } from '../types.js';
 import { LOCAL_PREFIX } from './chat-id.js';
@@ -13,6 +14,8 @@ export interface LocalChannelOptions {
   host: string;
   port: number;
   token: string;
+  /** The owner's administration behind /api/v1/groups, /chats and /tasks. */
+  control: Control;
   log: Logger;
 }
 
@@ -35,8 +38,8 @@ export class LocalChannel implements Channel {
 
   /** Starts the HTTP API; resolves once it listens. */
   async start(sink: InboundSink): Promise<void> {
-    const { store, host, port, token, log } = this.#options;
-    this.#server = buildHttpApi({ store, token, sink, log, typing: this });
+    const { store, host, port, token, control, log } = this.#options;
+    this.#server = buildHttpApi({ store, token, sink, control, log, typing: this });
     await this.#server.listen({ host, port });
   }
 

@@ -1,11 +1,13 @@
-// pincer's local HTTP API: send into a local chat, long-poll a chat's messages.
+// pincer's local HTTP API: send into a local chat, long-poll a chat's messages; the owner's administration (admin-api.ts).
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from '../../log.js';
+import type { Control } from '../../service/control.js';
 import type { Store, StoredMessage } from '../../store/index.js';
 import type { InboundSink } from '../types.js';
+import { registerAdminRoutes } from './admin-api.js';
 import { LOCAL_CHAT } from './chat-id.js';
 import { tokenMatches } from './token.js';
 
@@ -23,6 +25,7 @@ export interface HttpApiDeps {
   token: string;
   sink: InboundSink;
   typing: TypingSource;
+  control: Control;
   log: Logger;
 }
 
@@ -121,6 +124,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const cursor = messages.at(-1)?.seq ?? after;
     return reply.send({ messages: messages.map(present), cursor: String(cursor), typing: typing.isTyping(chat) });
   });
+
+  registerAdminRoutes(app, { control: deps.control, authorized });
 
   return app;
 }

@@ -1,0 +1,209 @@
+// The owner's administration over HTTP: groups and scheduled tasks, each call a thin shell around Control.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { type Actor, type Control, ControlError, type ControlErrorCode } from '../../service/control.js';
+import type { TaskRun } from '../../store/index.js';
+
+export interface AdminApiDeps {
+  control: Control;
+  authorized: (req: FastifyRequest, reply: FastifyReply) => boolean;
+}
+
+/** Whoever holds the API token is the owner. */
+const OWNER: Actor = { kind: 'owner' };
+
+const STATUS: Record<ControlErrorCode, number> = { invalid: 400, forbidden: 403, not_found: 404, conflict: 409 };
+
+const validTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const timezone = z.string().min(1).max(64).refine(validTimeZone, 'must be an IANA time zone such as Europe/Berlin');
+const senderAllowlist = z.array(z.string().min(1).max(200)).max(1000);
+const scheduleType = z.enum(['cron', 'interval', 'once']);
+const contextMode = z.enum(['group', 'isolated']);
+const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+const positiveInt = z
+  .string()
+  .regex(/^[1-9][0-9]{0,14}$/, 'must be a positive integer')
+  .transform(Number);
+
+/** A PATCH that changes nothing is more likely a typo than an intent. */
+const someField = (value: object) => Object.values(value).some((v) => v !== undefined);
+
+const joinBody = z.strictObject({
+  chatId: z.string().regex(/^[a-z][a-z0-9_-]*:.{1,256}$/, 'must be a chat id such as telegram:-100123 or local:work'),
+  folder: z.string().min(1).max(64).optional(),
+  trigger: z.string().min(1).max(64).optional(),
+  respondToAll: z.boolean().optional(),
+  senderAllowlist: senderAllowlist.nullable().optional(),
+});
+
+const groupChangeBody = z
+  .strictObject({
+    trigger: z.string().min(1).max(64).optional(),
+    respondToAll: z.boolean().optional(),
+    senderAllowlist: senderAllowlist.nullable().optional(),
+    timezone: timezone.nullable().optional(),
+  })
+  .refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist or timezone');
+
+const chatsQuery = z.object({ all: flag.optional() });
+const tasksQuery = z.object({ group: z.string().min(1).max(64).optional() });
+const runsQuery = z.object({ limit: positiveInt.pipe(z.number().max(500, 'must be at most 500')).optional() });
+const folderParams = z.object({ folder: z.string().min(1).max(256) });
+const idParams = z.object({ id: positiveInt });
+
+const prompt = z.string().min(1).max(20_000);
+const scheduleValue = z.string().min(1).max(200);
+
+const newTaskBody = z.strictObject({
+  group: z.string().min(1).max(64),
+  prompt,
+  scheduleType,
+  scheduleValue,
+  contextMode: contextMode.default('group'),
+  timezone: timezone.optional(),
+});
+
+const taskChangeBody = z
+  .strictObject({
+    prompt: prompt.optional(),
+    scheduleType: scheduleType.optional(),
+    scheduleValue: scheduleValue.optional(),
+    contextMode: contextMode.optional(),
+    timezone: timezone.optional(),
+  })
+  .refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
+
+function describe(error: z.ZodError, where: string): string {
+  return error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ');
+}
+
+/** Bad input and Control's refusals travel the same way: a ControlError the route wrapper turns into a status. */
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ControlError('invalid', describe(parsed.error, where));
+  return parsed.data;
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** Runs keep their millisecond fields; the ISO twins are for people reading the JSON. */
+function presentRun(r: TaskRun) {
+  return { ...r, dueAtIso: iso(r.dueAt), startedAtIso: iso(r.startedAt), endedAtIso: iso(r.endedAt) };
+}
+
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): void {
+  const { control, authorized } = deps;
+
+  type Handler = (req: FastifyRequest, reply: FastifyReply) => unknown;
+  const guarded =
+    (handler: Handler) =>
+    async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+      if (!authorized(req, reply)) return reply;
+      try {
+        return await handler(req, reply);
+      } catch (err) {
+        if (err instanceof ControlError) return reply.code(STATUS[err.code]).send({ error: err.message });
+        throw err;
+      }
+    };
+
+  // ---- groups ----
+
+  app.get(
+    '/api/v1/groups',
+    guarded(() => ({ groups: control.listGroups(OWNER) })),
+  );
+
+  app.post(
+    '/api/v1/groups',
+    guarded((req, reply) => {
+      const body = parse(joinBody, req.body, 'body');
+      return reply.code(201).send({ group: control.registerGroup(OWNER, body) });
+    }),
+  );
+
+  app.patch(
+    '/api/v1/groups/:folder',
+    guarded((req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      const change = parse(groupChangeBody, req.body, 'body');
+      return { group: control.updateGroup(OWNER, folder, change) };
+    }),
+  );
+
+  app.delete(
+    '/api/v1/groups/:folder',
+    guarded((req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      control.unregisterGroup(OWNER, folder);
+      return { ok: true };
+    }),
+  );
+
+  app.get(
+    '/api/v1/chats',
+    guarded((req) => {
+      const { all } = parse(chatsQuery, req.query, 'query');
+      return { chats: control.listChats(OWNER, { includeJoined: all ?? false }) };
+    }),
+  );
+
+  // ---- tasks ----
+
+  app.get(
+    '/api/v1/tasks',
+    guarded((req) => {
+      const { group } = parse(tasksQuery, req.query, 'query');
+      return { tasks: control.listTasks(OWNER, group === undefined ? {} : { group }) };
+    }),
+  );
+
+  app.post(
+    '/api/v1/tasks',
+    guarded((req, reply) => {
+      const { group, ...input } = parse(newTaskBody, req.body, 'body');
+      return reply.code(201).send({ task: control.scheduleTask(OWNER, { ...input, targetGroup: group }) });
+    }),
+  );
+
+  app.patch(
+    '/api/v1/tasks/:id',
+    guarded((req) => {
+      const { id } = parse(idParams, req.params, 'path');
+      const change = parse(taskChangeBody, req.body, 'body');
+      return { task: control.updateTask(OWNER, id, change) };
+    }),
+  );
+
+  const transitions = {
+    pause: (id: number) => control.pauseTask(OWNER, id),
+    resume: (id: number) => control.resumeTask(OWNER, id),
+    cancel: (id: number) => control.cancelTask(OWNER, id),
+  } as const;
+  for (const [action, apply] of Object.entries(transitions)) {
+    app.post(
+      `/api/v1/tasks/:id/${action}`,
+      guarded((req) => {
+        const { id } = parse(idParams, req.params, 'path');
+        return { task: apply(id) };
+      }),
+    );
+  }
+
+  app.get(
+    '/api/v1/tasks/:id/runs',
+    guarded((req) => {
+      const { id } = parse(idParams, req.params, 'path');
+      const { limit } = parse(runsQuery, req.query, 'query');
+      return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
+    }),
+  );
+}

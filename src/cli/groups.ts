@@ -1,0 +1,179 @@
+// `pincer groups …`: the chats pincer has joined, and the ones it has seen, through the running pincer's API.
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import type { ApiClient } from './api-client.js';
+import { commaList, localTime, printJson, printLine, printTable, truncate, withPincer } from './output.js';
+
+const groupSchema = z.object({
+  chatId: z.string(),
+  folder: z.string(),
+  name: z.string().nullable(),
+  channel: z.string(),
+  trigger: z.string(),
+  respondToAll: z.boolean(),
+  isMain: z.boolean(),
+  senderAllowlist: z.array(z.string()).nullable(),
+  timezone: z.string(),
+  egressPolicy: z.string(),
+  live: z.boolean(),
+});
+const chatSchema = z.object({
+  id: z.string(),
+  channel: z.string(),
+  name: z.string().nullable(),
+  isGroup: z.boolean(),
+  lastSeenAt: z.number(),
+});
+const groupsAnswer = z.object({ groups: z.array(groupSchema) });
+const groupAnswer = z.object({ group: groupSchema });
+const chatsAnswer = z.object({ chats: z.array(chatSchema) });
+
+type GroupRow = z.infer<typeof groupSchema>;
+
+/** Who can wake the agent: any message, one starting with the trigger, and whether only some senders count. */
+function engagedBy(g: GroupRow): string {
+  const how = g.isMain || g.respondToAll ? 'everyone' : 'trigger';
+  if (g.senderAllowlist === null) return how;
+  const senders = `allowlist (${g.senderAllowlist.length})`;
+  return how === 'everyone' ? senders : `${senders} + trigger`;
+}
+
+function summary(g: GroupRow): string {
+  const senders = g.senderAllowlist === null ? '' : `, senders ${g.senderAllowlist.join(',') || '(none)'}`;
+  return `trigger ${g.trigger}, engaged by ${engagedBy(g)}${senders}, time zone ${g.timezone}`;
+}
+
+async function listGroups(client: ApiClient, json: boolean): Promise<void> {
+  const answer = await client.request('GET', '/api/v1/groups');
+  if (json) return printJson(answer);
+  const { groups } = groupsAnswer.parse(answer);
+  if (groups.length === 0) return printLine('no groups');
+  printTable(
+    ['FOLDER', 'CHAT', 'CHANNEL', 'TRIGGER', 'ENGAGED BY', 'TIME ZONE', 'EGRESS', 'LIVE'],
+    groups.map((g) => [
+      g.isMain ? `${g.folder} (main)` : g.folder,
+      truncate(g.name ? `${g.chatId} ${g.name}` : g.chatId, 40),
+      g.channel,
+      g.trigger,
+      engagedBy(g),
+      g.timezone,
+      truncate(g.egressPolicy, 40),
+      g.live ? 'yes' : 'no',
+    ]),
+  );
+}
+
+async function listChats(client: ApiClient, all: boolean, json: boolean): Promise<void> {
+  const answer = await client.request('GET', `/api/v1/chats${all ? '?all=1' : ''}`);
+  if (json) return printJson(answer);
+  const { chats } = chatsAnswer.parse(answer);
+  if (chats.length === 0) return printLine(all ? 'pincer has seen no chats yet' : 'no chats waiting to be joined');
+  const folders = new Map<string, string>();
+  if (all) for (const g of groupsAnswer.parse(await client.request('GET', '/api/v1/groups')).groups) folders.set(g.chatId, g.folder);
+  const headers = ['CHAT', 'CHANNEL', 'NAME', 'KIND', 'LAST SEEN', ...(all ? ['JOINED AS'] : [])];
+  printTable(
+    headers,
+    chats.map((c) => [
+      c.id,
+      c.channel,
+      truncate(c.name ?? '-', 40),
+      c.isGroup ? 'group' : 'direct',
+      localTime(c.lastSeenAt),
+      ...(all ? [folders.get(c.id) ?? '-'] : []),
+    ]),
+  );
+}
+
+export function groupsCommand(): Command {
+  const groups = new Command('groups').description('the chats pincer answers in (its groups), and the chats it has seen');
+
+  groups
+    .command('list')
+    .description('list the joined groups (or, with --chats, the chats seen but not joined)')
+    .option('--json', 'print the API answer as JSON')
+    .option('--chats', 'list the chats pincer has seen and not joined')
+    .option('--all', 'with --chats: the joined chats too')
+    .action(async (opts: { json?: boolean; chats?: boolean; all?: boolean }) => {
+      process.exitCode = await withPincer((client) =>
+        opts.chats || opts.all ? listChats(client, opts.all === true, opts.json === true) : listGroups(client, opts.json === true),
+      );
+    });
+
+  groups
+    .command('add')
+    .description('join a chat: pincer answers in it from now on, with its own agent and folder')
+    .argument('<chatId>', 'the chat, e.g. local:work or telegram:-100123 (see groups list --chats)')
+    .option('--folder <folder>', "the group's folder name (default: from the chat's name)")
+    .option('--trigger <trigger>', 'the word that engages the agent (default: @ and the assistant name)')
+    .option('--respond-to-all', 'answer every message, not only those starting with the trigger')
+    .option('--senders <ids>', 'only these sender ids (comma-separated) engage the agent')
+    .action(async (chatId: string, opts: { folder?: string; trigger?: string; respondToAll?: boolean; senders?: string }) => {
+      process.exitCode = await withPincer(async (client) => {
+        const body = {
+          chatId,
+          folder: opts.folder,
+          trigger: opts.trigger,
+          respondToAll: opts.respondToAll,
+          senderAllowlist: opts.senders === undefined ? undefined : commaList(opts.senders),
+        };
+        const { group } = groupAnswer.parse(await client.request('POST', '/api/v1/groups', body));
+        printLine(`joined ${group.chatId} as group "${group.folder}": ${summary(group)}`);
+      });
+    });
+
+  groups
+    .command('remove')
+    .description('leave a group: pincer stops answering and cancels its tasks; its folder and history stay')
+    .argument('<folder>', "the group's folder")
+    .action(async (folder: string) => {
+      process.exitCode = await withPincer(async (client) => {
+        await client.request('DELETE', `/api/v1/groups/${encodeURIComponent(folder)}`);
+        printLine(`group "${folder}" removed (its tasks cancelled; its folder and history kept)`);
+      });
+    });
+
+  groups
+    .command('set')
+    .description("change a group's trigger, who engages it, or its time zone")
+    .argument('<folder>', "the group's folder")
+    .option('--trigger <trigger>', 'the word that engages the agent')
+    .option('--respond-to-all', 'answer every message')
+    .option('--no-respond-to-all', 'answer only messages starting with the trigger')
+    .addOption(new Option('--senders <ids>', 'only these sender ids (comma-separated) engage the agent').conflicts('allSenders'))
+    .addOption(new Option('--all-senders', 'every sender may engage the agent (drops the allowlist)'))
+    .addOption(new Option('--timezone <tz>', "the group's time zone, e.g. Europe/Berlin").conflicts('defaultTimezone'))
+    .addOption(new Option('--default-timezone', "use pincer's time zone (TZ) again"))
+    .action(
+      async (
+        folder: string,
+        opts: {
+          trigger?: string;
+          respondToAll?: boolean;
+          senders?: string;
+          allSenders?: boolean;
+          timezone?: string;
+          defaultTimezone?: boolean;
+        },
+      ) => {
+        const body = {
+          trigger: opts.trigger,
+          respondToAll: opts.respondToAll,
+          senderAllowlist: opts.allSenders ? null : opts.senders === undefined ? undefined : commaList(opts.senders),
+          timezone: opts.defaultTimezone ? null : opts.timezone,
+        };
+        if (Object.values(body).every((v) => v === undefined)) {
+          process.stderr.write(
+            'nothing to change: give --trigger, --[no-]respond-to-all, --senders or --all-senders, --timezone or --default-timezone\n',
+          );
+          process.exitCode = 1;
+          return;
+        }
+        process.exitCode = await withPincer(async (client) => {
+          const { group } = groupAnswer.parse(await client.request('PATCH', `/api/v1/groups/${encodeURIComponent(folder)}`, body));
+          printLine(`group "${group.folder}" updated: ${summary(group)}`);
+        });
+      },
+    );
+
+  return groups;
+}

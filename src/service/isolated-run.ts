@@ -1,0 +1,143 @@
+// A scheduled run in `isolated` context: a fresh session (no history, its own Claude Code state), one
+// prompt, its answer posted to the group's chat, then gone. It takes a queue slot like a group does.
+import { AgentSession, type SessionEnd, type TurnOutcome } from '../agent/session.js';
+import type { Logger } from '../log.js';
+import type { Lane } from '../queue/group-queue.js';
+import { stripInternal } from '../router/outbound.js';
+import { runPrompt } from '../scheduler/run-prompt.js';
+import type { Group, RunEnd, Task, TaskRun } from '../store/index.js';
+import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
+import { type LaneDeps, RUN_RESULT_CHARS } from './group-lane.js';
+import { sandboxPlan } from './sandbox-plan.js';
+import { systemPromptAppend } from './system-prompt.js';
+
+export class IsolatedRun implements Lane {
+  readonly done: Promise<void>;
+  readonly #deps: LaneDeps;
+  readonly #run: TaskRun;
+  readonly #task: Task;
+  readonly #group: Group;
+  readonly #log: Logger;
+  #session: AgentSession | undefined;
+  #timeout: NodeJS.Timeout | undefined;
+  #started = false;
+  #finished = false;
+  #resolveDone!: () => void;
+
+  constructor(deps: LaneDeps, run: TaskRun, task: Task, group: Group) {
+    this.#deps = deps;
+    this.#run = run;
+    this.#task = task;
+    this.#group = group;
+    this.#log = deps.log.child({ group: group.folder, task: task.id, run: run.id });
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  wake(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#begin();
+  }
+
+  /** A run is never idle: it holds its slot until its one prompt is answered. */
+  isIdle(): boolean {
+    return false;
+  }
+
+  closeIfIdle(): void {}
+
+  /** pincer is stopping: the run stays `running` in the store and starts again after the restart. */
+  shutdown(): void {
+    this.#finished = true;
+    clearTimeout(this.#timeout);
+    if (this.#session) this.#session.kill();
+    else this.#resolveDone();
+  }
+
+  #begin(): void {
+    const { runtime, settings, store } = this.#deps;
+    if (!settings.credential || !runtime.ok) {
+      this.#finish(null, !settings.credential ? 'no model credentials are set' : runtime.ok ? '' : runtime.reason);
+      this.#resolveDone();
+      return;
+    }
+    const chatId = this.#group.chatId;
+    const session = new AgentSession({
+      runtime: runtime.runtime,
+      plan: sandboxPlan(this.#deps.layout, this.#group, settings.sandbox, this.#log, { isolated: true }),
+      egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
+      onEgress: (r) => store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null }),
+      credential: settings.credential,
+      modelBaseUrl: settings.modelBaseUrl,
+      model: settings.model,
+      maxRetries: settings.modelMaxRetries,
+      resume: undefined,
+      timezone: this.#task.timezone,
+      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
+      mcpServers: {
+        [TOOL_SERVER_NAME]: createPincerServer({
+          chatId,
+          isMain: this.#group.isMain,
+          control: this.#deps.control,
+          send: (text) => {
+            const clean = stripInternal(text);
+            if (!clean) return;
+            store.outbox.add(chatId, clean, null, Date.now());
+            this.#deps.onOutbox();
+          },
+        }),
+      },
+      log: this.#log,
+      handlers: {
+        onSpawned: () => {},
+        onModelRequest: () => {},
+        onResult: (outcome) => this.#onResult(outcome),
+      },
+    });
+    this.#session = session;
+    void session.done.then((end) => this.#onEnd(end));
+    this.#timeout = setTimeout(() => {
+      this.#finish(null, `the run took longer than ${Math.round(settings.turnTimeoutMs / 1000)} s and was stopped`);
+      session.kill();
+    }, settings.turnTimeoutMs);
+    session.push(runPrompt(this.#task, this.#run.dueAt, this.#run.startedAt));
+  }
+
+  #onResult(outcome: TurnOutcome): void {
+    if (outcome.ok) this.#finish(outcome, null);
+    else this.#finish(outcome, outcome.text);
+    this.#session?.close();
+  }
+
+  #onEnd(end: SessionEnd): void {
+    clearTimeout(this.#timeout);
+    if (!this.#finished) this.#finish(null, `the agent stopped unexpectedly (${end.error ?? end.reason})`);
+    this.#resolveDone();
+  }
+
+  /** Logs the run and posts its answer, or what failed, to the group's chat: once. */
+  #finish(outcome: TurnOutcome | null, error: string | null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timeout);
+    const { store } = this.#deps;
+    const now = Date.now();
+    const reply = error === null && outcome ? stripInternal(outcome.text) : `⚠️ Scheduled task #${this.#task.id} failed: ${error}`;
+    const end: RunEnd = {
+      status: error === null ? 'ok' : 'error',
+      endedAt: now,
+      durationMs: outcome?.durationMs ?? now - this.#run.startedAt,
+      result: error === null ? reply.slice(0, RUN_RESULT_CHARS) : null,
+      error,
+      costUsd: outcome?.costUsd ?? null,
+    };
+    store.transaction(() => {
+      if (reply) store.outbox.add(this.#group.chatId, reply, null, now);
+      store.taskRuns.finish(this.#run.id, end);
+    });
+    this.#log.info({ status: end.status, durationMs: end.durationMs, costUsd: end.costUsd }, 'scheduled run ended');
+    this.#deps.onOutbox();
+  }
+}

@@ -1,0 +1,281 @@
+import type { Db } from './db.js';
+
+export type TaskStatus = 'active' | 'paused' | 'completed' | 'cancelled';
+export type ContextMode = 'group' | 'isolated';
+export type ScheduleKind = 'cron' | 'interval' | 'once';
+
+export interface Task {
+  id: number;
+  chatId: string;
+  prompt: string;
+  scheduleType: ScheduleKind;
+  scheduleValue: string;
+  timezone: string;
+  /** Intervals count from here, so a late run never shifts the ones after it. */
+  anchorAt: number;
+  contextMode: ContextMode;
+  status: TaskStatus;
+  /** Stored before a run starts: the scheduler's single source of what is due next. */
+  nextRunAt: number | null;
+  /** The folder of the group whose agent created it, or `owner` (CLI, API). */
+  createdBy: string;
+  createdAt: number;
+}
+
+export type NewTask = Omit<Task, 'id'>;
+
+interface TaskRow {
+  id: number;
+  chat_id: string;
+  prompt: string;
+  schedule_type: ScheduleKind;
+  schedule_value: string;
+  timezone: string;
+  anchor_at: number;
+  context_mode: ContextMode;
+  status: TaskStatus;
+  next_run_at: number | null;
+  created_by: string;
+  created_at: number;
+}
+
+const toTask = (r: TaskRow): Task => ({
+  id: r.id,
+  chatId: r.chat_id,
+  prompt: r.prompt,
+  scheduleType: r.schedule_type,
+  scheduleValue: r.schedule_value,
+  timezone: r.timezone,
+  anchorAt: r.anchor_at,
+  contextMode: r.context_mode,
+  status: r.status,
+  nextRunAt: r.next_run_at,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+});
+
+/** What may change about a task after it was made; the scheduler's fields move with it. */
+export type TaskUpdate = Partial<
+  Pick<Task, 'prompt' | 'scheduleType' | 'scheduleValue' | 'timezone' | 'anchorAt' | 'contextMode' | 'status' | 'nextRunAt'>
+>;
+
+const COLUMNS: Record<keyof TaskUpdate, string> = {
+  prompt: 'prompt',
+  scheduleType: 'schedule_type',
+  scheduleValue: 'schedule_value',
+  timezone: 'timezone',
+  anchorAt: 'anchor_at',
+  contextMode: 'context_mode',
+  status: 'status',
+  nextRunAt: 'next_run_at',
+};
+
+export class TaskTable {
+  readonly #db: Db;
+  readonly #insert;
+  readonly #get;
+  readonly #list;
+  readonly #forChat;
+  readonly #due;
+  readonly #nextDue;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#insert = db.prepare<
+      [string, string, string, string, string, number, string, string, number | null, string, number],
+      { id: number }
+    >(
+      `INSERT INTO tasks (chat_id, prompt, schedule_type, schedule_value, timezone, anchor_at, context_mode, status, next_run_at, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    );
+    this.#get = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE id = ?');
+    this.#list = db.prepare<[], TaskRow>(`SELECT * FROM tasks WHERE status != 'cancelled' ORDER BY id`);
+    this.#forChat = db.prepare<[string], TaskRow>(`SELECT * FROM tasks WHERE chat_id = ? AND status != 'cancelled' ORDER BY id`);
+    this.#due = db.prepare<[number], TaskRow>(`SELECT * FROM tasks WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at, id`);
+    this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT MIN(next_run_at) AS at FROM tasks WHERE status = 'active'`);
+  }
+
+  add(t: NewTask): Task {
+    const row = this.#insert.get(
+      t.chatId,
+      t.prompt,
+      t.scheduleType,
+      t.scheduleValue,
+      t.timezone,
+      t.anchorAt,
+      t.contextMode,
+      t.status,
+      t.nextRunAt,
+      t.createdBy,
+      t.createdAt,
+    );
+    if (!row) throw new Error(`task for ${t.chatId} was not stored`);
+    return { ...t, id: row.id };
+  }
+
+  get(id: number): Task | undefined {
+    const row = this.#get.get(id);
+    return row && toTask(row);
+  }
+
+  /** Every task that is not cancelled, or only a chat's. */
+  list(chatId?: string): Task[] {
+    return (chatId === undefined ? this.#list.all() : this.#forChat.all(chatId)).map(toTask);
+  }
+
+  update(id: number, change: TaskUpdate): Task {
+    const entries = Object.entries(change).filter(([, v]) => v !== undefined) as Array<[keyof TaskUpdate, string | number | null]>;
+    if (entries.length > 0) {
+      const sets = entries.map(([k]) => `${COLUMNS[k]} = ?`).join(', ');
+      this.#db.prepare(`UPDATE tasks SET ${sets} WHERE id = ?`).run(...entries.map(([, v]) => v), id);
+    }
+    const task = this.get(id);
+    if (!task) throw new Error(`task ${id} does not exist`);
+    return task;
+  }
+
+  /** Active tasks due at or before `now`, earliest first. */
+  due(now: number): Task[] {
+    return this.#due.all(now).map(toTask);
+  }
+
+  /** The earliest due time of any active task: where the scheduler's one timer goes. */
+  nextDueAt(): number | null {
+    return this.#nextDue.get()?.at ?? null;
+  }
+}
+
+export type RunStatus = 'running' | 'ok' | 'error';
+
+export interface TaskRun {
+  id: number;
+  taskId: number;
+  chatId: string;
+  dueAt: number;
+  startedAt: number;
+  /** How long after its due time the run started (downtime, a busy queue). */
+  lateMs: number;
+  contextMode: ContextMode;
+  /** Group context: the stored message that carries the run's prompt through the group's session. */
+  messageSeq: number | null;
+  status: RunStatus;
+  endedAt: number | null;
+  durationMs: number | null;
+  result: string | null;
+  error: string | null;
+  costUsd: number | null;
+}
+
+interface RunRow {
+  id: number;
+  task_id: number;
+  chat_id: string;
+  due_at: number;
+  started_at: number;
+  late_ms: number;
+  context_mode: ContextMode;
+  message_seq: number | null;
+  status: RunStatus;
+  ended_at: number | null;
+  duration_ms: number | null;
+  result: string | null;
+  error: string | null;
+  cost_usd: number | null;
+}
+
+const toRun = (r: RunRow): TaskRun => ({
+  id: r.id,
+  taskId: r.task_id,
+  chatId: r.chat_id,
+  dueAt: r.due_at,
+  startedAt: r.started_at,
+  lateMs: r.late_ms,
+  contextMode: r.context_mode,
+  messageSeq: r.message_seq,
+  status: r.status,
+  endedAt: r.ended_at,
+  durationMs: r.duration_ms,
+  result: r.result,
+  error: r.error,
+  costUsd: r.cost_usd,
+});
+
+export interface RunEnd {
+  status: 'ok' | 'error';
+  endedAt: number;
+  durationMs: number | null;
+  result: string | null;
+  error: string | null;
+  costUsd: number | null;
+}
+
+export class TaskRunTable {
+  readonly #insert;
+  readonly #get;
+  readonly #forTask;
+  readonly #running;
+  readonly #finish;
+  readonly #finishMessages;
+  readonly #last;
+
+  constructor(db: Db) {
+    // UNIQUE (task_id, due_at) is what makes "never twice for one due time" hold even against a bug.
+    this.#insert = db.prepare<[number, string, number, number, number, string, number | null], { id: number }>(
+      `INSERT INTO task_runs (task_id, chat_id, due_at, started_at, late_ms, context_mode, message_seq, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT (task_id, due_at) DO NOTHING RETURNING id`,
+    );
+    this.#get = db.prepare<[number], RunRow>('SELECT * FROM task_runs WHERE id = ?');
+    this.#forTask = db.prepare<[number, number], RunRow>('SELECT * FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT ?');
+    this.#running = db.prepare<[string], RunRow>(`SELECT * FROM task_runs WHERE status = 'running' AND context_mode = ? ORDER BY id`);
+    this.#finish = db.prepare<[string, number, number | null, string | null, string | null, number | null, number]>(
+      `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ? WHERE id = ? AND status = 'running'`,
+    );
+    this.#finishMessages = db.prepare<[string, number, number | null, string | null, string | null, number | null, string, number, number]>(
+      `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ?
+       WHERE chat_id = ? AND message_seq BETWEEN ? AND ? AND status = 'running'`,
+    );
+    this.#last = db.prepare<[number], RunRow>('SELECT * FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT 1');
+  }
+
+  /** Records that a run starts; undefined when this due time already has a run (it never runs twice). */
+  start(r: {
+    taskId: number;
+    chatId: string;
+    dueAt: number;
+    startedAt: number;
+    contextMode: ContextMode;
+    messageSeq: number | null;
+  }): TaskRun | undefined {
+    const row = this.#insert.get(r.taskId, r.chatId, r.dueAt, r.startedAt, r.startedAt - r.dueAt, r.contextMode, r.messageSeq);
+    return row ? this.get(row.id) : undefined;
+  }
+
+  get(id: number): TaskRun | undefined {
+    const row = this.#get.get(id);
+    return row && toRun(row);
+  }
+
+  /** A task's runs, newest first. */
+  forTask(taskId: number, limit: number): TaskRun[] {
+    return this.#forTask.all(taskId, limit).map(toRun);
+  }
+
+  last(taskId: number): TaskRun | undefined {
+    const row = this.#last.get(taskId);
+    return row && toRun(row);
+  }
+
+  /** Runs still marked running (after a restart: the ones to finish). */
+  running(contextMode: ContextMode): TaskRun[] {
+    return this.#running.all(contextMode).map(toRun);
+  }
+
+  finish(id: number, end: RunEnd): void {
+    this.#finish.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, id);
+  }
+
+  /** A group turn ended: the runs whose prompts it carried end with it. */
+  finishForMessages(chatId: string, firstSeq: number, lastSeq: number, end: RunEnd): void {
+    this.#finishMessages.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, chatId, firstSeq, lastSeq);
+  }
+}
