@@ -19,7 +19,8 @@ export interface ToolContext {
   control: Control;
 }
 
-export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {
+/** The tools one session gets: what exists for it is itself the first line of authorization. */
+export function sessionTools(ctx: ToolContext) {
   const actor = { kind: 'group' as const, chatId: ctx.chatId };
   const sendMessage = tool(
     'send_message',
@@ -33,6 +34,9 @@ export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInst
       return { content: [{ type: 'text', text: 'Message queued for delivery.' }] };
     },
   );
-  const tools = [sendMessage, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
-  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', tools });
+  return [sendMessage, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
+}
+
+export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {
+  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', tools: sessionTools(ctx) });
 }
