@@ -48,13 +48,13 @@ const targetFolder = (actor: Actor, target: Target) => (target === 'own' ? FOLDE
 
 /** The arguments of each tool for an acting group and a target. */
 const CASES: Record<string, (actor: Actor, target: Target) => Record<string, unknown>> = {
-  schedule_task: (a, t) => ({
+  schedule_task: (_a, t) => ({
     prompt: 'briefing',
     schedule_type: 'cron',
     schedule_value: '0 9 * * 1',
     ...(t === 'other' ? { target_group: OTHER } : {}),
   }),
-  list_tasks: (a, t) => (t === 'other' ? { group: OTHER } : {}),
+  list_tasks: (_a, t) => (t === 'other' ? { group: OTHER } : {}),
   update_task: (a, t) => ({ task_id: taskIn(targetFolder(a, t)), prompt: 'changed' }),
   pause_task: (a, t) => ({ task_id: taskIn(targetFolder(a, t)) }),
   resume_task: (a, t) => {
