@@ -14,17 +14,25 @@ export const scheduleOf = (t: Task): Schedule => ({
   anchorAt: t.anchorAt,
 });
 
+/** Building a formatter costs far more than using one; a thousand tasks due at once share them. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 function localTime(at: number, timezone: string): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone: timezone,
-    weekday: 'short',
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(at);
+  let format = formatters.get(timezone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone: timezone,
+      weekday: 'short',
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    });
+    formatters.set(timezone, format);
+  }
+  return format.format(at);
 }
 
 function duration(ms: number): string {

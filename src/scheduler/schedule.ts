@@ -277,11 +277,20 @@ function normalizeCron(expr: string): string {
   return collapsed.startsWith('@') ? collapsed.toLowerCase() : collapsed;
 }
 
+/** Parsing an expression costs far more than evaluating it; a paused Cron is immutable, so reuse it. */
+const cronCache = new Map<string, Cron>();
+const CRON_CACHE_MAX = 1000;
+
 function buildCron(expr: string, timeZone: string): Checked<Cron> {
+  const key = `${timeZone} ${expr}`;
+  const cached = cronCache.get(key);
+  if (cached) return { ok: true, value: cached };
   try {
     // paused: croner only evaluates; pincer's own timer fires tasks. 'no-wildcard' makes fixed lists like "30 2,14 * * *"
     // behave like "30 2 * * *" across DST (gap → run when clocks resume, repeated hour → run once), as Vixie cron does.
     const cron = new Cron(expr, { timezone: timeZone, paused: true, mode: '5-part', fixedTimeRule: 'no-wildcard' });
+    if (cronCache.size >= CRON_CACHE_MAX) cronCache.clear();
+    cronCache.set(key, cron);
     return { ok: true, value: cron };
   } catch (error) {
     const reason = error instanceof Error ? error.message.replace(/^CronPattern:\s*/, '') : String(error);

@@ -61,66 +61,73 @@ export class Scheduler {
     this.#armedFor = null;
     if (this.#stopped) return;
     const now = this.#now();
-    for (const task of this.#d.store.tasks.due(now)) {
-      try {
-        this.#runDue(task, now);
-      } catch (err) {
-        // One broken task (say, an expression a newer library rejects) must not stop the others.
-        this.#d.log.error({ err, task: task.id }, 'scheduled task could not start; it is paused');
-        this.#d.store.tasks.update(task.id, { status: 'paused', nextRunAt: null });
-      }
+    const { store } = this.#d;
+    // All runs due now are recorded in one transaction (one disk sync), then handed over.
+    const started = store.transaction(() =>
+      store.tasks.due(now).flatMap((task) => {
+        try {
+          // A nested transaction is a savepoint: a task that fails midway leaves nothing half-written.
+          const run = store.transaction(() => this.#recordRun(task, now));
+          return run ? [run] : [];
+        } catch (err) {
+          // One broken task (say, an expression a newer library rejects) must not stop the others.
+          this.#d.log.error({ err, task: task.id }, 'scheduled task could not start; it is paused');
+          store.tasks.update(task.id, { status: 'paused', nextRunAt: null });
+          return [];
+        }
+      }),
+    );
+    for (const run of started) {
+      this.#d.log.info({ task: run.taskId, run: run.id, lateMs: run.lateMs, context: run.contextMode }, 'scheduled task runs');
+      if (run.messageSeq !== null) this.#d.wakeGroup(run.chatId, run.messageSeq);
+      else this.#d.startIsolated(run);
     }
     this.rearm();
   }
 
-  #runDue(task: Task, now: number): void {
+  /** Stores the task's next due time and its run (and for group context, the run's message); inside a transaction. */
+  #recordRun(task: Task, now: number): TaskRun | undefined {
     const { store } = this.#d;
     const dueAt = task.nextRunAt as number;
-    const started = store.transaction(() => {
-      const group = store.groups.get(task.chatId);
-      if (!group) {
-        store.tasks.update(task.id, { status: 'cancelled', nextRunAt: null });
-        return undefined;
-      }
-      // Strictly after both the slot that is due and now: missed slots are skipped, never run in a burst.
-      const next = nextDueAfter(scheduleOf(task), Math.max(now, dueAt));
-      store.tasks.update(task.id, next === null ? { status: 'completed', nextRunAt: null } : { nextRunAt: next });
-      let messageSeq: number | null = null;
-      if (task.contextMode === 'group') {
-        const { seq, duplicate } = store.messages.insert({
-          chatId: task.chatId,
-          channel: store.chats.get(task.chatId)?.channel ?? task.chatId.split(':')[0] ?? 'unknown',
-          platformId: `task-${task.id}-${dueAt}`,
-          senderId: 'pincer:scheduler',
-          senderName: `Scheduled task #${task.id}`,
-          text: runPrompt(task, dueAt, now),
-          sentAt: now,
-          fromAssistant: false,
-          engages: true,
-        });
-        if (duplicate) return undefined;
-        messageSeq = seq;
-        store.events.record({
-          messageSeq: seq,
-          chatId: task.chatId,
-          stage: 'scheduled',
-          detail: `task ${task.id} due ${new Date(dueAt).toISOString()}`,
-          at: now,
-        });
-      }
-      const run = store.taskRuns.start({
-        taskId: task.id,
+    const group = store.groups.get(task.chatId);
+    if (!group) {
+      store.tasks.update(task.id, { status: 'cancelled', nextRunAt: null });
+      return undefined;
+    }
+    // Strictly after both the slot that is due and now: missed slots are skipped, never run in a burst.
+    const next = nextDueAfter(scheduleOf(task), Math.max(now, dueAt));
+    store.tasks.update(task.id, next === null ? { status: 'completed', nextRunAt: null } : { nextRunAt: next });
+    let messageSeq: number | null = null;
+    if (task.contextMode === 'group') {
+      const { seq, duplicate } = store.messages.insert({
         chatId: task.chatId,
-        dueAt,
-        startedAt: now,
-        contextMode: task.contextMode,
-        messageSeq,
+        channel: store.chats.get(task.chatId)?.channel ?? task.chatId.split(':')[0] ?? 'unknown',
+        platformId: `task-${task.id}-${dueAt}`,
+        senderId: 'pincer:scheduler',
+        senderName: `Scheduled task #${task.id}`,
+        text: runPrompt(task, dueAt, now),
+        sentAt: now,
+        fromAssistant: false,
+        engages: true,
       });
-      return run;
+      if (duplicate) return undefined;
+      messageSeq = seq;
+      store.events.record({
+        messageSeq: seq,
+        chatId: task.chatId,
+        stage: 'scheduled',
+        detail: `task ${task.id} due ${new Date(dueAt).toISOString()}`,
+        at: now,
+      });
+    }
+    const run = store.taskRuns.start({
+      taskId: task.id,
+      chatId: task.chatId,
+      dueAt,
+      startedAt: now,
+      contextMode: task.contextMode,
+      messageSeq,
     });
-    if (!started) return;
-    this.#d.log.info({ task: task.id, run: started.id, lateMs: started.lateMs, context: task.contextMode }, 'scheduled task runs');
-    if (started.messageSeq !== null) this.#d.wakeGroup(task.chatId, started.messageSeq);
-    else this.#d.startIsolated(started);
+    return run;
   }
 }

@@ -72,6 +72,8 @@ const COLUMNS: Record<keyof TaskUpdate, string> = {
 
 export class TaskTable {
   readonly #db: Db;
+  /** One prepared statement per set of changed columns: updates are on the scheduler's hot path. */
+  readonly #updates = new Map<string, ReturnType<Db['prepare']> & { run(...params: unknown[]): unknown }>();
   readonly #insert;
   readonly #get;
   readonly #list;
@@ -127,7 +129,12 @@ export class TaskTable {
     const entries = Object.entries(change).filter(([, v]) => v !== undefined) as Array<[keyof TaskUpdate, string | number | null]>;
     if (entries.length > 0) {
       const sets = entries.map(([k]) => `${COLUMNS[k]} = ?`).join(', ');
-      this.#db.prepare(`UPDATE tasks SET ${sets} WHERE id = ?`).run(...entries.map(([, v]) => v), id);
+      let statement = this.#updates.get(sets);
+      if (!statement) {
+        statement = this.#db.prepare<unknown[]>(`UPDATE tasks SET ${sets} WHERE id = ?`);
+        this.#updates.set(sets, statement);
+      }
+      statement.run(...entries.map(([, v]) => v), id);
     }
     const task = this.get(id);
     if (!task) throw new Error(`task ${id} does not exist`);
