@@ -12,7 +12,8 @@ export function registerGroup(store: Store, layout: StateLayout, g: NewGroup, at
   if (problem) throw new Error(`cannot register ${g.chatId}: ${problem}`);
   if (store.groups.byFolder(g.folder)) throw new Error(`cannot register ${g.chatId}: folder "${g.folder}" is taken`);
   groupPaths(layout, g.folder, g.isMain);
-  store.chats.seen({ id: g.chatId, channel: g.chatId.split(':')[0] ?? 'unknown', isGroup: false }, at);
+  // A chat seen on its channel keeps what the channel said of it (name, group or not); others are recorded now.
+  if (!store.chats.get(g.chatId)) store.chats.seen({ id: g.chatId, channel: g.chatId.split(':')[0] ?? 'unknown', isGroup: false }, at);
   return store.groups.register(g, at, store.messages.maxSeq(g.chatId));
 }
 

@@ -33,10 +33,14 @@ const positiveInt = z
   .regex(/^[1-9][0-9]{0,14}$/, 'must be a positive integer')
   .transform(Number);
 
+/** A body must be an object of known fields; "expected object, received undefined" says less than this. */
+const body = <S extends z.ZodRawShape>(shape: S) =>
+  z.strictObject(shape, { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) });
+
 /** A PATCH that changes nothing is more likely a typo than an intent. */
 const someField = (value: object) => Object.values(value).some((v) => v !== undefined);
 
-const joinBody = z.strictObject({
+const joinBody = body({
   chatId: z.string().regex(/^[a-z][a-z0-9_-]*:.{1,256}$/, 'must be a chat id such as telegram:-100123 or local:work'),
   folder: z.string().min(1).max(64).optional(),
   trigger: z.string().min(1).max(64).optional(),
@@ -44,14 +48,12 @@ const joinBody = z.strictObject({
   senderAllowlist: senderAllowlist.nullable().optional(),
 });
 
-const groupChangeBody = z
-  .strictObject({
-    trigger: z.string().min(1).max(64).optional(),
-    respondToAll: z.boolean().optional(),
-    senderAllowlist: senderAllowlist.nullable().optional(),
-    timezone: timezone.nullable().optional(),
-  })
-  .refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist or timezone');
+const groupChangeBody = body({
+  trigger: z.string().min(1).max(64).optional(),
+  respondToAll: z.boolean().optional(),
+  senderAllowlist: senderAllowlist.nullable().optional(),
+  timezone: timezone.nullable().optional(),
+}).refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist or timezone');
 
 const chatsQuery = z.object({ all: flag.optional() });
 const tasksQuery = z.object({ group: z.string().min(1).max(64).optional() });
@@ -62,7 +64,7 @@ const idParams = z.object({ id: positiveInt });
 const prompt = z.string().min(1).max(20_000);
 const scheduleValue = z.string().min(1).max(200);
 
-const newTaskBody = z.strictObject({
+const newTaskBody = body({
   group: z.string().min(1).max(64),
   prompt,
   scheduleType,
@@ -71,15 +73,13 @@ const newTaskBody = z.strictObject({
   timezone: timezone.optional(),
 });
 
-const taskChangeBody = z
-  .strictObject({
-    prompt: prompt.optional(),
-    scheduleType: scheduleType.optional(),
-    scheduleValue: scheduleValue.optional(),
-    contextMode: contextMode.optional(),
-    timezone: timezone.optional(),
-  })
-  .refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
+const taskChangeBody = body({
+  prompt: prompt.optional(),
+  scheduleType: scheduleType.optional(),
+  scheduleValue: scheduleValue.optional(),
+  contextMode: contextMode.optional(),
+  timezone: timezone.optional(),
+}).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
 
 function describe(error: z.ZodError, where: string): string {
   return error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ');
