@@ -57,6 +57,8 @@ export class Scheduler {
   }
 
   #fire(): void {
+    // Called by the timer or directly (start): either way no other timer may stay pending.
+    clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedFor = null;
     if (this.#stopped) return;

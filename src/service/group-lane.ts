@@ -153,7 +153,7 @@ export class GroupLane implements Lane {
       model: settings.model,
       maxRetries: settings.modelMaxRetries,
       resume,
-      timezone: settings.timezone,
+      timezone: this.#group.timezone ?? settings.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
       mcpServers: {
         [TOOL_SERVER_NAME]: createPincerServer({
@@ -208,7 +208,7 @@ export class GroupLane implements Lane {
     const turn: Turn = {
       firstSeq: first.seq,
       lastSeq: last.seq,
-      prompt: formatPrompt(batch, settings.timezone, truncated),
+      prompt: formatPrompt(batch, this.#group.timezone ?? settings.timezone, truncated),
       startedAt: Date.now(),
       timeout: setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs),
     };
