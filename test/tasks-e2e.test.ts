@@ -155,6 +155,33 @@ describe('scheduled tasks and administration from the main chat', { skip }, () =
   });
 });
 
+describe('a failing scheduled run', { skip }, () => {
+  test('tells the group what failed and is logged as an error', async (t) => {
+    const h = await startHarness({
+      script: (req) => {
+        if (!isAgentTurn(req)) return { text: 'side request' };
+        return lastUserText(req).includes('doomed run') ? { status: 400, error: 'the model refused this run' } : { text: 'ok' };
+      },
+    });
+    t.after(() => h.stop());
+    const task = h.pincer.control.scheduleTask(
+      { kind: 'owner' },
+      {
+        prompt: 'doomed run',
+        scheduleType: 'once',
+        scheduleValue: new Date(Date.now() + 1000).toISOString(),
+        contextMode: 'isolated',
+        targetGroup: 'main',
+      },
+    );
+    const reply = await waitForReply(h, '0', /Scheduled task #\d+ failed/);
+    assert.match(reply.text, /the model refused this run/);
+    const run = h.pincer.store.taskRuns.forTask(task.id, 5)[0];
+    assert.equal(run?.status, 'error');
+    assert.match(run?.error ?? '', /refused/);
+  });
+});
+
 /** The next assistant message after `after` whose text matches. */
 async function waitForReply(h: Harness, after: string, pattern: RegExp) {
   let cursor = after;
