@@ -50,6 +50,24 @@ const schema = z.object({
   PINCER_SANDBOX_FILE_MB: positiveInt(1024),
   PINCER_SANDBOX_UID_BASE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(2_000_000_000).default(1_000_000)),
   PINCER_MOUNT_ALLOWLIST: optionalString,
+  PINCER_MEDIA_MAX_MB: positiveInt(20),
+  PINCER_MAIN_CHAT: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[a-z]+:.{1,256}$/, 'a chat id such as tg:123456')
+      .optional(),
+  ),
+  TELEGRAM_BOT_TOKEN: optionalString,
+  TELEGRAM_API_ROOT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.telegram.org')),
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_API_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://slack.com/api/')),
+  DISCORD_BOT_TOKEN: optionalString,
+  DISCORD_API_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://discord.com/api')),
+  SIGNAL_ACCOUNT: optionalString,
+  SIGNAL_CLI_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^(https?|tcp)$/ }).default('http://127.0.0.1:8080')),
+  WHATSAPP_ENABLED: z.preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).default('false')),
   ANTHROPIC_API_KEY: optionalString,
   CLAUDE_CODE_OAUTH_TOKEN: optionalString,
   ANTHROPIC_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com')),
@@ -78,6 +96,10 @@ export interface Config {
   sandboxUidBase: number;
   /** Where extra mounts are allowed from; outside the project and every sandbox. */
   mountAllowlistPath: string;
+  mediaMaxBytes: number;
+  /** A messenger chat (the owner's DM) to be the main group instead of `local:main`. */
+  mainChat: string | undefined;
+  channels: ChannelConfig;
   credential: ModelCredential | undefined;
   modelBaseUrl: string;
   model: string | undefined;
@@ -85,6 +107,15 @@ export interface Config {
   idleTimeoutMs: number;
   turnTimeoutMs: number;
   logLevel: string;
+}
+
+/** Each messenger is enabled by its credentials being set; its endpoint can point elsewhere (self-hosted, tests). */
+export interface ChannelConfig {
+  telegram?: { token: string; apiRoot: string };
+  slack?: { botToken: string; appToken: string; apiUrl: string };
+  discord?: { token: string; apiUrl: string };
+  signal?: { account: string; url: string };
+  whatsapp?: { enabled: true };
 }
 
 export class ConfigError extends Error {}
@@ -123,6 +154,17 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     },
     sandboxUidBase: c.PINCER_SANDBOX_UID_BASE,
     mountAllowlistPath: c.PINCER_MOUNT_ALLOWLIST ?? join(homedir(), '.config', 'pincer', 'mount-allowlist.json'),
+    mediaMaxBytes: c.PINCER_MEDIA_MAX_MB * MIB,
+    mainChat: c.PINCER_MAIN_CHAT,
+    channels: {
+      ...(c.TELEGRAM_BOT_TOKEN ? { telegram: { token: c.TELEGRAM_BOT_TOKEN, apiRoot: c.TELEGRAM_API_ROOT.replace(/\/$/, '') } } : {}),
+      ...(c.SLACK_BOT_TOKEN && c.SLACK_APP_TOKEN
+        ? { slack: { botToken: c.SLACK_BOT_TOKEN, appToken: c.SLACK_APP_TOKEN, apiUrl: c.SLACK_API_URL } }
+        : {}),
+      ...(c.DISCORD_BOT_TOKEN ? { discord: { token: c.DISCORD_BOT_TOKEN, apiUrl: c.DISCORD_API_URL.replace(/\/$/, '') } } : {}),
+      ...(c.SIGNAL_ACCOUNT ? { signal: { account: c.SIGNAL_ACCOUNT, url: c.SIGNAL_CLI_URL } } : {}),
+      ...(c.WHATSAPP_ENABLED === 'true' || c.WHATSAPP_ENABLED === '1' ? { whatsapp: { enabled: true as const } } : {}),
+    },
     credential,
     modelBaseUrl: c.ANTHROPIC_BASE_URL,
     model: c.PINCER_MODEL,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChannelRegistry } from '../src/channels/registry.js';
-import type { Channel, Outbound } from '../src/channels/types.js';
+import { type Channel, type Outbound, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
 import { OutboxWorker, RETRY_DELAYS_MS } from '../src/service/outbox-worker.js';
 import { Store } from '../src/store/index.js';
@@ -17,8 +17,13 @@ const TEAM = 'test:team';
 /** A stand-in for a chat platform: owns `test:*` chats, records sends, fails for chats in `failing`. */
 class TestPlatform implements Channel {
   readonly name = 'test';
+  maxTextLength = 1000;
   readonly sent: { chatId: string; text: string; platformId: string }[] = [];
   readonly failing = new Set<string>();
+  readonly outs: Outbound[] = [];
+  /** Fail the n-th send (1-based) once, e.g. in the middle of a long reply. */
+  failAt = 0;
+  rateLimitMs = 0;
   attempts = 0;
 
   owns(chatId: string): boolean {
@@ -31,6 +36,13 @@ class TestPlatform implements Channel {
     this.attempts++;
     await Promise.resolve();
     if (this.failing.has(chatId)) throw new Error('platform unavailable');
+    if (this.attempts === this.failAt) throw new Error('dropped mid-reply');
+    if (this.rateLimitMs > 0) {
+      const ms = this.rateLimitMs;
+      this.rateLimitMs = 0;
+      throw new RateLimitedError(ms, `429: retry after ${ms} ms`);
+    }
+    this.outs.push(out);
     const platformId = `out-${this.attempts}`;
     this.sent.push({ chatId, text: out.text, platformId });
     return { platformId };
@@ -70,6 +82,7 @@ beforeEach(() => {
     channels,
     assistantName: 'Andy',
     log: createLogger('silent'),
+    readGroupFile: async (_chatId, path) => ({ name: path, data: Buffer.from(`contents of ${path}`) }),
     mainChatId: () => store.groups.list().find((g) => g.isMain)?.chatId,
   });
 });
@@ -132,6 +145,7 @@ describe('OutboxWorker', () => {
         text: 'Hello from Andy',
         fromAssistant: true,
         engages: false,
+        threadId: null,
       },
     );
     assert.equal(store.messages.pendingInput(TEAM, question, 10).length, 0, 'the reply is not input for the agent');
@@ -291,5 +305,45 @@ describe('OutboxWorker', () => {
     await sleep(50);
     assert.equal(row(id).status, 'pending');
     assert.equal(platform.attempts, 0);
+  });
+
+  test('a reply longer than the platform allows goes out in parts, in order; a retry resumes after the last confirmed part', async () => {
+    platform.maxTextLength = 20;
+    platform.failAt = 3;
+    const text = 'First paragraph here.\n\nSecond paragraph here.\n\nThird paragraph here.\n\nFourth one.';
+    const id = store.outbox.add(TEAM, text, null, Date.now());
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent', 5000);
+    const texts = platform.sent.map((x) => x.text);
+    assert.ok(
+      texts.every((t) => t.length <= 20),
+      JSON.stringify(texts),
+    );
+    assert.equal(texts.join(' ').replace(/\s+/g, ' '), text.replace(/\s+/g, ' '), 'every part once, in order');
+    assert.equal(platform.attempts, texts.length + 1, 'one failed attempt, then only the parts not yet confirmed');
+  });
+
+  test("a platform's rate limit (retry after) is honoured instead of the usual schedule", async () => {
+    platform.rateLimitMs = 300;
+    const id = store.outbox.add(TEAM, 'slow down', null, Date.now());
+    const started = Date.now();
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent', 5000);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 280 && waited < 900, `waited ${waited} ms`);
+    assert.match(row(id).last_error ?? '', /429/);
+  });
+
+  test('a file row sends the file read from the group folder, threaded to the message it answers', async () => {
+    const question = inbound(TEAM, '@Andy send me the report');
+    store.db.prepare(`UPDATE messages SET thread_id = 'T-1' WHERE seq = ?`).run(question);
+    const id = store.outbox.addFile(TEAM, 'out/report.pdf', 'here it is', question, Date.now());
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent');
+    const out = platform.outs.at(-1);
+    assert.equal(out?.text, 'here it is');
+    assert.equal(out?.file?.name, 'out/report.pdf');
+    assert.equal(out?.file?.data.toString(), 'contents of out/report.pdf');
+    assert.equal(out?.replyTo?.threadId, 'T-1');
   });
 });

@@ -2,6 +2,7 @@
 // kept as context. Chats nobody joined are never answered.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../src/log.js';
 import { createIngest } from '../src/service/ingest.js';
 import { type Harness, startHarness } from './helpers/harness.js';
 
@@ -35,15 +36,17 @@ describe('sender allowlists and unjoined chats', () => {
     assert.equal(res.body.engaged, true);
   });
 
-  test('a chat nobody joined is stored but never answered', () => {
+  test('a chat nobody joined is stored but never answered', async () => {
     const woken: string[] = [];
     const ingest = createIngest({
       store: h.pincer.store,
       layout: h.pincer.layout,
       assistantName: 'Andy',
+      maxMediaBytes: 1024,
+      log: createLogger('silent'),
       onEngaged: (chatId) => woken.push(chatId),
     });
-    const result = ingest.ingest({
+    const result = await ingest.ingest({
       chatId: 'tg:-1',
       channel: 'tg',
       platformId: '1',

@@ -17,8 +17,14 @@ export class ChannelRegistry {
     return this.#channels;
   }
 
-  async startAll(sink: InboundSink): Promise<void> {
-    for (const c of this.#channels) await c.start(sink);
+  /** Starts every channel; one that cannot start (say, a revoked token) does not keep the others down. */
+  async startAll(sink: InboundSink): Promise<Array<{ channel: string; error: string }>> {
+    const results = await Promise.allSettled(this.#channels.map((c) => c.start(sink)));
+    return results.flatMap((r, i) =>
+      r.status === 'rejected'
+        ? [{ channel: this.#channels[i]?.name ?? '?', error: r.reason instanceof Error ? r.reason.message : String(r.reason) }]
+        : [],
+    );
   }
 
   async stopAll(): Promise<void> {

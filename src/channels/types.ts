@@ -1,3 +1,12 @@
+/** A file that came with a message, already downloaded by the adapter (bounded by `InboundSink.maxMediaBytes`). */
+export interface InboundAttachment {
+  kind: 'image' | 'audio' | 'video' | 'document';
+  /** The platform's file name, if any; the host sanitizes it. */
+  name?: string;
+  mime?: string;
+  data: Buffer;
+}
+
 /** A platform event turned into pincer's shape by a channel adapter. */
 export interface InboundMessage {
   /** `<channel>:<platform chat id>`, e.g. `local:main`, `tg:123456`. */
@@ -11,6 +20,11 @@ export interface InboundMessage {
   sentAt: number;
   chatName?: string;
   isGroup: boolean;
+  /** The platform says the message is addressed to the bot (a mention of it, a reply to it): it engages like the trigger. */
+  mentionsBot?: boolean;
+  /** The platform thread it was said in (a Slack thread): the answer goes there. */
+  threadId?: string;
+  attachments?: InboundAttachment[];
 }
 
 export interface IngestResult {
@@ -21,18 +35,46 @@ export interface IngestResult {
 
 /** What a channel hands its inbound traffic to. */
 export interface InboundSink {
-  ingest(message: InboundMessage): IngestResult;
+  /** Resolves once the message is stored (media first written into the chat's folder). */
+  ingest(message: InboundMessage): Promise<IngestResult>;
+  /** Whether pincer answers in this chat: adapters download media only for joined chats. */
+  isJoined(chatId: string): boolean;
+  /** Whether this platform message was stored already (a redelivery): adapters skip downloading it again. */
+  seen(chatId: string, platformId: string): boolean;
+  /** The largest media file an adapter should download. */
+  readonly maxMediaBytes: number;
 }
 
 export interface Outbound {
   text: string;
+  /** The stored message this answers, for platforms that thread or quote replies. */
+  replyTo?: { platformId: string; threadId?: string };
+  /** A file to send, `text` its caption. */
+  file?: { name: string; data: Buffer };
 }
+
+/** A send refused for now by the platform's rate limit: retry after this long, not on the usual schedule. */
+export class RateLimitedError extends Error {
+  constructor(
+    readonly retryAfterMs: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
 
 export interface Channel {
   readonly name: string;
+  /** Longest text one platform message holds; the outbox sends longer replies in parts. */
+  readonly maxTextLength: number;
   owns(chatId: string): boolean;
   start(sink: InboundSink): Promise<void>;
   send(chatId: string, out: Outbound): Promise<{ platformId: string }>;
+  /** On while the agent works on this chat; the adapter refreshes it as its platform requires. */
   setTyping?(chatId: string, on: boolean): Promise<void>;
+  /** For `pincer status`. */
+  state?(): ConnectionState;
   stop(): Promise<void>;
 }

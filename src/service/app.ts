@@ -1,11 +1,14 @@
 // The composition root: builds every part from the configuration and wires the path of a message.
 
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enabledMessengers } from '../channels/enabled.js';
 import { LocalChannel } from '../channels/local/channel.js';
 import { loadOrCreateToken } from '../channels/local/token.js';
 import { ChannelRegistry } from '../channels/registry.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { readFileInside } from '../sandbox/safe-fs.js';
 import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Store } from '../store/index.js';
@@ -13,8 +16,9 @@ import { Control } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { ensureMainGroup } from './groups.js';
 import { createIngest } from './ingest.js';
-import { prepareState, type StateLayout } from './layout.js';
+import { groupPaths, prepareState, type StateLayout } from './layout.js';
 import { OutboxWorker } from './outbox-worker.js';
+import { MAX_SEND_FILE_BYTES } from './tool-context.js';
 
 /** This checkout or installed package: its code (and maybe its .env) must never be mounted into a sandbox. */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,7 +56,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
   const token = loadOrCreateToken(layout.home, config.token);
   const pruned = store.egress.prune(Date.now() - EGRESS_LOG_DAYS * 24 * 3600_000);
   if (pruned > 0) log.info({ pruned }, 'old egress log entries removed');
-  ensureMainGroup(store, layout, config.assistantName);
+  ensureMainGroup(store, layout, config.assistantName, config.mainChat);
 
   const sandbox = {
     limits: config.sandboxLimits,
@@ -78,6 +82,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
   const channels = new ChannelRegistry();
   const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control });
   channels.add(local);
+  for (const messenger of enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
 
   const outbox = new OutboxWorker({
     store,
@@ -85,6 +90,12 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
     assistantName: config.assistantName,
     log: log.child({ part: 'outbox' }),
     mainChatId: () => store.groups.list().find((g) => g.isMain)?.chatId,
+    readGroupFile: async (chatId, path) => {
+      const group = store.groups.get(chatId);
+      if (!group) throw new Error(`${chatId} is no longer a joined group`);
+      const data = await readFileInside(groupPaths(layout, group.folder, group.isMain).groupDir, path, MAX_SEND_FILE_BYTES);
+      return { name: basename(path), data };
+    },
   });
   const agents = new Dispatcher(config.maxConcurrentAgents, {
     store,
@@ -123,10 +134,16 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
     store,
     layout,
     assistantName: config.assistantName,
+    maxMediaBytes: config.mediaMaxBytes,
+    log: log.child({ part: 'ingest' }),
     onEngaged: (chatId, seq) => agents.wake(chatId, seq),
   });
 
-  await channels.startAll(ingest);
+  const failed = await channels.startAll(ingest);
+  const localFailed = failed.find((f) => f.channel === local.name);
+  // Without its own API pincer cannot be reached or administered: that one is fatal (a taken port, say).
+  if (localFailed) throw new Error(`the local API could not start on ${config.host}:${config.port}: ${localFailed.error}`);
+  for (const f of failed) log.error(f, 'channel did not start');
   outbox.wake();
   agents.recover();
   tasks.start();

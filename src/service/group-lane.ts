@@ -14,6 +14,7 @@ import type { Control } from './control.js';
 import type { StateLayout } from './layout.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
+import { chatToolContext } from './tool-context.js';
 
 /** A scheduled run's log keeps this much of its result. */
 export const RUN_RESULT_CHARS = 4000;
@@ -156,17 +157,7 @@ export class GroupLane implements Lane {
       timezone: this.#group.timezone ?? settings.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
       mcpServers: {
-        [TOOL_SERVER_NAME]: createPincerServer({
-          send: (text) => {
-            const clean = stripInternal(text);
-            if (!clean) return;
-            store.outbox.add(chatId, clean, this.#currentTurn()?.lastSeq ?? null, Date.now());
-            this.#deps.onOutbox();
-          },
-          chatId,
-          isMain: this.#group.isMain,
-          control: this.#deps.control,
-        }),
+        [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => this.#currentTurn()?.lastSeq ?? null)),
       },
       log: this.#log,
       handlers: {

@@ -17,15 +17,34 @@ export function registerGroup(store: Store, layout: StateLayout, g: NewGroup, at
   return store.groups.register(g, at, store.messages.maxSeq(g.chatId));
 }
 
-/** `local:main` is the owner's main group out of the box (unless a main group exists already). */
-export function ensureMainGroup(store: Store, layout: StateLayout, assistantName: string): void {
-  if (store.groups.list().some((g) => g.isMain) || store.groups.get(MAIN_CHAT)) return;
-  registerGroup(
-    store,
-    layout,
-    { chatId: MAIN_CHAT, folder: 'main', trigger: defaultTrigger(assistantName), respondToAll: true, isMain: true },
-    Date.now(),
-  );
+/**
+ * `local:main` is the owner's main group out of the box. `PINCER_MAIN_CHAT` (the owner's DM on a messenger)
+ * takes the role instead: joined if need be (folder `owner`), and the former main group stays an ordinary one.
+ */
+export function ensureMainGroup(store: Store, layout: StateLayout, assistantName: string, mainChat?: string): void {
+  if (!mainChat || mainChat === MAIN_CHAT) {
+    if (store.groups.list().some((g) => g.isMain) || store.groups.get(MAIN_CHAT)) return;
+    registerGroup(
+      store,
+      layout,
+      { chatId: MAIN_CHAT, folder: 'main', trigger: defaultTrigger(assistantName), respondToAll: true, isMain: true },
+      Date.now(),
+    );
+    return;
+  }
+  if (store.groups.get(mainChat)?.isMain) return;
+  store.transaction(() => {
+    if (!store.groups.get(mainChat)) {
+      const folder = ['owner', 'owner-dm', 'owner-main'].find((f) => !store.groups.byFolder(f)) ?? `owner-${Date.now()}`;
+      registerGroup(
+        store,
+        layout,
+        { chatId: mainChat, folder, trigger: defaultTrigger(assistantName), respondToAll: true, isMain: false },
+        Date.now(),
+      );
+    }
+    store.groups.makeMain(mainChat);
+  });
 }
 
 /**

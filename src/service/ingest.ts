@@ -1,36 +1,43 @@
 // Ingest: store first (idempotent), decide whether the message engages the agent, then wake the dispatcher.
+// Media of a joined chat is saved into its folder first, so the stored text can name the files.
 import type { InboundMessage, InboundSink, IngestResult } from '../channels/types.js';
+import type { Logger } from '../log.js';
 import { engages, senderMayEngage } from '../router/trigger.js';
 import type { Store } from '../store/index.js';
 import { joinLocalChat } from './groups.js';
-import type { StateLayout } from './layout.js';
+import { saveAttachments } from './inbox.js';
+import { groupPaths, type StateLayout } from './layout.js';
 
 export interface IngestDeps {
   store: Store;
   layout: StateLayout;
   assistantName: string;
+  maxMediaBytes: number;
+  log: Logger;
   onEngaged(chatId: string, seq: number): void;
 }
 
 export function createIngest(deps: IngestDeps): InboundSink {
   const { store } = deps;
-  const ingestOne = (m: InboundMessage): IngestResult =>
+  const store_ = (m: InboundMessage, mediaLines: string[]): IngestResult =>
     store.transaction(() => {
       const now = Date.now();
       store.chats.seen({ id: m.chatId, channel: m.channel, name: m.chatName ?? null, isGroup: m.isGroup }, now);
       const group = store.groups.get(m.chatId) ?? joinLocalChat(store, deps.layout, m.chatId, deps.assistantName, now);
       const allowedSender = group ? senderMayEngage(group, m.senderId) : false;
-      const engaged = group ? allowedSender && engages(group, m.text) : false;
+      const engaged = group ? allowedSender && (m.mentionsBot === true || engages(group, m.text)) : false;
+      const text = mediaLines.length > 0 ? `${m.text}${m.text ? '\n' : ''}${mediaLines.join('\n')}` : m.text;
       const { seq, duplicate } = store.messages.insert({
         chatId: m.chatId,
         channel: m.channel,
         platformId: m.platformId,
         senderId: m.senderId,
         senderName: m.senderName,
-        text: m.text,
+        text,
         sentAt: m.sentAt,
         fromAssistant: false,
         engages: engaged,
+        threadId: m.threadId ?? null,
       });
       const event = (stage: 'received' | 'duplicate' | 'engaged' | 'ignored', detail: string | null) =>
         store.events.record({ messageSeq: seq, chatId: m.chatId, stage, detail, at: now });
@@ -38,20 +45,50 @@ export function createIngest(deps: IngestDeps): InboundSink {
         event('duplicate', `platform id ${m.platformId} was already stored`);
         return { seq, duplicate, engaged: false };
       }
-      event('received', `from ${m.senderName} via ${m.channel}`);
+      event('received', `from ${m.senderName} via ${m.channel}${mediaLines.length ? ` with ${mediaLines.length} file(s)` : ''}`);
       if (!group) event('ignored', 'chat is not a registered group (the main group can join it)');
       else if (!allowedSender) event('ignored', `sender ${m.senderId} is not on the group's sender allowlist; kept as context`);
       else if (!engaged) event('ignored', `no trigger (${group.trigger}); kept as context`);
-      else
-        event('engaged', group.isMain ? 'main group' : group.respondToAll ? 'group responds to every message' : `trigger ${group.trigger}`);
+      else {
+        const why = group.isMain
+          ? 'main group'
+          : group.respondToAll
+            ? 'group responds to every message'
+            : m.mentionsBot
+              ? 'the bot was mentioned'
+              : `trigger ${group.trigger}`;
+        event('engaged', why);
+      }
       return { seq, duplicate, engaged };
     });
 
+  const deliver = (m: InboundMessage, mediaLines: string[]): IngestResult => {
+    const result = store_(m, mediaLines);
+    if (result.engaged) deps.onEngaged(m.chatId, result.seq);
+    return result;
+  };
+
   return {
-    ingest(m) {
-      const result = ingestOne(m);
-      if (result.engaged) deps.onEngaged(m.chatId, result.seq);
-      return result;
+    maxMediaBytes: deps.maxMediaBytes,
+    isJoined: (chatId) => store.groups.get(chatId) !== undefined,
+    seen: (chatId, platformId) => store.messages.has(chatId, platformId),
+    async ingest(m) {
+      const group = store.groups.get(m.chatId);
+      let lines: string[] = [];
+      const media = (m.attachments ?? []).filter((a) => a.data.length <= deps.maxMediaBytes);
+      if (group && media.length > 0 && !store.messages.has(m.chatId, m.platformId)) {
+        try {
+          lines = await saveAttachments(groupPaths(deps.layout, group.folder, group.isMain).groupDir, m.platformId, m.sentAt, media);
+        } catch (err) {
+          // The text still arrives; the agent is told a file could not be kept.
+          deps.log.warn({ err, chatId: m.chatId }, 'inbound media could not be saved');
+          lines = [`[${media.length} attached file(s) could not be saved: ${err instanceof Error ? err.message : String(err)}]`];
+        }
+      }
+      const dropped = (m.attachments?.length ?? 0) - media.length;
+      if (dropped > 0)
+        lines.push(`[${dropped} attached file(s) larger than ${Math.round(deps.maxMediaBytes / 1024 / 1024)} MB were not kept]`);
+      return deliver(m, lines);
     },
   };
 }

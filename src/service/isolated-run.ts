@@ -10,6 +10,7 @@ import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js'
 import { type LaneDeps, RUN_RESULT_CHARS } from './group-lane.js';
 import { sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
+import { chatToolContext } from './tool-context.js';
 
 export class IsolatedRun implements Lane {
   readonly done: Promise<void>;
@@ -77,17 +78,7 @@ export class IsolatedRun implements Lane {
       timezone: this.#task.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
       mcpServers: {
-        [TOOL_SERVER_NAME]: createPincerServer({
-          chatId,
-          isMain: this.#group.isMain,
-          control: this.#deps.control,
-          send: (text) => {
-            const clean = stripInternal(text);
-            if (!clean) return;
-            store.outbox.add(chatId, clean, null, Date.now());
-            this.#deps.onOutbox();
-          },
-        }),
+        [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => null)),
       },
       log: this.#log,
       handlers: {

@@ -1,5 +1,7 @@
 // Delivers outbox rows through their channel: at least once, never again after the platform confirmed.
 import type { ChannelRegistry } from '../channels/registry.js';
+import { splitText } from '../channels/split-text.js';
+import { RateLimitedError } from '../channels/types.js';
 import type { Logger } from '../log.js';
 import type { OutboxItem, Store } from '../store/index.js';
 
@@ -13,6 +15,8 @@ export interface OutboxWorkerDeps {
   channels: ChannelRegistry;
   assistantName: string;
   log: Logger;
+  /** Reads a file the agent asked to send, from the chat's group folder (bounded, no links out). */
+  readGroupFile(chatId: string, path: string): Promise<{ name: string; data: Buffer }>;
   /** The owner's chat, told about replies that could not be delivered. */
   mainChatId(): string | undefined;
 }
@@ -76,7 +80,21 @@ export class OutboxWorker {
     const channel = channels.forChat(item.chatId);
     try {
       if (!channel) throw new Error(`no enabled channel delivers to ${item.chatId}`);
-      const { platformId } = await channel.send(item.chatId, { text: item.text });
+      const answered = item.replyTo === null ? undefined : store.messages.get(item.replyTo);
+      const replyTo = answered && { platformId: answered.platformId, ...(answered.threadId ? { threadId: answered.threadId } : {}) };
+      let platformId: string;
+      if (item.filePath !== null) {
+        const file = await this.#deps.readGroupFile(item.chatId, item.filePath);
+        ({ platformId } = await channel.send(item.chatId, { text: item.text, file, ...(replyTo ? { replyTo } : {}) }));
+      } else {
+        // Each part is confirmed in the store as it goes: a retry resumes after the last confirmed one.
+        const parts = splitText(item.text, channel.maxTextLength);
+        platformId = item.platformId ?? '';
+        for (let i = item.partsSent; i < parts.length; i++) {
+          ({ platformId } = await channel.send(item.chatId, { text: parts[i] as string, ...(replyTo ? { replyTo } : {}) }));
+          if (i < parts.length - 1) store.outbox.markPartsSent(item.id, i + 1);
+        }
+      }
       const now = Date.now();
       store.transaction(() => {
         store.outbox.markSent(item.id, platformId, now);
@@ -86,7 +104,7 @@ export class OutboxWorker {
           platformId,
           senderId: 'assistant',
           senderName: this.#deps.assistantName,
-          text: item.text,
+          text: item.filePath ? `${item.text}${item.text ? '\n' : ''}[file: ${item.filePath}]` : item.text,
           sentAt: now,
           fromAssistant: true,
           engages: false,
@@ -101,7 +119,9 @@ export class OutboxWorker {
       });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      const delay = RETRY_DELAYS_MS[item.attempts];
+      // A platform that says when to come back is believed (within the usual number of attempts).
+      const scheduled = RETRY_DELAYS_MS[item.attempts];
+      const delay = scheduled === undefined ? undefined : err instanceof RateLimitedError ? Math.max(err.retryAfterMs, 100) : scheduled;
       const now = Date.now();
       if (delay !== undefined && channel) {
         log.warn({ chatId: item.chatId, outboxId: item.id, attempt: item.attempts + 1, error }, 'delivery failed; will retry');

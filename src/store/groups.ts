@@ -88,6 +88,8 @@ export class GroupTable {
   readonly #setMounts;
   readonly #setSettings;
   readonly #removeGroup;
+  readonly #clearMain;
+  readonly #setMain;
   readonly #removeState;
 
   constructor(db: Db) {
@@ -111,6 +113,8 @@ export class GroupTable {
     );
     this.#removeState = db.prepare<[string]>('DELETE FROM group_state WHERE chat_id = ?');
     this.#removeGroup = db.prepare<[string]>('DELETE FROM groups WHERE chat_id = ?');
+    this.#clearMain = db.prepare('UPDATE groups SET is_main = 0 WHERE is_main = 1');
+    this.#setMain = db.prepare<[string]>('UPDATE groups SET is_main = 1, respond_to_all = 1 WHERE chat_id = ?');
   }
 
   /** Joins a chat. The cursor starts at `cursor` so that history before joining is not answered. */
@@ -173,5 +177,11 @@ export class GroupTable {
   remove(chatId: string): void {
     this.#removeState.run(chatId);
     this.#removeGroup.run(chatId);
+  }
+
+  /** Makes a joined chat the main group (the owner's); the former main group stays an ordinary group. Call in a transaction. */
+  makeMain(chatId: string): void {
+    this.#clearMain.run();
+    this.#setMain.run(chatId);
   }
 }

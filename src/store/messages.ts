@@ -12,6 +12,8 @@ export interface StoredMessage {
   sentAt: number;
   fromAssistant: boolean;
   engages: boolean;
+  /** The platform thread the message is in (a Slack thread): its answer goes there. */
+  threadId?: string | null;
 }
 
 export type NewMessage = Omit<StoredMessage, 'seq'>;
@@ -27,6 +29,7 @@ interface MessageRow {
   sent_at: number;
   from_assistant: number;
   engages: number;
+  thread_id: string | null;
 }
 
 const toMessage = (r: MessageRow): StoredMessage => ({
@@ -40,6 +43,7 @@ const toMessage = (r: MessageRow): StoredMessage => ({
   sentAt: r.sent_at,
   fromAssistant: r.from_assistant === 1,
   engages: r.engages === 1,
+  threadId: r.thread_id,
 });
 
 export class MessageTable {
@@ -55,9 +59,9 @@ export class MessageTable {
 
   constructor(db: Db) {
     this.changes.setMaxListeners(0);
-    this.#insert = db.prepare<[string, string, string, string, string, string, number, number, number], { seq: number }>(
-      `INSERT INTO messages (chat_id, channel, platform_id, sender_id, sender_name, text, sent_at, from_assistant, engages)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, platform_id) DO NOTHING RETURNING seq`,
+    this.#insert = db.prepare<[string, string, string, string, string, string, number, number, number, string | null], { seq: number }>(
+      `INSERT INTO messages (chat_id, channel, platform_id, sender_id, sender_name, text, sent_at, from_assistant, engages, thread_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, platform_id) DO NOTHING RETURNING seq`,
     );
     this.#byPlatformId = db.prepare<[string, string], MessageRow>('SELECT * FROM messages WHERE chat_id = ? AND platform_id = ?');
     this.#get = db.prepare<[number], MessageRow>('SELECT * FROM messages WHERE seq = ?');
@@ -86,6 +90,7 @@ export class MessageTable {
       m.sentAt,
       m.fromAssistant ? 1 : 0,
       m.engages ? 1 : 0,
+      m.threadId ?? null,
     );
     if (row) {
       this.changes.emit('appended', m.chatId);
@@ -109,6 +114,11 @@ export class MessageTable {
   /** The newest `limit` inbound messages after `seq`, oldest first: what a prompt is made of. */
   pendingInput(chatId: string, seq: number, limit: number): StoredMessage[] {
     return this.#pendingInput.all(chatId, seq, limit).map(toMessage).reverse();
+  }
+
+  /** Whether a platform message is stored already (a redelivery), without storing anything. */
+  has(chatId: string, platformId: string): boolean {
+    return this.#byPlatformId.get(chatId, platformId) !== undefined;
   }
 
   hasEngaging(chatId: string, afterSeq: number): boolean {

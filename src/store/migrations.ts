@@ -136,4 +136,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX task_runs_by_task ON task_runs(task_id, id);
   CREATE INDEX task_runs_by_message ON task_runs(message_seq) WHERE message_seq IS NOT NULL;
   `,
+  `
+  ALTER TABLE messages ADD COLUMN thread_id TEXT;
+  ALTER TABLE outbox ADD COLUMN parts_sent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE outbox ADD COLUMN file_path TEXT;
+  `,
 ];

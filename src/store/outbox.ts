@@ -11,6 +11,10 @@ export interface OutboxItem {
   platformId: string | null;
   lastError: string | null;
   createdAt: number;
+  /** A reply longer than its platform allows goes out in parts; these many are confirmed sent. */
+  partsSent: number;
+  /** A file to send with the text: a path inside the chat's group folder. */
+  filePath: string | null;
 }
 
 interface OutboxRow {
@@ -24,6 +28,8 @@ interface OutboxRow {
   platform_id: string | null;
   last_error: string | null;
   created_at: number;
+  parts_sent: number;
+  file_path: string | null;
 }
 
 const toItem = (r: OutboxRow): OutboxItem => ({
@@ -37,6 +43,8 @@ const toItem = (r: OutboxRow): OutboxItem => ({
   platformId: r.platform_id,
   lastError: r.last_error,
   createdAt: r.created_at,
+  partsSent: r.parts_sent,
+  filePath: r.file_path,
 });
 
 export class OutboxTable {
@@ -47,6 +55,8 @@ export class OutboxTable {
   readonly #retry;
   readonly #failed;
   readonly #get;
+  readonly #partSent;
+  readonly #insertFile;
 
   constructor(db: Db) {
     this.#insert = db.prepare<[string, string, number | null, number, number], { id: number }>(
@@ -66,6 +76,11 @@ export class OutboxTable {
       `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'`,
     );
     this.#get = db.prepare<[number], OutboxRow>('SELECT * FROM outbox WHERE id = ?');
+    this.#partSent = db.prepare<[number, number]>(`UPDATE outbox SET parts_sent = ? WHERE id = ? AND status = 'pending'`);
+    this.#insertFile = db.prepare<[string, string, number | null, number, number, string], { id: number }>(
+      `INSERT INTO outbox (chat_id, text, reply_to, status, next_attempt_at, created_at, file_path)
+       VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id`,
+    );
   }
 
   add(chatId: string, text: string, replyTo: number | null, at: number): number {
@@ -93,6 +108,18 @@ export class OutboxTable {
 
   markFailed(id: number, error: string): void {
     this.#failed.run(error, id);
+  }
+
+  /** A file from the chat's group folder (a path inside it), with an optional caption. */
+  addFile(chatId: string, filePath: string, caption: string, replyTo: number | null, at: number): number {
+    const row = this.#insertFile.get(chatId, caption, replyTo, at, at, filePath);
+    if (!row) throw new Error(`outbox file for ${chatId} was not stored`);
+    return row.id;
+  }
+
+  /** Parts of a long reply are confirmed one by one, so a retry never sends a confirmed part again. */
+  markPartsSent(id: number, parts: number): void {
+    this.#partSent.run(parts, id);
   }
 
   get(id: number): OutboxItem | undefined {

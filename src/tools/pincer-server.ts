@@ -2,6 +2,7 @@
 // nothing the agent sends can change whom a call acts for.
 import { createSdkMcpServer, type McpSdkServerConfigWithInstance, tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
+import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
 import type { Control } from '../service/control.js';
 import { adminTools } from './admin-tools.js';
 import { taskTools } from './task-tools.js';
@@ -16,6 +17,8 @@ export interface ToolContext {
   isMain: boolean;
   /** Queues a message to the session's own chat (through the outbox). */
   send(text: string): void;
+  /** Queues a file from the group folder (a path inside it) to the session's own chat; throws why not. */
+  sendFile(relativePath: string, caption: string): Promise<void>;
   control: Control;
 }
 
@@ -34,7 +37,24 @@ export function sessionTools(ctx: ToolContext) {
       return { content: [{ type: 'text', text: 'Message queued for delivery.' }] };
     },
   );
-  return [sendMessage, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
+  const sendFile = tool(
+    'send_file',
+    `Send a file from this chat's folder (${SANDBOX_GROUP_DIR}) to the chat, e.g. a report or an image you made.`,
+    {
+      path: z.string().min(1).max(1024).describe(`Path inside ${SANDBOX_GROUP_DIR}, relative or absolute`),
+      caption: z.string().max(1000).optional(),
+    },
+    async ({ path, caption }) => {
+      const relative = path.startsWith(`${SANDBOX_GROUP_DIR}/`) ? path.slice(SANDBOX_GROUP_DIR.length + 1) : path;
+      try {
+        await ctx.sendFile(relative, caption ?? '');
+        return { content: [{ type: 'text', text: `File ${relative} queued for delivery.` }] };
+      } catch (err) {
+        return { content: [{ type: 'text', text: `Error: ${err instanceof Error ? err.message : String(err)}` }], isError: true };
+      }
+    },
+  );
+  return [sendMessage, sendFile, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
 }
 
 export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {

@@ -21,6 +21,8 @@ export interface LocalChannelOptions {
 
 export class LocalChannel implements Channel {
   readonly name = 'local';
+  /** The API's own limit: a reply is stored whole. */
+  readonly maxTextLength = Number.MAX_SAFE_INTEGER;
   /** Emits `typing` with the chat id whenever a chat's typing state changes. */
   readonly typingChanges = new EventEmitter<{ typing: [chatId: string] }>();
   readonly #typing = new Set<string>();

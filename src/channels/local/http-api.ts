@@ -96,7 +96,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const { chat, text, sender } = parsed.data;
     const idempotencyKey =
       parsed.data.id ?? (typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : undefined);
-    const result = sink.ingest({
+    const result = await sink.ingest({
       chatId: chat,
       channel: 'local',
       platformId: idempotencyKey ?? randomUUID(),

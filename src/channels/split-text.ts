@@ -1,0 +1,33 @@
+// Long replies go out in parts no longer than the platform allows, cut where a reader would: between
+// paragraphs, else lines, else sentences, else words; never inside a surrogate pair.
+
+const BOUNDARIES = [/\n\s*\n/g, /\n/g, /(?<=[.!?…])\s+/g, /\s+/g];
+
+export function splitText(text: string, limit: number): string[] {
+  if (limit < 1) throw new Error(`split limit must be positive, got ${limit}`);
+  const parts: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    const cut = cutPoint(rest, limit);
+    const head = rest.slice(0, cut).trimEnd();
+    if (head) parts.push(head);
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest) parts.push(rest);
+  return parts;
+}
+
+/** The last boundary in the first `limit` characters, in order of preference; a hard cut as a last resort. */
+function cutPoint(text: string, limit: number): number {
+  const window = text.slice(0, limit + 1);
+  for (const boundary of BOUNDARIES) {
+    let best = -1;
+    for (const m of window.matchAll(boundary)) {
+      if (m.index > 0 && m.index <= limit) best = m.index;
+    }
+    // A boundary in the first third would leave tiny parts: try the next kind instead.
+    if (best >= limit / 3) return best;
+  }
+  const code = text.charCodeAt(limit - 1);
+  return code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit;
+}

@@ -1,0 +1,33 @@
+// What a session's tools may do in its own chat: post text and files through the outbox.
+import { stripInternal } from '../router/outbound.js';
+import { readFileInside } from '../sandbox/safe-fs.js';
+import type { Group } from '../store/index.js';
+import type { ToolContext } from '../tools/pincer-server.js';
+import type { LaneDeps } from './group-lane.js';
+import { groupPaths } from './layout.js';
+
+/** The largest file the agent may send into a chat. */
+export const MAX_SEND_FILE_BYTES = 50 * 1024 * 1024;
+
+/** `replyTo`: the stored message the session is answering now, if any (for threading). */
+export function chatToolContext(deps: LaneDeps, group: Group, replyTo: () => number | null): ToolContext {
+  const { store } = deps;
+  const chatId = group.chatId;
+  return {
+    chatId,
+    isMain: group.isMain,
+    control: deps.control,
+    send: (text) => {
+      const clean = stripInternal(text);
+      if (!clean) return;
+      store.outbox.add(chatId, clean, replyTo(), Date.now());
+      deps.onOutbox();
+    },
+    sendFile: async (relativePath, caption) => {
+      // Checked now, so the agent hears at once of a missing, linked-out or oversized file; read again at delivery.
+      await readFileInside(groupPaths(deps.layout, group.folder, group.isMain).groupDir, relativePath, MAX_SEND_FILE_BYTES);
+      store.outbox.addFile(chatId, relativePath, stripInternal(caption), replyTo(), Date.now());
+      deps.onOutbox();
+    },
+  };
+}
