@@ -126,7 +126,13 @@ describe('authorization matrix: tool × acting group × target', () => {
       for (const target of ['own', 'other'] as const) {
         const want = expected(tool, actor, target);
         test(`${tool} by ${actor} on ${target} group: ${want}`, async () => {
-          const tools = sessionTools({ chatId: `local:${FOLDER[actor]}`, isMain: actor === 'main', send: () => {}, sendFile: async () => {}, control });
+          const tools = sessionTools({
+            chatId: `local:${FOLDER[actor]}`,
+            isMain: actor === 'main',
+            send: () => {},
+            sendFile: async () => {},
+            control,
+          });
           const t = tools.find((x) => x.name === tool);
           if (want === 'absent') {
             assert.equal(t, undefined, `${actor} must not have ${tool}`);
