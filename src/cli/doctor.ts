@@ -109,6 +109,14 @@ export async function runDoctor(): Promise<number> {
       : 'none: set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) in .env or the environment',
   });
 
+  const messengers = Object.keys(config.channels);
+  checks.push({
+    name: 'channels',
+    ok: true,
+    blocking: false,
+    detail: `local${messengers.length ? `, ${messengers.join(', ')}` : ' only (set a messenger\'s credentials to enable it: docs/CHANNELS.md)'}`,
+  });
+
   if (await portFree(config.host, config.port)) {
     checks.push({ name: 'port', ok: true, blocking: true, detail: `${config.host}:${config.port} is free` });
   } else if (await pincerAnswers(config)) {
