@@ -5,6 +5,7 @@ import { runDoctor } from './doctor.js';
 import { groupsCommand } from './groups.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
+import { whatsappCommand } from './whatsapp.js';
 
 const program = new Command('pincer').description('A personal AI assistant: one sandboxed Claude agent per conversation.');
 
@@ -32,5 +33,6 @@ program
 
 program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());
+program.addCommand(whatsappCommand());
 
 await program.parseAsync();

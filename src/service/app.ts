@@ -6,6 +6,7 @@ import { enabledMessengers } from '../channels/enabled.js';
 import { LocalChannel } from '../channels/local/channel.js';
 import { loadOrCreateToken } from '../channels/local/token.js';
 import { ChannelRegistry } from '../channels/registry.js';
+import type { Channel } from '../channels/types.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { readFileInside } from '../sandbox/safe-fs.js';
@@ -39,7 +40,12 @@ export interface Pincer {
   stop(): Promise<void>;
 }
 
-export async function startPincer(config: Config, log: Logger): Promise<Pincer> {
+export interface StartOptions {
+  /** Channels beyond the configured ones (a test's adapter with a stand-in socket). */
+  channels?: Channel[];
+}
+
+export async function startPincer(config: Config, log: Logger, options: StartOptions = {}): Promise<Pincer> {
   const layout = prepareState(config.home);
   const store = new Store(layout.db);
   const runtime = await selectRuntime({
@@ -83,6 +89,7 @@ export async function startPincer(config: Config, log: Logger): Promise<Pincer> 
   const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control });
   channels.add(local);
   for (const messenger of enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
+  for (const extra of options.channels ?? []) channels.add(extra);
 
   const outbox = new OutboxWorker({
     store,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 export type { ApiMessage } from '../../src/cli/api-client.js';
 
+import type { Channel } from '../../src/channels/types.js';
 import type { ApiMessage } from '../../src/cli/api-client.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -40,7 +41,7 @@ export async function sandboxUnavailable(): Promise<string | undefined> {
 
 /** `fake` and `home`, when given, belong to the caller: stop() leaves them alone (for restart tests). */
 export async function startHarness(
-  options: { script?: ModelScript; env?: Record<string, string>; fake?: FakeModel; home?: string } = {},
+  options: { script?: ModelScript; env?: Record<string, string>; fake?: FakeModel; home?: string; channels?: Channel[] } = {},
 ): Promise<Harness> {
   const fake = options.fake ?? (await startFakeModel(options.script));
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'pincer-test-'));
@@ -57,7 +58,7 @@ export async function startHarness(
     },
     home,
   );
-  const pincer = await startPincer(config, createLogger(process.env.PINCER_TEST_LOG ?? 'silent'));
+  const pincer = await startPincer(config, createLogger(process.env.PINCER_TEST_LOG ?? 'silent'), { channels: options.channels ?? [] });
   const base = `http://127.0.0.1:${pincer.local.port}`;
   const token = 'test-token-0123456789';
 
