@@ -116,7 +116,7 @@ describe('Store: messages', () => {
     chat('local:a');
     const m = msg('local:a', { fromAssistant: true, engages: true, senderName: 'Zoë', text: 'a <b>' });
     const { seq } = store.messages.insert(m);
-    assert.deepEqual(store.messages.get(seq), { seq, ...m });
+    assert.deepEqual(store.messages.get(seq), { seq, threadId: null, ...m });
     assert.equal(store.messages.get(seq + 1000), undefined);
   });
 
@@ -272,6 +272,8 @@ describe('Store: outbox', () => {
       platformId: null,
       lastError: null,
       createdAt: T0,
+      partsSent: 0,
+      filePath: null,
     });
     assert.deepEqual(store.outbox.due(T0 - 1, 10), []);
     assert.deepEqual(
