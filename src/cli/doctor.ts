@@ -114,7 +114,7 @@ export async function runDoctor(): Promise<number> {
     name: 'channels',
     ok: true,
     blocking: false,
-    detail: `local${messengers.length ? `, ${messengers.join(', ')}` : ' only (set a messenger\'s credentials to enable it: docs/CHANNELS.md)'}`,
+    detail: `local${messengers.length ? `, ${messengers.join(', ')}` : " only (set a messenger's credentials to enable it: docs/CHANNELS.md)"}`,
   });
 
   if (await portFree(config.host, config.port)) {
