@@ -21,6 +21,18 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
       script: (req) => {
         if (!isAgentTurn(req)) return { text: 'side request' };
         const text = lastUserText(req);
+        const history = JSON.stringify(req.body.messages ?? []);
+        if (isToolResult(req) && history.includes('make the report')) {
+          if (/Error: .*link\.txt/.test(text)) return { text: `link refused: ${text.slice(0, 300)}` };
+          if (text.includes('File out/report.txt queued'))
+            return { toolUse: { name: 'mcp__pincer__send_file', input: { path: '/workspace/group/out/link.txt' } } };
+          if (!history.includes('"name":"mcp__pincer__send_file"'))
+            return { toolUse: { name: 'mcp__pincer__send_file', input: { path: 'out/report.txt', caption: 'the report' } } };
+        }
+        if (text.includes('send me the report')) {
+          const command = 'mkdir -p out && echo REPORT-BODY > out/report.txt && ln -sf /etc/passwd out/link.txt';
+          return { toolUse: { name: 'Bash', input: { command, description: 'make the report' } } };
+        }
         if (isToolResult(req) && text.includes('Message queued')) return { text: 'final after progress <internal>private note</internal>' };
         if (isToolResult(req)) return { text: `Tool said: ${text.slice(0, 3000)}` };
         if (text.includes('write the proof')) {
@@ -109,6 +121,16 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
     const seen = JSON.stringify(req.body);
     assert.ok(seen.includes('GROUP-MEMORY-MARKER'), 'group memory is loaded');
     assert.ok(seen.includes('GLOBAL-MEMORY-MARKER'), 'global memory is loaded');
+  });
+
+  test('send_file delivers a file from the group folder; a link out of it is refused to the agent', async () => {
+    const id = await h.send('local:main', 'send me the report');
+    const file = await h.reply('local:main', id);
+    assert.match(file.text, /the report\n\[file: out\/report\.txt\]/);
+    const sent = h.pincer.store.db.prepare(`SELECT file_path, status FROM outbox WHERE file_path IS NOT NULL`).all();
+    assert.deepEqual(sent, [{ file_path: 'out/report.txt', status: 'sent' }]);
+    const final = await h.reply('local:main', file.id);
+    assert.match(final.text, /link refused: Error: .*link\.txt/);
   });
 
   test('only the main group can write the shared memory', async () => {
