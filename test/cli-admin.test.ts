@@ -1,44 +1,9 @@
 // `pincer groups` and `pincer tasks` as the owner runs them: the real CLI in a child process against a running pincer.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { type Outcome, pincer } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TOKEN = 'test-token-0123456789';
-const run = promisify(execFile);
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `pincer …`; only the variables it needs, so the developer's own PINCER_* cannot leak in. */
-async function pincer(env: { port: number; home: string }, ...args: string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: ROOT,
-      timeout: 30_000,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        PINCER_PORT: String(env.port),
-        PINCER_TOKEN: TOKEN,
-        PINCER_HOME: env.home,
-        TZ: 'Europe/Berlin',
-      },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** A port nothing listens on: taken from the system, then let go. */
 async function closedPort(): Promise<number> {

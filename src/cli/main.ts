@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { runChat } from './chat.js';
 import { runDoctor } from './doctor.js';
 import { groupsCommand } from './groups.js';
+import { statusCommand, traceCommand } from './insight.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
 import { whatsappCommand } from './whatsapp.js';
@@ -33,6 +34,8 @@ program
 
 program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());
+program.addCommand(traceCommand());
+program.addCommand(statusCommand());
 program.addCommand(whatsappCommand());
 
 await program.parseAsync();

@@ -17,6 +17,7 @@ import { Control } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { ensureMainGroup } from './groups.js';
 import { createIngest } from './ingest.js';
+import { Insight } from './insight.js';
 import { groupPaths, prepareState, type StateLayout } from './layout.js';
 import { OutboxWorker } from './outbox-worker.js';
 import { MAX_SEND_FILE_BYTES } from './tool-context.js';
@@ -86,7 +87,14 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
   });
 
   const channels = new ChannelRegistry();
-  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control });
+  const insight = new Insight({
+    store,
+    timezone: config.timezone,
+    channels: () => channels.list(),
+    queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
+    isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
+  });
+  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control, insight });
   channels.add(local);
   for (const messenger of enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
   for (const extra of options.channels ?? []) channels.add(extra);

@@ -56,6 +56,7 @@ export class OutboxTable {
   readonly #failed;
   readonly #get;
   readonly #partSent;
+  readonly #open;
   readonly #insertFile;
 
   constructor(db: Db) {
@@ -76,6 +77,9 @@ export class OutboxTable {
       `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'`,
     );
     this.#get = db.prepare<[number], OutboxRow>('SELECT * FROM outbox WHERE id = ?');
+    this.#open = db.prepare<[], { pending: number; failed: number }>(
+      `SELECT COALESCE(SUM(status = 'pending'), 0) AS pending, COALESCE(SUM(status = 'failed'), 0) AS failed FROM outbox`,
+    );
     this.#partSent = db.prepare<[number, number]>(`UPDATE outbox SET parts_sent = ? WHERE id = ? AND status = 'pending'`);
     this.#insertFile = db.prepare<[string, string, number | null, number, number, string], { id: number }>(
       `INSERT INTO outbox (chat_id, text, reply_to, status, next_attempt_at, created_at, file_path)
@@ -115,6 +119,11 @@ export class OutboxTable {
     const row = this.#insertFile.get(chatId, caption, replyTo, at, at, filePath);
     if (!row) throw new Error(`outbox file for ${chatId} was not stored`);
     return row.id;
+  }
+
+  /** How many replies wait for delivery and how many were given up. */
+  openCounts(): { pending: number; failed: number } {
+    return this.#open.get() ?? { pending: 0, failed: 0 };
   }
 
   /** Parts of a long reply are confirmed one by one, so a retry never sends a confirmed part again. */

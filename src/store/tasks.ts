@@ -224,8 +224,13 @@ export class TaskRunTable {
   readonly #finish;
   readonly #finishMessages;
   readonly #last;
+  readonly #isolatedCosts;
 
   constructor(db: Db) {
+    this.#isolatedCosts = db.prepare<[number], { chatId: string; endedAt: number; costUsd: number | null }>(
+      `SELECT chat_id AS chatId, ended_at AS endedAt, cost_usd AS costUsd FROM task_runs
+       WHERE context_mode = 'isolated' AND ended_at >= ? ORDER BY id`,
+    );
     // UNIQUE (task_id, due_at) is what makes "never twice for one due time" hold even against a bug.
     this.#insert = db.prepare<[number, string, number, number, number, string, number | null], { id: number }>(
       `INSERT INTO task_runs (task_id, chat_id, due_at, started_at, late_ms, context_mode, message_seq, status)
@@ -279,6 +284,11 @@ export class TaskRunTable {
 
   finish(id: number, end: RunEnd): void {
     this.#finish.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, id);
+  }
+
+  /** Costs of isolated runs since `at` (group-context runs are counted with their group's turns). */
+  isolatedCostsSince(at: number): Array<{ chatId: string; endedAt: number; costUsd: number | null }> {
+    return this.#isolatedCosts.all(at);
   }
 
   /** A group turn ended: the runs whose prompts it carried end with it. */

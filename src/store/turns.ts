@@ -19,6 +19,7 @@ export interface TurnRecord {
 export class TurnTable {
   readonly #insert;
   readonly #forChat;
+  readonly #since;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -31,6 +32,20 @@ export class TurnTable {
          input_tokens AS inputTokens, output_tokens AS outputTokens
        FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
     );
+    this.#since = db.prepare<
+      [number],
+      { chatId: string; endedAt: number; costUsd: number | null; inputTokens: number | null; outputTokens: number | null }
+    >(
+      `SELECT chat_id AS chatId, ended_at AS endedAt, cost_usd AS costUsd, input_tokens AS inputTokens, output_tokens AS outputTokens
+       FROM turns WHERE ended_at >= ? ORDER BY id`,
+    );
+  }
+
+  /** What every turn since `at` cost, for usage per group and day. */
+  costsSince(
+    at: number,
+  ): Array<{ chatId: string; endedAt: number; costUsd: number | null; inputTokens: number | null; outputTokens: number | null }> {
+    return this.#since.all(at);
   }
 
   record(t: TurnRecord): void {

@@ -2,10 +2,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type Actor, type Control, ControlError, type ControlErrorCode } from '../../service/control.js';
+import type { Insight } from '../../service/insight.js';
 import type { TaskRun } from '../../store/index.js';
 
 export interface AdminApiDeps {
   control: Control;
+  insight: Insight;
   authorized: (req: FastifyRequest, reply: FastifyReply) => boolean;
 }
 
@@ -57,6 +59,7 @@ const groupChangeBody = body({
 
 const chatsQuery = z.object({ all: flag.optional() });
 const tasksQuery = z.object({ group: z.string().min(1).max(64).optional() });
+const usageQuery = z.object({ days: positiveInt.pipe(z.number().max(366, 'must be at most 366')).optional() });
 const runsQuery = z.object({ limit: positiveInt.pipe(z.number().max(500, 'must be at most 500')).optional() });
 const folderParams = z.object({ folder: z.string().min(1).max(256) });
 const idParams = z.object({ id: positiveInt });
@@ -204,6 +207,30 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
       const { id } = parse(idParams, req.params, 'path');
       const { limit } = parse(runsQuery, req.query, 'query');
       return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
+    }),
+  );
+
+  // ---- answers: a message's trace, what runs now, what it cost ----
+
+  app.get(
+    '/api/v1/messages/:id/trace',
+    guarded((req, reply) => {
+      const { id } = parse(idParams, req.params, 'path');
+      const trace = deps.insight.trace(id);
+      return trace ?? reply.code(404).send({ error: `there is no message ${id}` });
+    }),
+  );
+
+  app.get(
+    '/api/v1/status',
+    guarded(() => deps.insight.status()),
+  );
+
+  app.get(
+    '/api/v1/usage',
+    guarded((req) => {
+      const { days } = parse(usageQuery, req.query, 'query');
+      return { usage: deps.insight.usage(days ?? 30) };
     }),
   );
 }

@@ -4,8 +4,9 @@ import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.js';
 import type { Control } from '../../service/control.js';
+import type { Insight } from '../../service/insight.js';
 import type { Store } from '../../store/index.js';
-import type { Channel, InboundSink, Outbound } from '../types.js';
+import type { Channel, ConnectionState, InboundSink, Outbound } from '../types.js';
 import { LOCAL_PREFIX } from './chat-id.js';
 import { buildHttpApi } from './http-api.js';
 
@@ -16,6 +17,7 @@ export interface LocalChannelOptions {
   token: string;
   /** The owner's administration behind /api/v1/groups, /chats and /tasks. */
   control: Control;
+  insight: Insight;
   log: Logger;
 }
 
@@ -40,8 +42,8 @@ export class LocalChannel implements Channel {
 
   /** Starts the HTTP API; resolves once it listens. */
   async start(sink: InboundSink): Promise<void> {
-    const { store, host, port, token, control, log } = this.#options;
-    this.#server = buildHttpApi({ store, token, sink, control, log, typing: this });
+    const { store, host, port, token, control, insight, log } = this.#options;
+    this.#server = buildHttpApi({ store, token, sink, control, insight, log, typing: this });
     await this.#server.listen({ host, port });
   }
 
@@ -66,6 +68,10 @@ export class LocalChannel implements Channel {
 
   isTyping(chatId: string): boolean {
     return this.#typing.has(chatId);
+  }
+
+  state(): ConnectionState {
+    return this.#server?.server.listening ? 'connected' : 'disconnected';
   }
 
   async stop(): Promise<void> {

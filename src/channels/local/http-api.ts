@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import type { Logger } from '../../log.js';
 import type { Control } from '../../service/control.js';
+import type { Insight } from '../../service/insight.js';
 import type { Store, StoredMessage } from '../../store/index.js';
 import type { InboundSink } from '../types.js';
 import { registerAdminRoutes } from './admin-api.js';
@@ -26,6 +27,7 @@ export interface HttpApiDeps {
   sink: InboundSink;
   typing: TypingSource;
   control: Control;
+  insight: Insight;
   log: Logger;
 }
 
@@ -125,7 +127,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return reply.send({ messages: messages.map(present), cursor: String(cursor), typing: typing.isTyping(chat) });
   });
 
-  registerAdminRoutes(app, { control: deps.control, authorized });
+  registerAdminRoutes(app, { control: deps.control, insight: deps.insight, authorized });
 
   return app;
 }

@@ -1,0 +1,116 @@
+// Answers for the owner: what happened to a message (its trace), what pincer is doing now (status), and
+// what it cost (usage per group and day). Read-only; the API and the CLI show it.
+import type { ConnectionState } from '../channels/types.js';
+import type { Stage, Store } from '../store/index.js';
+
+export interface TraceView {
+  message: { id: string; chatId: string; sender: string; text: string; sentAt: string; engages: boolean };
+  stages: Array<{ stage: Stage; at: string; detail: string | null }>;
+}
+
+export interface StatusView {
+  channels: Array<{ name: string; state: ConnectionState | 'unknown' }>;
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean }>;
+  queue: { active: number; waiting: number };
+  nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
+  today: { date: string; costUsd: number; turns: number };
+  outbox: { pending: number; failed: number };
+}
+
+export interface UsageRow {
+  date: string;
+  group: string;
+  turns: number;
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface InsightDeps {
+  store: Store;
+  timezone: string;
+  channels(): ReadonlyArray<{ name: string; state?(): ConnectionState }>;
+  queue(): { active: number; waiting: number };
+  isLive(chatId: string): boolean;
+  now?: () => number;
+}
+
+const DAY_MS = 24 * 3600_000;
+
+export class Insight {
+  readonly #d: InsightDeps;
+  readonly #day: Intl.DateTimeFormat;
+  readonly #now: () => number;
+
+  constructor(deps: InsightDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    // en-CA formats as YYYY-MM-DD: a calendar day in the owner's time zone.
+    this.#day = new Intl.DateTimeFormat('en-CA', { timeZone: deps.timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+  }
+
+  /** Every stage a stored message went through, with the reason at each decision; undefined when there is no such message. */
+  trace(seq: number): TraceView | undefined {
+    const { store } = this.#d;
+    const m = store.messages.get(seq);
+    if (!m) return undefined;
+    return {
+      message: {
+        id: String(m.seq),
+        chatId: m.chatId,
+        sender: m.senderName,
+        text: m.text,
+        sentAt: new Date(m.sentAt).toISOString(),
+        engages: m.engages,
+      },
+      stages: store.events.trace(seq).map((e) => ({ stage: e.stage, at: new Date(e.at).toISOString(), detail: e.detail })),
+    };
+  }
+
+  status(): StatusView {
+    const { store } = this.#d;
+    const groups = store.groups.list();
+    const folder = new Map(groups.map((g) => [g.chatId, g.folder]));
+    const now = this.#now();
+    const today = this.usage(1).filter((u) => u.date === this.#day.format(now));
+    return {
+      channels: this.#d.channels().map((c) => ({ name: c.name, state: c.state?.() ?? 'unknown' })),
+      groups: groups.map((g) => ({ folder: g.folder, chatId: g.chatId, isMain: g.isMain, live: this.#d.isLive(g.chatId) })),
+      queue: this.#d.queue(),
+      nextTasks: store.tasks
+        .list()
+        .filter((t) => t.status === 'active' && t.nextRunAt !== null)
+        .sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0))
+        .slice(0, 5)
+        .map((t) => ({ id: t.id, group: folder.get(t.chatId) ?? t.chatId, nextRunAt: new Date(t.nextRunAt ?? 0).toISOString() })),
+      today: {
+        date: this.#day.format(now),
+        costUsd: today.reduce((sum, u) => sum + u.costUsd, 0),
+        turns: today.reduce((sum, u) => sum + u.turns, 0),
+      },
+      outbox: store.outbox.openCounts(),
+    };
+  }
+
+  /** Cost and tokens per group and day (in pincer's time zone) for the last `days` days, newest first. */
+  usage(days: number): UsageRow[] {
+    const { store } = this.#d;
+    const since = this.#now() - days * DAY_MS;
+    const folder = new Map(store.groups.list().map((g) => [g.chatId, g.folder]));
+    const rows = new Map<string, UsageRow>();
+    const add = (chatId: string, at: number, cost: number | null, input: number | null, output: number | null, turns: number) => {
+      const date = this.#day.format(at);
+      const group = folder.get(chatId) ?? chatId;
+      const key = `${date} ${group}`;
+      const row = rows.get(key) ?? { date, group, turns: 0, costUsd: 0, inputTokens: 0, outputTokens: 0 };
+      row.turns += turns;
+      row.costUsd += cost ?? 0;
+      row.inputTokens += input ?? 0;
+      row.outputTokens += output ?? 0;
+      rows.set(key, row);
+    };
+    for (const t of store.turns.costsSince(since)) add(t.chatId, t.endedAt, t.costUsd, t.inputTokens, t.outputTokens, 1);
+    for (const r of store.taskRuns.isolatedCostsSince(since)) add(r.chatId, r.endedAt, r.costUsd, null, null, 1);
+    return [...rows.values()].sort((a, b) => b.date.localeCompare(a.date) || a.group.localeCompare(b.group));
+  }
+}

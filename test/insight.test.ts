@@ -1,0 +1,104 @@
+// Answers for the owner: a message's trace (why it was or was not answered), pincer's status, usage per
+// group and day; over the API and as `pincer trace` / `pincer status`.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { pincer } from './helpers/cli.js';
+import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
+
+const skip = await sandboxUnavailable();
+const DAY = 24 * 3600_000;
+
+describe('trace, status and usage', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+    h.pincer.control.registerGroup({ kind: 'owner' }, { chatId: 'local:family', folder: 'family', respondToAll: true });
+    h.pincer.control.updateGroup({ kind: 'owner' }, 'family', { senderAllowlist: ['alice'] });
+  });
+  after(async () => h?.stop());
+
+  test('"why didn\'t it reply?": the trace says the sender is not on the allowlist', async () => {
+    const sent = await h.request('POST', '/api/v1/messages', { chat: 'local:family', text: 'hello?', sender: 'mallory' });
+    const trace = await h.request('GET', `/api/v1/messages/${sent.body.id}/trace`);
+    assert.equal(trace.status, 200);
+    const stages = trace.body.stages as Array<{ stage: string; detail: string | null }>;
+    assert.deepEqual(
+      stages.map((s) => s.stage),
+      ['received', 'ignored'],
+    );
+    assert.match(stages[1]?.detail ?? '', /mallory is not on the group's sender allowlist/);
+    assert.equal((await h.request('GET', '/api/v1/messages/999999/trace')).status, 404);
+    assert.equal((await h.request('GET', '/api/v1/messages/abc/trace')).status, 400);
+    assert.equal((await h.request('GET', `/api/v1/messages/${sent.body.id}/trace`, undefined, null)).status, 401);
+  });
+
+  test('an answered message is traced through every stage, and `pincer trace` prints it', { skip }, async () => {
+    const id = await h.send('local:main', 'hello there');
+    await h.reply('local:main', id);
+    const trace = await h.request('GET', `/api/v1/messages/${id}/trace`);
+    const stages = (trace.body.stages as Array<{ stage: string }>).map((s) => s.stage);
+    for (const s of ['received', 'engaged', 'queued', 'prompted', 'spawned', 'model_request', 'replied', 'delivered']) {
+      assert.ok(stages.includes(s), `trace has ${s}: ${stages.join(',')}`);
+    }
+    const cli = await pincer({ port: h.pincer.local.port, home: h.home }, 'trace', id);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`message ${id} in local:main`));
+    assert.match(cli.stdout, /delivered/);
+  });
+
+  test('usage is summed per group and day in pincer’s time zone; status shows channels, groups, queue, next tasks, today', async () => {
+    const now = Date.now();
+    const turn = (chatId: string, endedAt: number, costUsd: number) =>
+      h.pincer.store.turns.record({
+        chatId,
+        firstSeq: 0,
+        lastSeq: 0,
+        sessionId: null,
+        status: 'success',
+        error: null,
+        startedAt: endedAt - 1000,
+        endedAt,
+        durationMs: 1000,
+        costUsd,
+        inputTokens: 100,
+        outputTokens: 10,
+      });
+    turn('local:family', now, 0.25);
+    turn('local:family', now, 0.5);
+    turn('local:family', now - 2 * DAY, 1);
+    const usage = (await h.request('GET', '/api/v1/usage?days=7')).body.usage as Array<{
+      date: string;
+      group: string;
+      turns: number;
+      costUsd: number;
+      inputTokens: number;
+    }>;
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Berlin' }).format(now);
+    const family = usage.filter((u) => u.group === 'family');
+    assert.equal(family.length, 2);
+    assert.deepEqual(
+      { date: family[0]?.date, turns: family[0]?.turns, costUsd: family[0]?.costUsd, inputTokens: family[0]?.inputTokens },
+      { date: today, turns: 2, costUsd: 0.75, inputTokens: 200 },
+    );
+    h.pincer.control.scheduleTask(
+      { kind: 'owner' },
+      { prompt: 'weekly', scheduleType: 'cron', scheduleValue: '0 9 * * 1', contextMode: 'group', targetGroup: 'family' },
+    );
+    const status = (await h.request('GET', '/api/v1/status')).body as {
+      channels: Array<{ name: string; state: string }>;
+      groups: Array<{ folder: string }>;
+      queue: { active: number; waiting: number };
+      nextTasks: Array<{ group: string }>;
+      today: { costUsd: number; turns: number };
+    };
+    assert.deepEqual(status.channels[0], { name: 'local', state: 'connected' });
+    assert.ok(status.groups.some((g) => g.folder === 'family'));
+    assert.equal(typeof status.queue.waiting, 'number');
+    assert.equal(status.nextTasks[0]?.group, 'family');
+    assert.ok(status.today.costUsd >= 0.75);
+    const cli = await pincer({ port: h.pincer.local.port, home: h.home }, 'status');
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /channels: local \(connected\)/);
+    assert.match(cli.stdout, /next tasks: #\d+ family at/);
+  });
+});
