@@ -18,6 +18,7 @@ import {
 } from 'discord.js';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { readBounded } from './bounded-body.js';
 import { splitText } from './split-text.js';
 import {
   type Channel,
@@ -214,25 +215,7 @@ function isTokenInvalid(err: unknown): boolean {
 export async function downloadBounded(url: string, maxBytes: number, signal: AbortSignal): Promise<Buffer | undefined> {
   const res = await fetch(url, { signal });
   if (!res.ok || !res.body) throw new Error(`download answered HTTP ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (declared > maxBytes) {
-    await res.body.cancel();
-    return undefined;
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
+  return readBounded(res, maxBytes);
 }
 
 /** discord.js Message → plain facts. */

@@ -3,6 +3,7 @@
 import { App, type Logger as BoltLogger, LogLevel, SocketModeReceiver, webApi } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { readBounded } from './bounded-body.js';
 import { splitText } from './split-text.js';
 import {
   type Channel,
@@ -292,25 +293,8 @@ export async function downloadSlackFile(
     await res.body.cancel();
     return { ok: false, reason: 'Slack answered with a web page (does the app have the files:read scope?)' };
   }
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (declared > maxBytes) {
-    await res.body.cancel();
-    return { ok: false, reason: `content-length ${declared} B is over the limit` };
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return { ok: false, reason: `more than ${maxBytes} B` };
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return { ok: true, data: Buffer.concat(chunks) };
+  const data = await readBounded(res, maxBytes);
+  return data ? { ok: true, data } : { ok: false, reason: `larger than the ${maxBytes} B limit` };
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
