@@ -158,6 +158,8 @@ async function runIn(
 
 interface Attempt {
   name: string;
+  /** Why this attempt cannot be made on this host: reported as skipped, never as blocked. */
+  skip?: string;
   script: (w: World) => string;
   /** Extra checks on the host side after the attempt (what the script cannot see for itself). */
   check?: (w: World, r: RunResult) => void;
@@ -225,10 +227,8 @@ const ATTEMPTS: Attempt[] = [
   },
   {
     name: "reach a host service on the host's LAN address directly",
-    script: (w) => {
-      const lan = lanAddress();
-      return lan ? `${direct(`http://${lan}:${w.hostService.port}/`)} | grep -q ${MARKER} && echo ESCAPED` : 'echo no-lan-address';
-    },
+    skip: lanAddress() ? undefined : 'this host has no non-loopback IPv4 address to attack',
+    script: (w) => `${direct(`http://${lanAddress()}:${w.hostService.port}/`)} | grep -q ${MARKER} && echo ESCAPED`,
   },
   {
     name: 'reach a private and the metadata address directly',
@@ -377,7 +377,7 @@ for (const rt of RUNTIMES) {
     });
 
     for (const attempt of ATTEMPTS) {
-      it(`${attempt.name} fails`, async () => {
+      it(`${attempt.name} fails`, { skip: attempt.skip }, async () => {
         const r = await runIn(w, w.alpha, attempt.script(w));
         const escaped = r.out.includes('ESCAPED');
         record(attempt.name, rt.name, escaped ? 'ESCAPED' : 'blocked');
