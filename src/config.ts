@@ -39,6 +39,19 @@ const schema = z.object({
   PINCER_HOME: z.preprocess(emptyToUndefined, z.string().default('data')),
   PINCER_HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
   PINCER_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(7477)),
+  /** Host names (besides IP addresses and localhost) the API and web page answer to: a reverse proxy's, say. */
+  PINCER_ALLOWED_HOSTS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h.length > 0),
+      )
+      .default([]),
+  ),
   PINCER_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'at least 16 characters').optional()),
   MAX_CONCURRENT_AGENTS: positiveInt(3),
   PINCER_RUNTIME: z.preprocess(emptyToUndefined, z.enum(['auto', ...RUNTIME_NAMES]).default('auto')),
@@ -87,6 +100,7 @@ export interface Config {
   home: string;
   host: string;
   port: number;
+  allowedHosts: string[];
   token: string | undefined;
   maxConcurrentAgents: number;
   runtime: 'auto' | RuntimeName;
@@ -141,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     home: resolve(cwd, c.PINCER_HOME),
     host: c.PINCER_HOST,
     port: c.PINCER_PORT,
+    allowedHosts: c.PINCER_ALLOWED_HOSTS,
     token: c.PINCER_TOKEN,
     maxConcurrentAgents: c.MAX_CONCURRENT_AGENTS,
     runtime: c.PINCER_RUNTIME,

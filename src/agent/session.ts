@@ -11,6 +11,7 @@ import { startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
 import { PromptStream } from './prompt-stream.js';
 import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
+import { describeToolUse } from './tool-use.js';
 
 export interface TurnOutcome {
   ok: boolean;
@@ -32,6 +33,8 @@ export interface SessionEnd {
 export interface SessionHandlers {
   onSpawned(): void;
   onModelRequest(): void;
+  /** The agent called a tool; `summary` says which and on what, in one line. */
+  onToolUse(summary: string): void;
   /** Exactly one per pushed prompt, in order. */
   onResult(outcome: TurnOutcome): void;
 }
@@ -126,6 +129,9 @@ export class AgentSession {
       });
       for await (const m of messages) {
         if (m.type === 'result') o.handlers.onResult(toOutcome(m));
+        else if (m.type === 'assistant')
+          for (const block of m.message.content)
+            if (block.type === 'tool_use') o.handlers.onToolUse(describeToolUse(block.name, block.input));
       }
       return { reason: this.#killed ? 'killed' : 'closed' };
     } catch (err) {

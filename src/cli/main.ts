@@ -6,6 +6,7 @@ import { groupsCommand } from './groups.js';
 import { statusCommand, traceCommand } from './insight.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
+import { webCommand } from './web.js';
 import { whatsappCommand } from './whatsapp.js';
 
 const program = new Command('pincer').description('A personal AI assistant: one sandboxed Claude agent per conversation.');
@@ -36,6 +37,7 @@ program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());
 program.addCommand(traceCommand());
 program.addCommand(statusCommand());
+program.addCommand(webCommand());
 program.addCommand(whatsappCommand());
 
 await program.parseAsync();

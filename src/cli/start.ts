@@ -16,7 +16,8 @@ export async function runStart(): Promise<void> {
   const log = createLogger(config.logLevel);
   const pincer = await startPincer(config, log);
   process.stderr.write(
-    `pincer is running: http://${config.host}:${pincer.local.port}  (talk to it: npx pincer chat; token in ${pincer.layout.home}/token)\n`,
+    `pincer is running: ${pincer.local.url}  (talk to it: npx pincer chat; token in ${pincer.layout.home}/token)\n` +
+      `web page, one-time login link (15 min; \`npx pincer web\` makes another): ${pincer.local.loginLink()}\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {

@@ -94,7 +94,18 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
   });
-  const local = new LocalChannel({ store, host: config.host, port: config.port, token, log, control, insight });
+  const local = new LocalChannel({
+    store,
+    host: config.host,
+    port: config.port,
+    token,
+    log,
+    control,
+    insight,
+    assistantName: config.assistantName,
+    allowedHosts: config.allowedHosts,
+    tokenHint: config.token ? 'PINCER_TOKEN' : `the file ${layout.home}/token`,
+  });
   channels.add(local);
   for (const messenger of enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
   for (const extra of options.channels ?? []) channels.add(extra);
@@ -162,7 +173,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
   outbox.wake();
   agents.recover();
   tasks.start();
-  log.info({ url: `http://${config.host}:${local.port}`, home: layout.home }, 'pincer is running');
+  log.info({ url: local.url, home: layout.home }, 'pincer is running');
 
   return {
     config,

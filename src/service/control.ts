@@ -53,7 +53,14 @@ export interface TaskView {
   contextMode: ContextMode;
   status: Task['status'];
   nextRunAt: string | null;
-  lastRun: { dueAt: string; status: TaskRun['status']; endedAt: string | null } | null;
+  lastRun: {
+    dueAt: string;
+    status: TaskRun['status'];
+    endedAt: string | null;
+    result: string | null;
+    error: string | null;
+    costUsd: number | null;
+  } | null;
   createdBy: string;
 }
 
@@ -435,7 +442,16 @@ export class Control {
       contextMode: t.contextMode,
       status: t.status,
       nextRunAt: iso(t.nextRunAt),
-      lastRun: last ? { dueAt: iso(last.dueAt) as string, status: last.status, endedAt: iso(last.endedAt) } : null,
+      lastRun: last
+        ? {
+            dueAt: iso(last.dueAt) as string,
+            status: last.status,
+            endedAt: iso(last.endedAt),
+            result: last.result,
+            error: last.error,
+            costUsd: last.costUsd,
+          }
+        : null,
       createdBy: t.createdBy,
     };
   }

@@ -30,7 +30,12 @@ export class Dispatcher {
           return undefined;
         }
         this.#lanes.set(key, lane);
-        void lane.done.then(() => this.#lanes.delete(key));
+        // A group's session going live or idle shows on the web page's group list.
+        this.#store.changes.emit('groups');
+        void lane.done.then(() => {
+          this.#lanes.delete(key);
+          this.#store.changes.emit('groups');
+        });
         return lane;
       },
       (key) => this.#hasWork(key),

@@ -163,6 +163,7 @@ export class GroupLane implements Lane {
       handlers: {
         onSpawned: () => this.#event('spawned', `runtime ${runtime.name}`),
         onModelRequest: () => this.#event('model_request', null),
+        onToolUse: (summary) => this.#event('tool', summary),
         onResult: (outcome) => this.#onResult(outcome),
       },
     });

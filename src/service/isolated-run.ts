@@ -84,6 +84,7 @@ export class IsolatedRun implements Lane {
       handlers: {
         onSpawned: () => {},
         onModelRequest: () => {},
+        onToolUse: (summary) => this.#log.debug({ tool: summary }, 'tool used'),
         onResult: (outcome) => this.#onResult(outcome),
       },
     });

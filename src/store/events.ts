@@ -1,3 +1,4 @@
+import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
 
 /** The stages a message passes; a trace is these in order. */
@@ -11,6 +12,7 @@ export type Stage =
   | 'spawned'
   | 'prompted'
   | 'model_request'
+  | 'tool'
   | 'replied'
   | 'turn_failed'
   | 'delivered'
@@ -36,8 +38,10 @@ interface EventRow {
 export class EventTable {
   readonly #insert;
   readonly #forMessage;
+  readonly #changes: StoreChanges;
 
-  constructor(db: Db) {
+  constructor(db: Db, changes: StoreChanges) {
+    this.#changes = changes;
     this.#insert = db.prepare<[number | null, string, string, string | null, number]>(
       'INSERT INTO events (message_seq, chat_id, stage, detail, at) VALUES (?, ?, ?, ?, ?)',
     );
@@ -46,6 +50,7 @@ export class EventTable {
 
   record(e: TraceEvent): void {
     this.#insert.run(e.messageSeq, e.chatId, e.stage, e.detail, e.at);
+    this.#changes.emit('event', e);
   }
 
   trace(messageSeq: number): TraceEvent[] {

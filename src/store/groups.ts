@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
+import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
 
 const extraMountsSchema = extraMountRequestSchema.array();
@@ -91,8 +92,10 @@ export class GroupTable {
   readonly #clearMain;
   readonly #setMain;
   readonly #removeState;
+  readonly #changes: StoreChanges;
 
-  constructor(db: Db) {
+  constructor(db: Db, changes: StoreChanges) {
+    this.#changes = changes;
     this.#insert = db.prepare<[string, string, string, number, number, number]>(
       `INSERT INTO groups (chat_id, folder, trigger, respond_to_all, is_main, created_at, sandbox_slot)
        VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(sandbox_slot), 0) + 1 FROM groups))`,
@@ -121,6 +124,7 @@ export class GroupTable {
   register(group: NewGroup, at: number, cursor: number): Group {
     this.#insert.run(group.chatId, group.folder, group.trigger, group.respondToAll ? 1 : 0, group.isMain ? 1 : 0, at);
     this.#insertState.run(group.chatId, cursor);
+    this.#changes.emit('groups');
     const stored = this.get(group.chatId);
     if (!stored) throw new Error(`group ${group.chatId} vanished while it was registered`);
     return stored;
@@ -157,6 +161,7 @@ export class GroupTable {
 
   setEgressPolicy(chatId: string, policy: EgressPolicy): void {
     this.#setEgress.run(JSON.stringify(egressPolicySchema.parse(policy)), chatId);
+    this.#changes.emit('groups');
   }
 
   setExtraMounts(chatId: string, mounts: ExtraMountRequest[]): void {
@@ -170,6 +175,7 @@ export class GroupTable {
     const next = { ...g, ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) };
     const allowlist = next.senderAllowlist === null ? null : JSON.stringify(senderAllowlistSchema.parse(next.senderAllowlist));
     this.#setSettings.run(next.trigger, next.respondToAll ? 1 : 0, allowlist, next.timezone, chatId);
+    this.#changes.emit('groups');
     return this.get(chatId) as Group;
   }
 
@@ -177,11 +183,13 @@ export class GroupTable {
   remove(chatId: string): void {
     this.#removeState.run(chatId);
     this.#removeGroup.run(chatId);
+    this.#changes.emit('groups');
   }
 
   /** Makes a joined chat the main group (the owner's); the former main group stays an ordinary group. Call in a transaction. */
   makeMain(chatId: string): void {
     this.#clearMain.run();
     this.#setMain.run(chatId);
+    this.#changes.emit('groups');
   }
 }

@@ -1,3 +1,4 @@
+import { type StoreChanges, storeChanges } from './changes.js';
 import { ChatTable } from './chats.js';
 import { type Db, openDb } from './db.js';
 import { EgressTable } from './egress.js';
@@ -7,7 +8,9 @@ import { MessageTable } from './messages.js';
 import { OutboxTable } from './outbox.js';
 import { TaskRunTable, TaskTable } from './tasks.js';
 import { TurnTable } from './turns.js';
+import { WebSessionTable } from './web-sessions.js';
 
+export type { StoreChanges } from './changes.js';
 export type { Chat } from './chats.js';
 export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
@@ -29,18 +32,22 @@ export class Store {
   readonly egress: EgressTable;
   readonly tasks: TaskTable;
   readonly taskRuns: TaskRunTable;
+  readonly webSessions: WebSessionTable;
+  /** Tasks, groups and trace events as they change (messages have their own `messages.changes`). */
+  readonly changes: StoreChanges = storeChanges();
 
   constructor(path: string) {
     this.db = openDb(path);
     this.chats = new ChatTable(this.db);
-    this.groups = new GroupTable(this.db);
+    this.groups = new GroupTable(this.db, this.changes);
     this.messages = new MessageTable(this.db);
     this.outbox = new OutboxTable(this.db);
-    this.events = new EventTable(this.db);
+    this.events = new EventTable(this.db, this.changes);
     this.turns = new TurnTable(this.db);
     this.egress = new EgressTable(this.db);
-    this.tasks = new TaskTable(this.db);
-    this.taskRuns = new TaskRunTable(this.db);
+    this.tasks = new TaskTable(this.db, this.changes);
+    this.taskRuns = new TaskRunTable(this.db, this.changes);
+    this.webSessions = new WebSessionTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

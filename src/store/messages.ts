@@ -53,6 +53,7 @@ export class MessageTable {
   readonly #byPlatformId;
   readonly #get;
   readonly #after;
+  readonly #latest;
   readonly #pendingInput;
   readonly #hasEngaging;
   readonly #maxSeq;
@@ -68,6 +69,7 @@ export class MessageTable {
     this.#after = db.prepare<[string, number, number], MessageRow>(
       'SELECT * FROM messages WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?',
     );
+    this.#latest = db.prepare<[string, number], MessageRow>('SELECT * FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?');
     // The newest inbound messages after the cursor, newest first (the caller restores their order).
     this.#pendingInput = db.prepare<[string, number, number], MessageRow>(
       'SELECT * FROM messages WHERE chat_id = ? AND seq > ? AND from_assistant = 0 ORDER BY seq DESC LIMIT ?',
@@ -109,6 +111,11 @@ export class MessageTable {
   /** A chat's messages (both directions) after a seq, oldest first. */
   after(chatId: string, seq: number, limit: number): StoredMessage[] {
     return this.#after.all(chatId, seq, limit).map(toMessage);
+  }
+
+  /** A chat's newest `limit` messages (both directions), oldest first. */
+  latest(chatId: string, limit: number): StoredMessage[] {
+    return this.#latest.all(chatId, limit).map(toMessage).reverse();
   }
 
   /** The newest `limit` inbound messages after `seq`, oldest first: what a prompt is made of. */

@@ -1,3 +1,4 @@
+import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
 
 export type TaskStatus = 'active' | 'paused' | 'completed' | 'cancelled';
@@ -80,9 +81,11 @@ export class TaskTable {
   readonly #forChat;
   readonly #due;
   readonly #nextDue;
+  readonly #changes: StoreChanges;
 
-  constructor(db: Db) {
+  constructor(db: Db, changes: StoreChanges) {
     this.#db = db;
+    this.#changes = changes;
     this.#insert = db.prepare<
       [string, string, string, string, string, number, string, string, number | null, string, number],
       { id: number }
@@ -112,6 +115,7 @@ export class TaskTable {
       t.createdAt,
     );
     if (!row) throw new Error(`task for ${t.chatId} was not stored`);
+    this.#changes.emit('tasks');
     return { ...t, id: row.id };
   }
 
@@ -135,6 +139,7 @@ export class TaskTable {
         this.#updates.set(sets, statement);
       }
       statement.run(...entries.map(([, v]) => v), id);
+      this.#changes.emit('tasks');
     }
     const task = this.get(id);
     if (!task) throw new Error(`task ${id} does not exist`);
@@ -225,8 +230,10 @@ export class TaskRunTable {
   readonly #finishMessages;
   readonly #last;
   readonly #isolatedCosts;
+  readonly #changes: StoreChanges;
 
-  constructor(db: Db) {
+  constructor(db: Db, changes: StoreChanges) {
+    this.#changes = changes;
     this.#isolatedCosts = db.prepare<[number], { chatId: string; endedAt: number; costUsd: number | null }>(
       `SELECT chat_id AS chatId, ended_at AS endedAt, cost_usd AS costUsd FROM task_runs
        WHERE context_mode = 'isolated' AND ended_at >= ? ORDER BY id`,
@@ -259,7 +266,9 @@ export class TaskRunTable {
     messageSeq: number | null;
   }): TaskRun | undefined {
     const row = this.#insert.get(r.taskId, r.chatId, r.dueAt, r.startedAt, r.startedAt - r.dueAt, r.contextMode, r.messageSeq);
-    return row ? this.get(row.id) : undefined;
+    if (!row) return undefined;
+    this.#changes.emit('tasks');
+    return this.get(row.id);
   }
 
   get(id: number): TaskRun | undefined {
@@ -283,7 +292,8 @@ export class TaskRunTable {
   }
 
   finish(id: number, end: RunEnd): void {
-    this.#finish.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, id);
+    if (this.#finish.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, id).changes > 0)
+      this.#changes.emit('tasks');
   }
 
   /** Costs of isolated runs since `at` (group-context runs are counted with their group's turns). */
@@ -293,6 +303,17 @@ export class TaskRunTable {
 
   /** A group turn ended: the runs whose prompts it carried end with it. */
   finishForMessages(chatId: string, firstSeq: number, lastSeq: number, end: RunEnd): void {
-    this.#finishMessages.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, chatId, firstSeq, lastSeq);
+    const { changes } = this.#finishMessages.run(
+      end.status,
+      end.endedAt,
+      end.durationMs,
+      end.result,
+      end.error,
+      end.costUsd,
+      chatId,
+      firstSeq,
+      lastSeq,
+    );
+    if (changes > 0) this.#changes.emit('tasks');
   }
 }

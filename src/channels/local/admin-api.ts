@@ -9,6 +9,8 @@ export interface AdminApiDeps {
   control: Control;
   insight: Insight;
   authorized: (req: FastifyRequest, reply: FastifyReply) => boolean;
+  /** A fresh one-time link that logs a browser in to the web page. */
+  loginLink(): string;
 }
 
 /** Whoever holds the API token is the owner. */
@@ -208,6 +210,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
       const { limit } = parse(runsQuery, req.query, 'query');
       return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
     }),
+  );
+
+  app.post(
+    '/api/v1/login-links',
+    guarded((_req, reply) => reply.code(201).send({ url: deps.loginLink() })),
   );
 
   // ---- answers: a message's trace, what runs now, what it cost ----

@@ -9,6 +9,8 @@ import type { Store } from '../../store/index.js';
 import type { Channel, ConnectionState, InboundSink, Outbound } from '../types.js';
 import { LOCAL_PREFIX } from './chat-id.js';
 import { buildHttpApi } from './http-api.js';
+import type { LiveHub } from './live.js';
+import { WebAuth } from './web-auth.js';
 
 export interface LocalChannelOptions {
   store: Store;
@@ -19,6 +21,11 @@ export interface LocalChannelOptions {
   control: Control;
   insight: Insight;
   log: Logger;
+  assistantName: string;
+  /** Host names besides IP addresses and localhost that requests may name (PINCER_ALLOWED_HOSTS). */
+  allowedHosts: readonly string[];
+  /** Where the API token is kept, for error messages. */
+  tokenHint: string;
 }
 
 export class LocalChannel implements Channel {
@@ -30,6 +37,8 @@ export class LocalChannel implements Channel {
   readonly #typing = new Set<string>();
   readonly #options: LocalChannelOptions;
   #server: FastifyInstance | undefined;
+  #live: LiveHub | undefined;
+  #auth: WebAuth | undefined;
 
   constructor(options: LocalChannelOptions) {
     this.typingChanges.setMaxListeners(0);
@@ -42,9 +51,41 @@ export class LocalChannel implements Channel {
 
   /** Starts the HTTP API; resolves once it listens. */
   async start(sink: InboundSink): Promise<void> {
-    const { store, host, port, token, control, insight, log } = this.#options;
-    this.#server = buildHttpApi({ store, token, sink, control, insight, log, typing: this });
-    await this.#server.listen({ host, port });
+    const { store, host, port, token, control, insight, log, assistantName, allowedHosts, tokenHint } = this.#options;
+    const auth = new WebAuth(store.webSessions, token);
+    const { app, live } = buildHttpApi({
+      store,
+      token,
+      sink,
+      control,
+      insight,
+      log,
+      typing: this,
+      web: { auth, allowedHosts, assistantName, tokenHint, loginLink: () => this.loginLink() },
+    });
+    this.#server = app;
+    this.#live = live;
+    this.#auth = auth;
+    await app.listen({ host, port });
+  }
+
+  /** The web page's address. */
+  get url(): string {
+    const host = this.#options.host;
+    // A wildcard bind is reached on loopback from this machine.
+    const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    return `http://${shown}:${this.port}`;
+  }
+
+  /** How many web pages are connected for live updates. */
+  get liveClients(): number {
+    return this.#live?.clientCount ?? 0;
+  }
+
+  /** A one-time link that logs a browser in to the web page (valid 15 minutes). */
+  loginLink(): string {
+    if (!this.#auth) throw new Error('local channel is not started');
+    return `${this.url}/login?code=${this.#auth.createLoginCode()}`;
   }
 
   /** The port the API listens on (useful when configured as 0). */
@@ -75,6 +116,8 @@ export class LocalChannel implements Channel {
   }
 
   async stop(): Promise<void> {
+    // Open WebSockets would hold close() up until their clients leave.
+    this.#live?.stop();
     await this.#server?.close();
   }
 }

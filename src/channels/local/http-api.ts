@@ -1,6 +1,9 @@
-// pincer's local HTTP API: send into a local chat, long-poll a chat's messages; the owner's administration (admin-api.ts).
+// pincer's local HTTP API: send into a local chat, long-poll a chat's messages; the owner's administration
+// (admin-api.ts), the web page (web-routes.ts) and its live updates (live.ts) on the same port.
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import fastifyCookie from '@fastify/cookie';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from '../../log.js';
@@ -10,7 +13,11 @@ import type { Store, StoredMessage } from '../../store/index.js';
 import type { InboundSink } from '../types.js';
 import { registerAdminRoutes } from './admin-api.js';
 import { LOCAL_CHAT } from './chat-id.js';
+import { LiveHub } from './live.js';
 import { tokenMatches } from './token.js';
+import { SESSION_COOKIE, type WebAuth } from './web-auth.js';
+import { registerWebRoutes } from './web-routes.js';
+import { hostAllowed, SAFE_METHODS, sameOrigin } from './web-security.js';
 
 export const MAX_TEXT_CHARS = 100_000;
 const MAX_BODY_BYTES = 512 * 1024;
@@ -29,6 +36,16 @@ export interface HttpApiDeps {
   control: Control;
   insight: Insight;
   log: Logger;
+  web: {
+    auth: WebAuth;
+    /** Host names besides IP addresses and localhost that requests may name. */
+    allowedHosts: readonly string[];
+    assistantName: string;
+    /** Where the token is, for error messages. */
+    tokenHint: string;
+    /** A fresh one-time login link for the owner. */
+    loginLink(): string;
+  };
 }
 
 const chatSchema = z
@@ -52,6 +69,8 @@ const listMessages = z.object({
   wait: z.coerce.number().min(0).max(60).default(0),
   /** The typing state the client last saw: a different current state answers at once. */
   typing: z.enum(['0', '1']).optional(),
+  /** Instead of `after`: the newest this many, oldest first (a page opening a chat). */
+  latest: z.coerce.number().int().min(1).max(PAGE).optional(),
 });
 
 function describe(error: z.ZodError): string {
@@ -69,9 +88,24 @@ function present(m: StoredMessage) {
   };
 }
 
-export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
-  const { store, token, sink, typing } = deps;
+export interface HttpApi {
+  app: FastifyInstance;
+  live: LiveHub;
+}
+
+export function buildHttpApi(deps: HttpApiDeps): HttpApi {
+  const { store, token, sink, typing, web } = deps;
   const app = Fastify({ bodyLimit: MAX_BODY_BYTES, logger: false });
+  void app.register(fastifyCookie);
+  // The page sends nothing over the socket; a large frame is an attack, not a message.
+  void app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!hostAllowed(req.headers.host, web.allowedHosts))
+      return reply
+        .code(421)
+        .send({ error: `requests naming host ${req.headers.host ?? '(none)'} are refused; add it to PINCER_ALLOWED_HOSTS if it is yours` });
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
@@ -81,13 +115,31 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  const authorized = (req: FastifyRequest, reply: FastifyReply): boolean => {
+  /** The bearer token (scripts, the CLI) or a web session's cookie (the page). */
+  const authenticate = (req: FastifyRequest): { ok: true; sessionKey: string | null } | { ok: false } => {
     const header = req.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
-    if (tokenMatches(token, presented)) return true;
-    void reply.code(401).send({ error: 'missing or wrong bearer token (it is in PINCER_TOKEN or the file PINCER_HOME/token)' });
-    return false;
+    if (header !== undefined)
+      return header.startsWith('Bearer ') && tokenMatches(token, header.slice(7)) ? { ok: true, sessionKey: null } : { ok: false };
+    const session = req.cookies[SESSION_COOKIE];
+    return session !== undefined && web.auth.isValid(session) ? { ok: true, sessionKey: web.auth.sessionKey(session) } : { ok: false };
   };
+  const authorized = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    const auth = authenticate(req);
+    if (!auth.ok) {
+      void reply.code(401).send({ error: `missing or wrong bearer token (it is in ${web.tokenHint}), or log in to the web page` });
+      return false;
+    }
+    // Beyond SameSite=Strict: a cookie may change something only when the browser says the page is ours.
+    if (auth.sessionKey !== null && !SAFE_METHODS.has(req.method) && !sameOrigin(req)) {
+      void reply.code(403).send({ error: 'cross-origin request refused' });
+      return false;
+    }
+    return true;
+  };
+
+  const live = new LiveHub({ store, typing, assistantName: web.assistantName, log: deps.log, authenticate });
+  void app.register(async (scope) => live.register(scope));
+  registerWebRoutes(app, { auth: web.auth, tokenHint: web.tokenHint, onLogout: (key) => live.closeSession(key) });
 
   app.get('/healthz', async () => ({ ok: true }));
 
@@ -116,7 +168,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     if (!authorized(req, reply)) return reply;
     const parsed = listMessages.safeParse(req.query);
     if (!parsed.success) return reply.code(400).send({ error: describe(parsed.error) });
-    const { chat, after, wait } = parsed.data;
+    const { chat, after, wait, latest } = parsed.data;
+    if (latest !== undefined) {
+      const newest = store.messages.latest(chat, latest);
+      const cursor = newest.at(-1)?.seq ?? 0;
+      return reply.send({ messages: newest.map(present), cursor: String(cursor), typing: typing.isTyping(chat) });
+    }
     let messages = store.messages.after(chat, after, PAGE);
     const typingKnown = parsed.data.typing === undefined || (parsed.data.typing === '1') === typing.isTyping(chat);
     if (messages.length === 0 && wait > 0 && typingKnown) {
@@ -127,9 +184,9 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return reply.send({ messages: messages.map(present), cursor: String(cursor), typing: typing.isTyping(chat) });
   });
 
-  registerAdminRoutes(app, { control: deps.control, insight: deps.insight, authorized });
+  registerAdminRoutes(app, { control: deps.control, insight: deps.insight, authorized, loginLink: web.loginLink });
 
-  return app;
+  return { app, live };
 }
 
 /** Resolves when the chat gets a message or its typing state changes, after `ms`, or when the client leaves. */

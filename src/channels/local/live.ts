@@ -1,0 +1,164 @@
+// Live updates for the web page over one WebSocket: what changed, never the data itself. The page re-reads
+// the JSON API, so a dropped or slow connection loses nothing: it reconnects and reads again.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../log.js';
+import type { Store, TraceEvent } from '../../store/index.js';
+import type { TypingSource } from './http-api.js';
+import { sameOrigin } from './web-security.js';
+
+export type LiveMessage =
+  | { type: 'hello'; assistantName: string }
+  | { type: 'messages'; chat: string }
+  | { type: 'typing'; chat: string; typing: boolean }
+  | { type: 'activity'; chat: string; message: string | null; stage: string; detail: string | null; at: string }
+  | { type: 'tasks' }
+  | { type: 'groups' };
+
+export interface LiveDeps {
+  store: Store;
+  typing: TypingSource;
+  assistantName: string;
+  log: Logger;
+  /** Who may connect: the API token or a web session; returns the session's key for a cookie login, null for the token. */
+  authenticate(req: FastifyRequest): { ok: true; sessionKey: string | null } | { ok: false };
+}
+
+/** A client that cannot keep up is dropped rather than buffered without bound; it reconnects and re-reads. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const HEARTBEAT_MS = 30_000;
+
+interface Client {
+  socket: WebSocket;
+  sessionKey: string | null;
+  alive: boolean;
+}
+
+export class LiveHub {
+  readonly #clients = new Set<Client>();
+  readonly #deps: LiveDeps;
+  readonly #unsubscribe: Array<() => void> = [];
+  /** Task and group changes come in bursts (the scheduler writes many rows); one notice per burst. */
+  readonly #pending = new Set<'tasks' | 'groups'>();
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(deps: LiveDeps) {
+    this.#deps = deps;
+  }
+
+  /** `app` must have @fastify/websocket loaded already (its route hook only sees routes added after it). */
+  register(app: FastifyInstance): void {
+    app.get('/api/v1/live', { websocket: true, preValidation: (req, reply) => this.#admit(req, reply) }, (socket, req) =>
+      this.#accept(socket, req),
+    );
+  }
+
+  /** Ends the live connections of a session that logged out. */
+  closeSession(sessionKey: string): void {
+    for (const c of this.#clients) if (c.sessionKey === sessionKey) c.socket.close(4401, 'logged out');
+  }
+
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  stop(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    for (const off of this.#unsubscribe.splice(0)) off();
+    for (const c of this.#clients) c.socket.terminate();
+    this.#clients.clear();
+  }
+
+  async #admit(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // A page on another origin must not drive the assistant, whatever it holds: the browser always sends Origin.
+    if (req.headers.origin !== undefined && !sameOrigin(req)) {
+      this.#deps.log.warn({ origin: req.headers.origin }, 'live connection from a foreign origin refused');
+      await reply.code(403).send({ error: `WebSocket from origin ${req.headers.origin} refused: only pincer's own page may connect` });
+      return;
+    }
+    if (!this.#deps.authenticate(req).ok) await reply.code(401).send({ error: 'log in first (or send the API token as a bearer token)' });
+  }
+
+  #accept(socket: WebSocket, req: FastifyRequest): void {
+    const auth = this.#deps.authenticate(req);
+    const client: Client = { socket, sessionKey: auth.ok ? auth.sessionKey : null, alive: true };
+    if (this.#clients.size === 0) this.#subscribe();
+    this.#clients.add(client);
+    socket.on('pong', () => {
+      client.alive = true;
+    });
+    socket.on('close', () => {
+      this.#clients.delete(client);
+      if (this.#clients.size === 0) this.stop();
+    });
+    socket.on('error', (err) => this.#deps.log.debug({ err }, 'live connection error'));
+    this.#send(client, { type: 'hello', assistantName: this.#deps.assistantName });
+  }
+
+  /** Listens to the store only while someone watches. */
+  #subscribe(): void {
+    const { store, typing } = this.#deps;
+    const onAppended = (chat: string) => this.#broadcast({ type: 'messages', chat });
+    const onTyping = (chat: string) => this.#broadcast({ type: 'typing', chat, typing: typing.isTyping(chat) });
+    const onEvent = (e: TraceEvent) =>
+      this.#broadcast({
+        type: 'activity',
+        chat: e.chatId,
+        message: e.messageSeq === null ? null : String(e.messageSeq),
+        stage: e.stage,
+        detail: e.detail,
+        at: new Date(e.at).toISOString(),
+      });
+    const onTasks = () => this.#coalesce('tasks');
+    const onGroups = () => this.#coalesce('groups');
+    store.messages.changes.on('appended', onAppended);
+    typing.typingChanges.on('typing', onTyping);
+    store.changes.on('event', onEvent);
+    store.changes.on('tasks', onTasks);
+    store.changes.on('groups', onGroups);
+    this.#unsubscribe.push(
+      () => store.messages.changes.off('appended', onAppended),
+      () => typing.typingChanges.off('typing', onTyping),
+      () => store.changes.off('event', onEvent),
+      () => store.changes.off('tasks', onTasks),
+      () => store.changes.off('groups', onGroups),
+    );
+    this.#heartbeat = setInterval(() => this.#checkAlive(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  #coalesce(kind: 'tasks' | 'groups'): void {
+    if (this.#pending.size === 0) setImmediate(() => this.#flush());
+    this.#pending.add(kind);
+  }
+
+  #flush(): void {
+    for (const kind of this.#pending) this.#broadcast({ type: kind });
+    this.#pending.clear();
+  }
+
+  /** A connection that did not answer the last ping is gone (a sleeping laptop, a dropped network). */
+  #checkAlive(): void {
+    for (const c of this.#clients) {
+      if (!c.alive) c.socket.terminate();
+      else {
+        c.alive = false;
+        c.socket.ping();
+      }
+    }
+  }
+
+  #broadcast(message: LiveMessage): void {
+    for (const c of this.#clients) this.#send(c, message);
+  }
+
+  #send(client: Client, message: LiveMessage): void {
+    if (client.socket.readyState !== client.socket.OPEN) return;
+    if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      client.socket.terminate();
+      return;
+    }
+    client.socket.send(JSON.stringify(message));
+  }
+}

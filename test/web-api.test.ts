@@ -1,0 +1,272 @@
+// The web page's server side, without a browser: logging in and out, the cookie's attributes, one-time
+// links, CSRF and DNS-rebinding refusals, the live WebSocket's Origin check, and what it announces.
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { describeToolUse } from '../src/agent/tool-use.js';
+import { pincer } from './helpers/cli.js';
+import { type Harness, startHarness } from './helpers/harness.js';
+
+const TOKEN = 'test-token-0123456789';
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+describe('web page: server side', () => {
+  let h: Harness;
+  let origin: string;
+  before(async () => {
+    // No credentials: nothing here needs an agent.
+    h = await startHarness({ env: { ANTHROPIC_API_KEY: '' } });
+    origin = h.base;
+  });
+  after(async () => h?.stop());
+
+  const call = async (method: string, path: string, init: { headers?: Record<string, string>; body?: unknown } = {}): Promise<Reply> => {
+    const headers = { ...init.headers };
+    if (init.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(h.base + path, {
+      method,
+      headers,
+      redirect: 'manual',
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  };
+
+  const login = async (): Promise<string> => {
+    const res = await call('POST', '/login', { body: { token: TOKEN }, headers: { origin } });
+    assert.equal(res.status, 200, res.text);
+    const cookie = res.headers.get('set-cookie') ?? '';
+    const value = /pincer_session=([^;]+)/.exec(cookie)?.[1];
+    assert.ok(value, `no session cookie in ${cookie}`);
+    return `pincer_session=${value}`;
+  };
+
+  test('the page needs a login; the login page and assets carry a strict CSP', async () => {
+    const root = await call('GET', '/');
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get('location'), '/login');
+    const page = await call('GET', '/login');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(page.text, /id="token"/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
+    const marked = await call('GET', '/assets/vendor/marked.js');
+    assert.equal(marked.status, 200);
+    assert.match(marked.headers.get('content-type') ?? '', /text\/javascript/);
+    assert.match(marked.text, /export\s*\{/);
+    const app = await call('GET', '/assets/app.js');
+    assert.equal(app.status, 200);
+  });
+
+  test('asset paths never reach the file system outside the page', async () => {
+    for (const path of [
+      '/assets/../package.json',
+      '/assets/%2e%2e/package.json',
+      '/assets/..%2f..%2fpackage.json',
+      '/assets/types.d.ts',
+      '/assets/vendor/marked.d.ts',
+      '/assets/index.html',
+      '/assets/nothing.js',
+    ]) {
+      const res = await call('GET', path);
+      assert.notEqual(res.status, 200, path);
+      assert.doesNotMatch(res.text, /"dependencies"/, path);
+    }
+  });
+
+  test('logging in with the token sets an HttpOnly, SameSite=Strict cookie that opens the page and the API', async () => {
+    const wrong = await call('POST', '/login', { body: { token: 'nope-nope-nope-nope' }, headers: { origin } });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.text, /wrong token/);
+    assert.equal(wrong.headers.get('set-cookie'), null);
+    const res = await call('POST', '/login', { body: { token: TOKEN }, headers: { origin } });
+    const setCookie = res.headers.get('set-cookie') ?? '';
+    assert.match(setCookie, /HttpOnly/i);
+    assert.match(setCookie, /SameSite=Strict/i);
+    assert.match(setCookie, /Path=\//);
+    const cookie = `pincer_session=${/pincer_session=([^;]+)/.exec(setCookie)?.[1]}`;
+    const page = await call('GET', '/', { headers: { cookie } });
+    assert.equal(page.status, 200);
+    assert.match(page.text, /\/assets\/app\.js/);
+    assert.equal(page.headers.get('cache-control'), 'no-store');
+    const groups = await call('GET', '/api/v1/groups', { headers: { cookie } });
+    assert.equal(groups.status, 200);
+    assert.ok(JSON.parse(groups.text).groups.length >= 1, groups.text);
+    // The store keeps only a hash of the session.
+    const stored = h.pincer.store.db.prepare('SELECT token_hash FROM web_sessions').all() as Array<{ token_hash: string }>;
+    assert.ok(stored.length > 0);
+    assert.ok(!stored.some((r) => cookie.includes(r.token_hash)));
+  });
+
+  test('a cookie changes something only with our own Origin (CSRF), and a foreign login is refused', async () => {
+    const cookie = await login();
+    const body = { chat: 'local:web-csrf', text: 'hello' };
+    const noOrigin = await call('POST', '/api/v1/messages', { headers: { cookie }, body });
+    assert.equal(noOrigin.status, 403);
+    const foreign = await call('POST', '/api/v1/messages', { headers: { cookie, origin: 'http://evil.example' }, body });
+    assert.equal(foreign.status, 403);
+    assert.equal(h.pincer.store.messages.maxSeq('local:web-csrf'), 0, 'a refused request stored nothing');
+    const own = await call('POST', '/api/v1/messages', { headers: { cookie, origin }, body });
+    assert.equal(own.status, 202, own.text);
+    const foreignLogin = await call('POST', '/login', { body: { token: TOKEN }, headers: { origin: 'http://evil.example' } });
+    assert.equal(foreignLogin.status, 403);
+  });
+
+  /** fetch() will not send another Host than the URL's; node:http will. */
+  const withHost = (path: string, host: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const url = new URL(h.base);
+      const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { ...headers, host } }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  test('a request naming a foreign host (DNS rebinding) is refused; IP addresses and localhost are not', async () => {
+    const port = new URL(h.base).port;
+    const rebound = await withHost('/login', `evil.example:${port}`);
+    assert.equal(rebound.status, 421);
+    assert.match(rebound.text, /PINCER_ALLOWED_HOSTS/);
+    const api = await withHost('/api/v1/groups', `evil.example:${port}`, { authorization: `Bearer ${TOKEN}` });
+    assert.equal(api.status, 421);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `app.localhost:${port}`]) {
+      const ok = await withHost('/login', host);
+      assert.equal(ok.status, 200, host);
+    }
+  });
+
+  test('a one-time login link works once, within its time', async () => {
+    const created = await h.request('POST', '/api/v1/login-links');
+    assert.equal(created.status, 201);
+    const url = new URL(String(created.body.url));
+    assert.equal(url.pathname, '/login');
+    const code = url.searchParams.get('code') ?? '';
+    const first = await call('GET', `/login?code=${code}`);
+    assert.equal(first.status, 200);
+    assert.match(first.headers.get('set-cookie') ?? '', /pincer_session=.+HttpOnly/i);
+    assert.match(first.text, /http-equiv="refresh"/);
+    const again = await call('GET', `/login?code=${code}`);
+    assert.equal(again.status, 302);
+    assert.equal(again.headers.get('location'), '/login?expired=1');
+    assert.equal(again.headers.get('set-cookie'), null);
+    const made = h.pincer.local.loginLink();
+    assert.match(made, /^http:\/\/127\.0\.0\.1:\d+\/login\?code=[\w-]{40,}$/);
+    // `pincer web` prints one more, which works.
+    const cli = await pincer({ port: h.pincer.local.port, home: h.home }, 'web');
+    assert.equal(cli.code, 0, cli.stderr);
+    const printed = new URL(cli.stdout.trim());
+    const opened = await call('GET', `${printed.pathname}${printed.search}`);
+    assert.equal(opened.status, 200);
+    assert.match(opened.headers.get('set-cookie') ?? '', /pincer_session=/);
+  });
+
+  const connect = (headers: Record<string, string>) =>
+    new Promise<{ socket: WebSocket; first: Record<string, unknown> } | { status: number }>((resolve) => {
+      const socket = new WebSocket(`${h.base.replace('http', 'ws')}/api/v1/live`, { headers });
+      socket.once('message', (data) => resolve({ socket, first: JSON.parse(String(data)) }));
+      socket.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+      socket.once('error', () => undefined);
+    });
+
+  test('the live WebSocket refuses a foreign Origin and a missing login', async () => {
+    const cookie = await login();
+    const foreign = await connect({ cookie, origin: 'http://evil.example' });
+    assert.deepEqual(foreign, { status: 403 });
+    const foreignWithToken = await connect({ authorization: `Bearer ${TOKEN}`, origin: 'http://127.0.0.1.evil.example' });
+    assert.deepEqual(foreignWithToken, { status: 403 });
+    const anonymous = await connect({ origin });
+    assert.deepEqual(anonymous, { status: 401 });
+    const wrongCookie = await connect({ origin, cookie: 'pincer_session=forged' });
+    assert.deepEqual(wrongCookie, { status: 401 });
+  });
+
+  test('the live WebSocket announces messages, trace events and task changes, and ends on logout', async () => {
+    const cookie = await login();
+    const live = await connect({ cookie, origin });
+    assert.ok('socket' in live, JSON.stringify(live));
+    assert.equal(live.first.type, 'hello');
+    assert.equal(live.first.assistantName, 'Andy');
+    const seen: Array<Record<string, unknown>> = [];
+    live.socket.on('message', (data) => seen.push(JSON.parse(String(data))));
+    const until = async (predicate: (m: Record<string, unknown>) => boolean, what: string) => {
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        if (seen.some(predicate)) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.fail(`no live ${what} in ${JSON.stringify(seen)}`);
+    };
+
+    const id = await h.send('local:web-live', 'hi there');
+    await until((m) => m.type === 'messages' && m.chat === 'local:web-live', 'messages notice');
+    await until((m) => m.type === 'activity' && m.message === id && m.stage === 'received', 'received event');
+
+    const task = await h.request('POST', '/api/v1/tasks', {
+      group: 'main',
+      prompt: 'water the plants',
+      scheduleType: 'cron',
+      scheduleValue: '0 9 * * 1-5',
+    });
+    assert.equal(task.status, 201);
+    await until((m) => m.type === 'tasks', 'tasks notice');
+
+    const closed = new Promise<number>((resolve) => live.socket.once('close', (code) => resolve(code)));
+    const out = await call('POST', '/logout', { headers: { cookie, origin } });
+    assert.equal(out.status, 204);
+    assert.equal(await closed, 4401);
+    const afterLogout = await call('GET', '/api/v1/groups', { headers: { cookie } });
+    assert.equal(afterLogout.status, 401);
+  });
+
+  test('a chat opens at its newest messages', async () => {
+    // A chat pincer has seen but not joined: stored, never answered.
+    h.pincer.store.chats.seen({ id: 'telegram:-42', channel: 'telegram', name: 'Notes', isGroup: true }, Date.now());
+    for (let i = 1; i <= 5; i++)
+      h.pincer.store.messages.insert({
+        chatId: 'telegram:-42',
+        channel: 'telegram',
+        platformId: `m${i}`,
+        senderId: 'u1',
+        senderName: 'Ann',
+        text: `note ${i}`,
+        sentAt: Date.now(),
+        fromAssistant: false,
+        engages: false,
+      });
+    const res = await h.request('GET', '/api/v1/messages?chat=telegram:-42&latest=2');
+    assert.equal(res.status, 200);
+    const texts = (res.body.messages as Array<{ text: string }>).map((m) => m.text);
+    assert.deepEqual(texts, ['note 4', 'note 5']);
+    const bad = await h.request('GET', '/api/v1/messages?chat=telegram:-42&latest=0');
+    assert.equal(bad.status, 400);
+  });
+});
+
+describe('tool use summary', () => {
+  test('names the tool and what it works on, in one bounded line', () => {
+    assert.equal(describeToolUse('Bash', { command: 'ls -la\n  /tmp' }), 'Bash: ls -la /tmp');
+    assert.equal(describeToolUse('Read', { file_path: '/workspace/group/notes.md' }), 'Read: /workspace/group/notes.md');
+    assert.equal(describeToolUse('mcp__pincer__send_message', { text: 'hello' }), 'send_message: hello');
+    assert.equal(describeToolUse('TodoWrite', { todos: [] }), 'TodoWrite');
+    assert.equal(describeToolUse('Weird', null), 'Weird');
+    const long = describeToolUse('Bash', { command: 'x'.repeat(500) });
+    assert.equal(long.length, 120);
+    assert.ok(long.endsWith('…'));
+  });
+});

@@ -1,0 +1,216 @@
+// The web page in real headless Chromium, against a real pincer whose agent runs in real bubblewrap with the
+// scripted fake model: log in, chat (typing and tool progress while it works, markdown rendered safely), pause
+// a task, open a trace; a page on another origin cannot drive the assistant. Screenshots go to test-artifacts/.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { isAgentTurn, isToolResult, lastUserText } from './helpers/fake-model.js';
+import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
+
+const CHROMIUM = process.env.PINCER_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+const TOKEN = 'test-token-0123456789';
+
+const skip = existsSync(CHROMIUM)
+  ? await sandboxUnavailable()
+  : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set PINCER_CHROMIUM)`;
+
+/** What the agent answers: markdown with hostile bits that must render as text. */
+const REPLY = [
+  '**Hello** from the sandbox, with `code` and a [safe link](https://example.com/docs).',
+  '',
+  '<img src=x onerror="document.title=\'pwned\'"> <script>document.title="pwned"</script>',
+  '',
+  '[bad link](javascript:document.title="pwned")',
+  '',
+  '- one',
+  '- two',
+].join('\n');
+
+describe('the web page in Chromium', { skip }, () => {
+  let h: Harness;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let foreign: Server;
+  let foreignUrl: string;
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    h = await startHarness({
+      script: (req) => {
+        if (!isAgentTurn(req)) return { text: 'side' };
+        const text = lastUserText(req);
+        if (isToolResult(req)) return { text: REPLY, delayMs: 600 };
+        // A slow tool call first: the page must show the agent working and what it uses.
+        if (text.includes('hello web'))
+          return { toolUse: { name: 'Bash', input: { command: 'sleep 1.5; echo checking the sandbox' } }, delayMs: 500 };
+        return { text: 'ok' };
+      },
+    });
+    // Another origin on the same machine (same site: cookies for 127.0.0.1 go along), trying to use pincer.
+    foreign = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end('<!doctype html><title>elsewhere</title>');
+    });
+    await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+    foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    page = await context.newPage();
+    page.on('pageerror', (err) => {
+      throw new Error(`page error: ${err.message}`);
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((resolve) => foreign?.close(resolve));
+    await h?.stop();
+  });
+
+  test('log in with the token', async () => {
+    await page.goto(h.base);
+    assert.match(page.url(), /\/login$/);
+    await page.fill('#token', 'wrong-token-wrong-token');
+    await page.click('#login');
+    await page.waitForSelector('#login-error:not(:empty)');
+    assert.match((await page.textContent('#login-error')) ?? '', /wrong token/);
+    await page.fill('#token', TOKEN);
+    await page.click('#login');
+    await page.waitForURL(`${h.base}/#/chat/**`);
+    const cookies = await context.cookies(h.base);
+    const session = cookies.find((c) => c.name === 'pincer_session');
+    assert.ok(session, 'a session cookie');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    // Script on the page cannot read it.
+    assert.equal(await page.evaluate('document.cookie'), '');
+    await page.waitForSelector('#live-state:text("live")');
+  });
+
+  test('send a message, see the agent working, then its reply rendered safely', async () => {
+    await page.waitForSelector('a[data-chat="local:main"]');
+    await page.fill('#text', 'hello web, what is **up**?');
+    await page.click('#send');
+    await page.waitForSelector('.msg[data-from="user"] >> text=hello web');
+    assert.equal(await page.inputValue('#text'), '', 'the composer is cleared after sending');
+    // While the agent works: the indicator, then the tool it is using.
+    await page.waitForSelector('#typing:not([hidden])', { timeout: 20_000 });
+    await page.waitForSelector('#typing >> text=/using Bash: sleep 1.5; echo checking the sandbox/', { timeout: 20_000 });
+    const reply = page.locator('.msg[data-from="assistant"]').last();
+    await reply.waitFor({ timeout: 60_000 });
+    assert.equal(await reply.locator('.body strong').first().textContent(), 'Hello');
+    assert.equal(await reply.locator('.body code').first().textContent(), 'code');
+    assert.equal(await reply.locator('.body li').count(), 2);
+    const safe = reply.locator('.body a[href="https://example.com/docs"]');
+    assert.equal(await safe.getAttribute('rel'), 'noopener noreferrer');
+    // The hostile parts are text: no element, no handler, no javascript: link.
+    assert.equal(await reply.locator('.body img, .body script').count(), 0);
+    assert.equal(await reply.locator('.body a[href^="javascript"]').count(), 0);
+    assert.match((await reply.locator('.body').textContent()) ?? '', /<script>document\.title="pwned"<\/script>/);
+    assert.notEqual(await page.title(), 'pwned');
+    await page.waitForSelector('#typing[hidden]', { state: 'attached', timeout: 20_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'web-chat.png'), fullPage: true });
+  });
+
+  test('open the trace of that message: every stage, with its reason', async () => {
+    await page.locator('.msg[data-from="user"] a.trace-link').last().click();
+    await page.waitForSelector('#trace li.stage[data-stage="delivered"]', { timeout: 20_000 });
+    const stages = await page.locator('#trace li.stage').evaluateAll((items) => items.map((i) => i.getAttribute('data-stage')));
+    for (const stage of ['received', 'engaged', 'queued', 'prompted', 'model_request', 'tool', 'replied', 'delivered'])
+      assert.ok(stages.includes(stage), `stage ${stage} in ${stages.join(', ')}`);
+    assert.match(
+      (await page.locator('#trace li.stage[data-stage="tool"]').first().textContent()) ?? '',
+      /Bash: sleep 1.5; echo checking the sandbox/,
+    );
+  });
+
+  test('pause a task and see it paused; the change arrives live', async () => {
+    const made = await h.request('POST', '/api/v1/tasks', {
+      group: 'main',
+      prompt: 'send me the <b>weather</b> every weekday',
+      scheduleType: 'cron',
+      scheduleValue: '0 9 * * 1-5',
+    });
+    assert.equal(made.status, 201);
+    const id = (made.body.task as { id: number }).id;
+    await page.click('a[data-nav="tasks"]');
+    const row = page.locator(`tr[data-task-id="${id}"]`);
+    await row.waitFor();
+    assert.equal((await row.locator('td.status').textContent())?.trim(), 'active');
+    assert.match((await row.textContent()) ?? '', /every weekday at 09:00/);
+    await row.locator('button[data-action="pause"]').click();
+    await page.waitForSelector(`tr[data-task-id="${id}"] td.status:text-is("paused")`);
+    assert.equal(h.pincer.store.tasks.get(id)?.status, 'paused');
+    // A change made elsewhere (the CLI, the agent) shows without a reload.
+    const resumed = await h.request('POST', `/api/v1/tasks/${id}/resume`);
+    assert.equal(resumed.status, 200);
+    await page.waitForSelector(`tr[data-task-id="${id}"] td.status:text-is("active")`);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-tasks.png'), fullPage: true });
+  });
+
+  test('a page on another origin can neither open the live socket nor post, though the browser holds the cookie', async () => {
+    const other = await context.newPage();
+    await other.goto(foreignUrl);
+    const liveBefore = h.pincer.local.liveClients;
+    const outcome = await other.evaluate(
+      (url) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => resolve('open');
+          ws.onerror = () => resolve('refused');
+          setTimeout(() => resolve('timeout'), 5000);
+        }),
+      `${h.base.replace('http', 'ws')}/api/v1/live`,
+    );
+    assert.equal(outcome, 'refused');
+    assert.equal(h.pincer.local.liveClients, liveBefore);
+    const before = h.pincer.store.messages.maxSeq('local:main');
+    await other.evaluate(async (base) => {
+      await fetch(`${base}/api/v1/messages`, {
+        method: 'POST',
+        mode: 'no-cors',
+        credentials: 'include',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ chat: 'local:main', text: 'forged' }),
+      }).catch(() => undefined);
+    }, h.base);
+    assert.equal(h.pincer.store.messages.maxSeq('local:main'), before, 'nothing was stored');
+    await other.close();
+  });
+
+  test('on a phone-sized screen the chat fits without sideways scrolling', async () => {
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 375, height: 740 });
+    await phone.goto(`${h.base}/#/chat/${encodeURIComponent('local:main')}`);
+    await phone.waitForSelector('.msg[data-from="assistant"]');
+    await phone.waitForSelector('#text');
+    const overflow = Number(await phone.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    await phone.screenshot({ path: join(ARTIFACTS, 'web-chat-phone.png') });
+    await phone.close();
+  });
+
+  test('log out: the page and its API are closed again', async () => {
+    await page.click('#logout');
+    await page.waitForURL(`${h.base}/login`);
+    const status = await page.evaluate(async () => (await fetch('/api/v1/groups')).status);
+    assert.equal(status, 401);
+  });
+});

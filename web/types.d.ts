@@ -1,0 +1,141 @@
+// The shapes the server's JSON API answers with (src/channels/local/*-api.ts); type-checking only, never served.
+
+export interface GroupView {
+  chatId: string;
+  folder: string;
+  name: string | null;
+  channel: string;
+  trigger: string;
+  respondToAll: boolean;
+  isMain: boolean;
+  senderAllowlist: string[] | null;
+  timezone: string;
+  /** Already in words. */
+  egressPolicy: string;
+  live: boolean;
+  /** Epoch ms. */
+  lastActivityAt: number | null;
+}
+
+export interface SeenChat {
+  id: string;
+  channel: string;
+  name: string | null;
+  isGroup: boolean;
+  /** Epoch ms. */
+  lastSeenAt: number;
+}
+
+export interface Message {
+  /** Numeric, as a string. */
+  id: string;
+  chat: string;
+  sender: string;
+  text: string;
+  /** ISO time. */
+  time: string;
+  fromAssistant: boolean;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  cursor: string;
+  typing: boolean;
+}
+
+export interface SendResult {
+  id: string;
+  duplicate: boolean;
+  engaged: boolean;
+}
+
+export type TaskStatus = 'active' | 'paused' | 'completed' | 'cancelled';
+
+export interface TaskView {
+  id: number;
+  /** The group's folder. */
+  group: string;
+  chatId: string;
+  prompt: string;
+  scheduleType: 'cron' | 'interval' | 'once';
+  scheduleValue: string;
+  timezone: string;
+  /** The schedule in words. */
+  schedule: string;
+  contextMode: string;
+  status: TaskStatus;
+  nextRunAt: string | null;
+  lastRun: {
+    dueAt: string;
+    status: string;
+    endedAt: string | null;
+    result: string | null;
+    error: string | null;
+    costUsd?: number | null;
+  } | null;
+  createdBy: string;
+}
+
+export interface TaskRun {
+  id: number;
+  taskId: number;
+  chatId: string;
+  /** Epoch ms. */
+  dueAt: number;
+  startedAt: number;
+  lateMs: number;
+  contextMode: string;
+  messageSeq: number | null;
+  status: string;
+  endedAt: number | null;
+  durationMs: number | null;
+  result: string | null;
+  error: string | null;
+  costUsd: number | null;
+}
+
+export interface TraceStage {
+  stage: string;
+  /** ISO time. */
+  at: string;
+  detail: string | null;
+}
+
+export interface Trace {
+  message: { id: string; chatId: string; sender: string; text: string; sentAt: string; engages: boolean };
+  stages: TraceStage[];
+}
+
+export interface UsageRow {
+  date: string;
+  group: string;
+  turns: number;
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface StatusView {
+  channels: Array<{ name: string; state: string }>;
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean }>;
+  queue: { active: number; waiting: number };
+  nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
+  today: { date: string; costUsd: number; turns: number };
+  outbox: { pending: number; failed: number };
+}
+
+/** What the live WebSocket says: what changed, never the data itself. */
+export type LiveEvent =
+  | { type: 'hello'; assistantName: string }
+  | { type: 'messages'; chat: string }
+  | { type: 'typing'; chat: string; typing: boolean }
+  | { type: 'activity'; chat: string; message: string | null; stage: string; detail: string | null; at: string }
+  | { type: 'tasks' }
+  | { type: 'groups' };
+
+/** A page of the app: mounted into the main area, told about live events, asked to re-read after a reconnect. */
+export interface View {
+  onLive?(event: LiveEvent): void;
+  refresh?(): void;
+  unmount?(): void;
+}

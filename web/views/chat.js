@@ -1,0 +1,264 @@
+// @ts-check
+// A conversation: the list of joined chats, the open chat's messages (the newest 100, then whatever arrives),
+// what the agent is doing, and the composer for local chats.
+import { messages, sendMessage } from '../api.js';
+import { h, replace } from '../dom.js';
+import { showError } from '../errors.js';
+import { messageTime, preciseTime } from '../format.js';
+import { renderMarkdown } from '../markdown.js';
+import { serialized } from '../serialized.js';
+import { groupLabel, groupOf, setTyping, state } from '../state.js';
+
+/**
+ * @typedef {import('../types.js').View} View
+ * @typedef {import('../types.js').Message} Message
+ */
+
+const FIRST_PAGE = 100;
+/** The server answers at most this many after a cursor; a full page means there may be more. */
+const AFTER_PAGE = 200;
+const MAX_TEXT = 100_000;
+/** Within this many pixels of the bottom, new messages keep the view at the bottom. */
+const NEAR_BOTTOM_PX = 80;
+
+/** @param {string} chatId */
+export const chatHref = (chatId) => `#/chat/${encodeURIComponent(chatId)}`;
+
+/** Only local chats can be written to from the page; the others live on their own platform. */
+const writable = (/** @type {string} */ chatId) => chatId.startsWith('local:');
+
+/**
+ * @param {HTMLElement} root
+ * @param {string | null} chatId null: no chat to open (nothing joined)
+ * @returns {View}
+ */
+export function mountChat(root, chatId) {
+  if (chatId !== null) {
+    state.lastChat = chatId;
+    state.unread.delete(chatId);
+  }
+  const chatList = h('ul', { id: 'chat-list', class: 'chat-list' });
+  const renderChatList = () => replace(chatList, ...chatListItems(chatId));
+  renderChatList();
+  if (chatId === null) {
+    replace(
+      root,
+      h(
+        'div',
+        { class: 'chat-view' },
+        h('aside', { class: 'chats', 'aria-label': 'Chats' }, chatList),
+        h('section', { class: 'conversation' }, h('p', { class: 'empty' }, 'No chats joined yet: join one under Groups.')),
+      ),
+    );
+    return { onLive: (e) => e.type === 'groups' && renderChatList(), refresh: renderChatList };
+  }
+  const openChat = chatId;
+
+  const list = h('div', { id: 'messages', role: 'log', 'aria-live': 'polite', tabindex: 0 });
+  const typing = h('p', { id: 'typing', class: 'typing', hidden: true, 'aria-live': 'polite' });
+  const title = h('h2', {}, openChat);
+  const badge = h('span', { class: 'badge' });
+  const renderTitle = () => {
+    const group = groupOf(openChat);
+    title.textContent = group ? groupLabel(group) : openChat;
+    badge.textContent = channelOf(openChat);
+  };
+  renderTitle();
+  const composer = writable(openChat)
+    ? composerFor(openChat, () => pull().then(scrollToBottom))
+    : h('p', { class: 'read-only' }, `read-only: this conversation lives on ${channelOf(openChat)}`);
+
+  replace(
+    root,
+    h(
+      'div',
+      { class: 'chat-view' },
+      h('aside', { class: 'chats', 'aria-label': 'Chats' }, chatList),
+      h('section', { class: 'conversation' }, h('header', { class: 'conversation-head' }, title, badge), list, typing, composer),
+    ),
+  );
+
+  const renderTyping = () => {
+    const working = state.typing.has(openChat);
+    typing.hidden = !working;
+    const progress = state.progress.get(openChat);
+    replace(
+      typing,
+      h('span', { class: 'dots', 'aria-hidden': 'true' }),
+      `${state.assistantName} is working…`,
+      progress ? ` ${progress}` : null,
+    );
+  };
+
+  const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  const scrollToBottom = () => {
+    list.scrollTop = list.scrollHeight;
+  };
+
+  /** Ids already shown: a live notice and a send can both fetch the same message. */
+  const shown = new Set();
+  /** @type {string | null} */
+  let cursor = null;
+  let disposed = false;
+
+  /** @param {Message[]} batch */
+  const show = (batch) => {
+    const fresh = batch.filter((m) => !shown.has(m.id));
+    if (fresh.length === 0) return;
+    const stick = nearBottom();
+    list.querySelector(':scope > .empty')?.remove();
+    for (const m of fresh) {
+      shown.add(m.id);
+      list.appendChild(messageElement(m));
+    }
+    if (stick) scrollToBottom();
+  };
+
+  // The first call reads the newest page; every later one what came after the cursor, page by page.
+  const pull = serialized(async () => {
+    if (disposed) return;
+    if (cursor === null) {
+      const page = await messages(openChat, { latest: FIRST_PAGE });
+      if (disposed) return;
+      cursor = page.cursor;
+      setTyping(openChat, page.typing);
+      if (page.messages.length === 0)
+        list.appendChild(
+          h('p', { class: 'empty' }, writable(openChat) ? 'No messages yet. Say hello below.' : 'No messages in this chat yet.'),
+        );
+      show(page.messages);
+      scrollToBottom();
+      renderTyping();
+      return;
+    }
+    for (;;) {
+      const page = await messages(openChat, { after: cursor });
+      if (disposed) return;
+      cursor = page.cursor;
+      setTyping(openChat, page.typing);
+      show(page.messages);
+      renderTyping();
+      if (page.messages.length < AFTER_PAGE) return;
+    }
+  });
+
+  renderTyping();
+  void pull();
+  if (composer instanceof HTMLFormElement && matchMedia('(pointer: fine)').matches) composer.querySelector('textarea')?.focus();
+
+  return {
+    onLive(event) {
+      if (event.type === 'messages' && event.chat === openChat) void pull();
+      else if (event.type === 'messages' || event.type === 'groups') {
+        renderChatList();
+        renderTitle();
+      } else if ((event.type === 'typing' || event.type === 'activity') && event.chat === openChat) renderTyping();
+      else if (event.type === 'hello') renderTyping();
+    },
+    refresh() {
+      renderChatList();
+      renderTitle();
+      void pull();
+    },
+    unmount() {
+      disposed = true;
+    },
+  };
+}
+
+/** @param {string} chatId */
+function channelOf(chatId) {
+  return groupOf(chatId)?.channel ?? chatId.split(':', 1)[0] ?? '';
+}
+
+/** @param {string | null} openChat */
+function chatListItems(openChat) {
+  if (state.groups.length === 0) return [h('li', { class: 'empty' }, 'No groups yet.')];
+  return state.groups.map((g) =>
+    h(
+      'li',
+      {},
+      h(
+        'a',
+        { href: chatHref(g.chatId), 'data-chat': g.chatId, 'aria-current': g.chatId === openChat ? 'page' : null },
+        h('span', { class: 'chat-name' }, groupLabel(g)),
+        h('span', { class: 'badge' }, g.channel),
+        state.unread.has(g.chatId) ? h('span', { class: 'unread-dot', role: 'img', 'aria-label': 'unread messages' }) : null,
+      ),
+    ),
+  );
+}
+
+/** @param {Message} m */
+function messageElement(m) {
+  const from = m.fromAssistant ? 'assistant' : 'user';
+  // The agent writes markdown; what a person typed is shown as typed, line breaks and all.
+  const body = m.fromAssistant ? h('div', { class: 'body md' }, renderMarkdown(m.text)) : h('div', { class: 'body plain' }, m.text);
+  return h(
+    'article',
+    { class: 'msg', 'data-id': m.id, 'data-from': from },
+    h(
+      'header',
+      { class: 'msg-head' },
+      h('span', { class: 'sender' }, m.sender),
+      h('time', { class: 'time', datetime: m.time, title: preciseTime(m.time) }, messageTime(m.time)),
+      m.fromAssistant
+        ? null
+        : h(
+            'a',
+            { class: 'trace-link', href: `#/trace/${encodeURIComponent(m.id)}`, title: 'why was this (not) answered? see its trace' },
+            'why?',
+          ),
+    ),
+    body,
+  );
+}
+
+/**
+ * The message box: Enter sends, Shift+Enter starts a new line. The text is cleared only once the server has it.
+ * @param {string} chatId
+ * @param {() => Promise<void>} afterSend
+ */
+function composerFor(chatId, afterSend) {
+  const text = h('textarea', {
+    id: 'text',
+    name: 'text',
+    rows: 2,
+    maxlength: MAX_TEXT,
+    placeholder: 'Message — Enter sends, Shift+Enter for a new line',
+    'aria-label': 'Message',
+  });
+  const send = h('button', { id: 'send', type: 'submit' }, 'Send');
+  const form = h('form', { id: 'composer', class: 'composer' }, text, send);
+
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = text.value;
+    if (value.trim() === '' || send.disabled) return;
+    if (value.length > MAX_TEXT) {
+      showError(`The message is ${value.length.toLocaleString()} characters long; at most ${MAX_TEXT.toLocaleString()} fit.`);
+      return;
+    }
+    send.disabled = true;
+    form.setAttribute('aria-busy', 'true');
+    try {
+      await sendMessage(chatId, value);
+      // Only what was sent is cleared: text typed while it was on its way stays.
+      text.value = text.value.startsWith(value) ? text.value.slice(value.length) : text.value;
+      await afterSend();
+    } catch (err) {
+      showError(err);
+    } finally {
+      send.disabled = false;
+      form.removeAttribute('aria-busy');
+      text.focus();
+    }
+  });
+  return form;
+}
