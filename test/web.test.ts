@@ -165,6 +165,31 @@ describe('the web page in Chromium', { skip }, () => {
     await page.screenshot({ path: join(ARTIFACTS, 'web-tasks.png'), fullPage: true });
   });
 
+  test('groups: join a seen chat, change its trigger; activity shows usage', async () => {
+    h.pincer.store.chats.seen({ id: 'telegram:-500', channel: 'telegram', name: 'Book <i>Club</i>', isGroup: true }, Date.now());
+    await page.click('a[data-nav="groups"]');
+    const seen = page.locator('#seen-chats li.seen-chat[data-chat-id="telegram:-500"]');
+    await seen.waitFor();
+    assert.match((await seen.textContent()) ?? '', /Book <i>Club<\/i>/);
+    await seen.locator('button.join').click();
+    await seen.locator('form.join-form input[name="folder"]').fill('books');
+    await seen.locator('form.join-form button[type="submit"]').click();
+    const row = page.locator('#groups tr[data-folder="books"]');
+    await row.waitFor();
+    assert.equal(h.pincer.store.groups.get('telegram:-500')?.folder, 'books');
+    await row.locator('button.edit').click();
+    const form = page.locator('form.trigger-form');
+    await form.locator('input[name="trigger"]').fill('@Librarian');
+    await form.locator('button[type="submit"]').click();
+    await page.waitForSelector('#groups tr[data-folder="books"] >> text=@Librarian');
+    assert.equal(h.pincer.store.groups.get('telegram:-500')?.trigger, '@Librarian');
+
+    await page.click('a[data-nav="activity"]');
+    // The turn above cost something by the fake's usage; the table has a row for main and a total.
+    await page.waitForSelector('#usage tr.total');
+    assert.match((await page.locator('#usage').textContent()) ?? '', /main/);
+  });
+
   test('a page on another origin can neither open the live socket nor post, though the browser holds the cookie', async () => {
     const other = await context.newPage();
     await other.goto(foreignUrl);
