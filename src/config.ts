@@ -64,6 +64,9 @@ const schema = z.object({
   PINCER_SANDBOX_UID_BASE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(2_000_000_000).default(1_000_000)),
   PINCER_MOUNT_ALLOWLIST: optionalString,
   PINCER_MEDIA_MAX_MB: positiveInt(20),
+  /** Spend limits over all groups, in USD per calendar day / month (pincer's time zone); the main group can change them. */
+  PINCER_BUDGET_DAILY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
+  PINCER_BUDGET_MONTHLY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
   PINCER_MAIN_CHAT: z.preprocess(
     emptyToUndefined,
     z
@@ -111,6 +114,8 @@ export interface Config {
   /** Where extra mounts are allowed from; outside the project and every sandbox. */
   mountAllowlistPath: string;
   mediaMaxBytes: number;
+  /** The global budget when the owner has not set one in pincer. */
+  defaultBudget: { dailyUsd: number | null; monthlyUsd: number | null };
   /** A messenger chat (the owner's DM) to be the main group instead of `local:main`. */
   mainChat: string | undefined;
   channels: ChannelConfig;
@@ -170,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     sandboxUidBase: c.PINCER_SANDBOX_UID_BASE,
     mountAllowlistPath: c.PINCER_MOUNT_ALLOWLIST ?? join(homedir(), '.config', 'pincer', 'mount-allowlist.json'),
     mediaMaxBytes: c.PINCER_MEDIA_MAX_MB * MIB,
+    defaultBudget: { dailyUsd: c.PINCER_BUDGET_DAILY_USD ?? null, monthlyUsd: c.PINCER_BUDGET_MONTHLY_USD ?? null },
     mainChat: c.PINCER_MAIN_CHAT,
     channels: {
       ...(c.TELEGRAM_BOT_TOKEN ? { telegram: { token: c.TELEGRAM_BOT_TOKEN, apiRoot: c.TELEGRAM_API_ROOT.replace(/\/$/, '') } } : {}),

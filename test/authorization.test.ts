@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../src/log.js';
+import { Budgets } from '../src/service/budgets.js';
 import { Control } from '../src/service/control.js';
 import { registerGroup } from '../src/service/groups.js';
 import { prepareState, type StateLayout } from '../src/service/layout.js';
@@ -41,6 +42,7 @@ function snapshot(): string {
   return JSON.stringify([
     store.db.prepare('SELECT * FROM tasks ORDER BY id').all(),
     store.db.prepare('SELECT * FROM groups ORDER BY chat_id').all(),
+    store.db.prepare('SELECT * FROM budgets ORDER BY scope').all(),
   ]);
 }
 
@@ -78,9 +80,20 @@ const CASES: Record<string, (actor: Actor, target: Target) => Record<string, unk
   },
   set_egress_policy: (a, t) => ({ folder: targetFolder(a, t), mode: 'none' }),
   set_extra_mounts: (a, t) => ({ folder: targetFolder(a, t), mounts: [] }),
+  show_spend: () => ({}),
+  set_budget: (a, t) => ({ group: targetFolder(a, t), daily_usd: 50 }),
 };
 
-const ADMIN = new Set(['list_groups', 'list_chats', 'register_group', 'unregister_group', 'set_egress_policy', 'set_extra_mounts']);
+const ADMIN = new Set([
+  'list_groups',
+  'list_chats',
+  'register_group',
+  'unregister_group',
+  'set_egress_policy',
+  'set_extra_mounts',
+  'show_spend',
+  'set_budget',
+]);
 
 function expected(tool: string, actor: Actor, target: Target): Expect {
   if (actor === 'main') return tool === 'unregister_group' && target === 'own' ? 'refused' : 'ok';
@@ -107,6 +120,14 @@ before(() => {
     onTasksChanged: () => {},
     onGroupRemoved: () => {},
     isLive: () => false,
+    budgets: new Budgets({
+      store,
+      timezone: 'Europe/Berlin',
+      defaults: { dailyUsd: null, monthlyUsd: null },
+      log: createLogger('silent'),
+      onOutbox: () => {},
+    }),
+    onBudgetChanged: () => {},
   });
   join_('main', true);
   join_('team');

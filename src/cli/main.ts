@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { budgetCommand } from './budget.js';
 import { runChat } from './chat.js';
 import { runDoctor } from './doctor.js';
 import { groupsCommand } from './groups.js';
@@ -37,6 +38,7 @@ program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());
 program.addCommand(traceCommand());
 program.addCommand(statusCommand());
+program.addCommand(budgetCommand());
 program.addCommand(webCommand());
 program.addCommand(whatsappCommand());
 

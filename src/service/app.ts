@@ -13,6 +13,7 @@ import { readFileInside } from '../sandbox/safe-fs.js';
 import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Store } from '../store/index.js';
+import { Budgets } from './budgets.js';
 import { Control } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { ensureMainGroup } from './groups.js';
@@ -74,6 +75,14 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
   // Control, dispatcher and scheduler call each other; each is reached through a closure made before the next exists.
   let dispatcher: Dispatcher | undefined;
   let scheduler: Scheduler | undefined;
+  let outboxWorker: OutboxWorker | undefined;
+  const budgets = new Budgets({
+    store,
+    timezone: config.timezone,
+    defaults: config.defaultBudget,
+    log: log.child({ part: 'budget' }),
+    onOutbox: () => outboxWorker?.wake(),
+  });
   const control = new Control({
     store,
     layout,
@@ -84,6 +93,8 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     onTasksChanged: () => scheduler?.rearm(),
     onGroupRemoved: (chatId) => dispatcher?.forget(chatId),
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
+    budgets,
+    onBudgetChanged: () => dispatcher?.wakeWaiting(),
   });
 
   const channels = new ChannelRegistry();
@@ -123,6 +134,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
       return { name: basename(path), data };
     },
   });
+  outboxWorker = outbox;
   const agents = new Dispatcher(config.maxConcurrentAgents, {
     store,
     layout,
@@ -139,6 +151,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
       sandbox,
     },
     control,
+    budgets,
     log: log.child({ part: 'agent' }),
     onOutbox: () => outbox.wake(),
     setTyping: (chatId, on) => {

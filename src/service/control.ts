@@ -7,7 +7,8 @@ import { defaultTrigger } from '../router/trigger.js';
 import type { ExtraMountRequest, ExtraMountsResult } from '../sandbox/mount-allowlist.js';
 import type { Mount } from '../sandbox/types.js';
 import { describeSchedule, nextDueAfter, parseSchedule, type ScheduleType } from '../scheduler/schedule.js';
-import type { Chat, ContextMode, Group, Store, Task, TaskRun } from '../store/index.js';
+import { type Chat, type ContextMode, GLOBAL_SCOPE, type Group, type Store, type Task, type TaskRun } from '../store/index.js';
+import type { Budgets, SpendView } from './budgets.js';
 import { registerGroup } from './groups.js';
 import { FOLDER_NAME, folderProblem, type StateLayout } from './layout.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
@@ -112,8 +113,26 @@ export interface ControlDeps {
   /** A group was left: its live session, if any, ends. */
   onGroupRemoved(chatId: string): void;
   isLive(chatId: string): boolean;
+  budgets: Budgets;
+  /** A budget changed: messages that waited for it may be answered now. */
+  onBudgetChanged(): void;
   now?: () => number;
 }
+
+export interface BudgetChange {
+  /** A group's folder; omitted: the overall budget. */
+  group?: string;
+  /** USD per calendar day; null removes the limit; omitted keeps it. */
+  dailyUsd?: number | null;
+  monthlyUsd?: number | null;
+}
+
+export interface BudgetsView {
+  global: SpendView;
+  groups: Array<{ folder: string; chatId: string } & SpendView>;
+}
+
+const MAX_BUDGET_USD = 1_000_000;
 
 const MAX_PROMPT = 20_000;
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -202,6 +221,41 @@ export class Control {
     this.#d.store.groups.setEgressPolicy(g.chatId, parsed.data);
     this.#d.log.info({ folder, policy: parsed.data, by: this.#who(actor) }, 'egress policy changed');
     return this.#groupView(this.#groupByFolder(folder));
+  }
+
+  /** Every budget with what was spent today and this month (the main group and the owner only). */
+  budgets(actor: Actor): BudgetsView {
+    this.#requireAdmin(actor, 'see budgets and spend');
+    const { budgets, store } = this.#d;
+    return {
+      global: budgets.view(),
+      groups: store.groups.list().map((g) => ({ folder: g.folder, chatId: g.chatId, ...budgets.view(g.chatId) })),
+    };
+  }
+
+  /** Sets a group's or the overall budget; messages that waited for it are answered if it now allows. */
+  setBudget(actor: Actor, change: BudgetChange): BudgetsView {
+    this.#requireAdmin(actor, 'change a budget');
+    for (const [name, value] of [
+      ['dailyUsd', change.dailyUsd],
+      ['monthlyUsd', change.monthlyUsd],
+    ] as const) {
+      if (value !== undefined && value !== null && !(Number.isFinite(value) && value > 0 && value <= MAX_BUDGET_USD))
+        throw new ControlError('invalid', `${name} must be an amount in USD above 0 and at most ${MAX_BUDGET_USD}, or null for no limit`);
+    }
+    const scope = change.group === undefined ? GLOBAL_SCOPE : this.#groupByFolder(change.group).chatId;
+    const current = this.#d.budgets.limits(scope);
+    const next = {
+      dailyUsd: change.dailyUsd === undefined ? current.dailyUsd : change.dailyUsd,
+      monthlyUsd: change.monthlyUsd === undefined ? current.monthlyUsd : change.monthlyUsd,
+    };
+    const { store } = this.#d;
+    // A group without limits has no row; the overall one keeps its row, so "no limit" overrides the environment's.
+    if (scope !== GLOBAL_SCOPE && next.dailyUsd === null && next.monthlyUsd === null) store.budgets.remove(scope);
+    else store.budgets.set(scope, next, this.#now());
+    this.#d.log.info({ scope, ...next, by: this.#who(actor) }, 'budget changed');
+    this.#d.onBudgetChanged();
+    return this.budgets(actor);
   }
 
   /** Checked against the owner's allowlist now and at every sandbox start; applies from the group's next session. */

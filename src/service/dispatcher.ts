@@ -3,6 +3,7 @@
 import type { Logger } from '../log.js';
 import { GroupQueue } from '../queue/group-queue.js';
 import type { Store, TaskRun } from '../store/index.js';
+import type { Budgets } from './budgets.js';
 import { GroupLane, type LaneDeps } from './group-lane.js';
 import { IsolatedRun } from './isolated-run.js';
 
@@ -12,12 +13,14 @@ export class Dispatcher {
   readonly queue: GroupQueue<string>;
   readonly #lanes = new Map<string, GroupLane | IsolatedRun>();
   readonly #store: Store;
+  readonly #budgets: Budgets;
   readonly #log: Logger;
   readonly #maxConcurrent: number;
 
   constructor(maxConcurrent: number, laneDeps: LaneDeps) {
     this.#maxConcurrent = maxConcurrent;
     this.#store = laneDeps.store;
+    this.#budgets = laneDeps.budgets;
     this.#log = laneDeps.log;
     this.queue = new GroupQueue<string>(
       maxConcurrent,
@@ -44,6 +47,11 @@ export class Dispatcher {
 
   /** A message engaged the agent in this chat. */
   wake(chatId: string, seq: number): void {
+    const budget = this.#budgets.check(chatId);
+    if (!budget.ok) {
+      this.#budgets.refuse(chatId, seq, budget);
+      return;
+    }
     const detail = this.queue.isActive(chatId)
       ? 'into the live session'
       : this.queue.activeCount < this.#maxConcurrent
@@ -60,15 +68,20 @@ export class Dispatcher {
 
   /** After a restart: every group with unanswered engaging messages, and every unfinished isolated run, goes again. */
   recover(): void {
-    for (const group of this.#store.groups.list()) {
-      if (this.#hasWork(group.chatId)) {
-        this.#log.info({ chatId: group.chatId }, 'resuming unanswered messages');
-        this.queue.wake(group.chatId);
-      }
-    }
+    this.wakeWaiting();
     for (const run of this.#store.taskRuns.running('isolated')) {
       this.#log.info({ run: run.id, task: run.taskId }, 'resuming an interrupted scheduled run');
       this.startRun(run);
+    }
+  }
+
+  /** Every group with unanswered engaging messages that may run now (after a restart, or a raised budget). */
+  wakeWaiting(): void {
+    for (const group of this.#store.groups.list()) {
+      if (!this.queue.isActive(group.chatId) && this.#hasWork(group.chatId)) {
+        this.#log.info({ chatId: group.chatId }, 'answering waiting messages');
+        this.queue.wake(group.chatId);
+      }
     }
   }
 
@@ -106,6 +119,7 @@ export class Dispatcher {
     }
     if (!this.#store.groups.get(key)) return false;
     const { cursor } = this.#store.groups.state(key);
-    return this.#store.messages.hasEngaging(key, cursor);
+    // Over budget, the messages wait: opening the lane again would only refuse them again.
+    return this.#store.messages.hasEngaging(key, cursor) && this.#budgets.check(key).ok;
   }
 }

@@ -10,6 +10,7 @@ import { formatPrompt } from '../router/prompt.js';
 import type { Runtime } from '../sandbox/types.js';
 import type { Group, Stage, Store, TurnRecord } from '../store/index.js';
 import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
+import type { Budgets } from './budgets.js';
 import type { Control } from './control.js';
 import type { StateLayout } from './layout.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
@@ -46,6 +47,8 @@ export interface LaneDeps {
   setTyping(chatId: string, on: boolean): void;
   /** Groups and tasks, for the session's tools (acting as its group). */
   control: Control;
+  /** Spend limits: a reached one starts no turn. */
+  budgets: Budgets;
 }
 
 interface Turn {
@@ -194,6 +197,13 @@ export class GroupLane implements Lane {
     const first = batch[0];
     const last = batch[batch.length - 1];
     if (!first || !last) {
+      this.#becomeIdle();
+      return;
+    }
+    // A turn just ended may have used up a budget: the next one waits (its messages stay unanswered, kept).
+    const budget = this.#deps.budgets.check(chatId);
+    if (!budget.ok) {
+      this.#deps.budgets.refuse(chatId, last.seq, budget);
       this.#becomeIdle();
       return;
     }

@@ -65,6 +65,23 @@ export class IsolatedRun implements Lane {
       return;
     }
     const chatId = this.#group.chatId;
+    const budget = this.#deps.budgets.check(chatId);
+    if (!budget.ok) {
+      // Logged as failed, not posted: the chat hears about the budget once, not at every run.
+      this.#finished = true;
+      const now = Date.now();
+      store.taskRuns.finish(this.#run.id, {
+        status: 'error',
+        endedAt: now,
+        durationMs: now - this.#run.startedAt,
+        result: null,
+        error: `not run: ${budget.scope === 'group' ? "the group's" : 'the overall'} ${budget.period === 'day' ? 'daily' : 'monthly'} budget is reached`,
+        costUsd: null,
+      });
+      this.#deps.budgets.refuse(chatId, null, budget);
+      this.#resolveDone();
+      return;
+    }
     const session = new AgentSession({
       runtime: runtime.runtime,
       plan: sandboxPlan(this.#deps.layout, this.#group, settings.sandbox, this.#log, { isolated: true }),
@@ -124,6 +141,8 @@ export class IsolatedRun implements Lane {
       result: error === null ? reply.slice(0, RUN_RESULT_CHARS) : null,
       error,
       costUsd: outcome?.costUsd ?? null,
+      inputTokens: outcome?.inputTokens ?? null,
+      outputTokens: outcome?.outputTokens ?? null,
     };
     store.transaction(() => {
       if (reply) store.outbox.add(this.#group.chatId, reply, null, now);

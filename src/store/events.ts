@@ -8,6 +8,7 @@ export type Stage =
   | 'duplicate'
   | 'engaged'
   | 'ignored'
+  | 'over_budget'
   | 'queued'
   | 'spawned'
   | 'prompted'

@@ -1,3 +1,4 @@
+import { BudgetTable } from './budgets.js';
 import { type StoreChanges, storeChanges } from './changes.js';
 import { ChatTable } from './chats.js';
 import { type Db, openDb } from './db.js';
@@ -10,6 +11,8 @@ import { TaskRunTable, TaskTable } from './tasks.js';
 import { TurnTable } from './turns.js';
 import { WebSessionTable } from './web-sessions.js';
 
+export type { BudgetLimits, BudgetScope } from './budgets.js';
+export { GLOBAL_SCOPE } from './budgets.js';
 export type { StoreChanges } from './changes.js';
 export type { Chat } from './chats.js';
 export type { EgressEntry } from './egress.js';
@@ -33,6 +36,7 @@ export class Store {
   readonly tasks: TaskTable;
   readonly taskRuns: TaskRunTable;
   readonly webSessions: WebSessionTable;
+  readonly budgets: BudgetTable;
   /** Tasks, groups and trace events as they change (messages have their own `messages.changes`). */
   readonly changes: StoreChanges = storeChanges();
 
@@ -48,6 +52,7 @@ export class Store {
     this.tasks = new TaskTable(this.db, this.changes);
     this.taskRuns = new TaskRunTable(this.db, this.changes);
     this.webSessions = new WebSessionTable(this.db);
+    this.budgets = new BudgetTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

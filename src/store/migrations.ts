@@ -148,4 +148,22 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  `
+  CREATE TABLE budgets (
+    scope TEXT PRIMARY KEY,
+    daily_usd REAL,
+    monthly_usd REAL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE budget_notices (
+    chat_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, period)
+  );
+  CREATE INDEX turns_by_end ON turns(ended_at);
+  CREATE INDEX task_runs_by_end ON task_runs(ended_at) WHERE context_mode = 'isolated';
+  ALTER TABLE task_runs ADD COLUMN input_tokens INTEGER;
+  ALTER TABLE task_runs ADD COLUMN output_tokens INTEGER;
+  `,
 ];

@@ -176,6 +176,9 @@ export interface TaskRun {
   result: string | null;
   error: string | null;
   costUsd: number | null;
+  /** Isolated runs only: a group-context run's tokens are its turn's. */
+  inputTokens: number | null;
+  outputTokens: number | null;
 }
 
 interface RunRow {
@@ -193,6 +196,8 @@ interface RunRow {
   result: string | null;
   error: string | null;
   cost_usd: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
 }
 
 const toRun = (r: RunRow): TaskRun => ({
@@ -210,6 +215,8 @@ const toRun = (r: RunRow): TaskRun => ({
   result: r.result,
   error: r.error,
   costUsd: r.cost_usd,
+  inputTokens: r.input_tokens,
+  outputTokens: r.output_tokens,
 });
 
 export interface RunEnd {
@@ -219,6 +226,8 @@ export interface RunEnd {
   result: string | null;
   error: string | null;
   costUsd: number | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
 }
 
 export class TaskRunTable {
@@ -230,6 +239,8 @@ export class TaskRunTable {
   readonly #finishMessages;
   readonly #last;
   readonly #isolatedCosts;
+  readonly #isolatedCostTotal;
+  readonly #isolatedCostTotalForChat;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -246,8 +257,17 @@ export class TaskRunTable {
     this.#get = db.prepare<[number], RunRow>('SELECT * FROM task_runs WHERE id = ?');
     this.#forTask = db.prepare<[number, number], RunRow>('SELECT * FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT ?');
     this.#running = db.prepare<[string], RunRow>(`SELECT * FROM task_runs WHERE status = 'running' AND context_mode = ? ORDER BY id`);
-    this.#finish = db.prepare<[string, number, number | null, string | null, string | null, number | null, number]>(
-      `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ? WHERE id = ? AND status = 'running'`,
+    this.#finish = db.prepare<
+      [string, number, number | null, string | null, string | null, number | null, number | null, number | null, number]
+    >(
+      `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ?, input_tokens = ?, output_tokens = ?
+       WHERE id = ? AND status = 'running'`,
+    );
+    this.#isolatedCostTotal = db.prepare<[number], { total: number | null }>(
+      `SELECT SUM(cost_usd) AS total FROM task_runs WHERE context_mode = 'isolated' AND ended_at >= ?`,
+    );
+    this.#isolatedCostTotalForChat = db.prepare<[number, string], { total: number | null }>(
+      `SELECT SUM(cost_usd) AS total FROM task_runs WHERE context_mode = 'isolated' AND ended_at >= ? AND chat_id = ?`,
     );
     this.#finishMessages = db.prepare<[string, number, number | null, string | null, string | null, number | null, string, number, number]>(
       `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ?
@@ -292,8 +312,24 @@ export class TaskRunTable {
   }
 
   finish(id: number, end: RunEnd): void {
-    if (this.#finish.run(end.status, end.endedAt, end.durationMs, end.result, end.error, end.costUsd, id).changes > 0)
-      this.#changes.emit('tasks');
+    const { changes } = this.#finish.run(
+      end.status,
+      end.endedAt,
+      end.durationMs,
+      end.result,
+      end.error,
+      end.costUsd,
+      end.inputTokens ?? null,
+      end.outputTokens ?? null,
+      id,
+    );
+    if (changes > 0) this.#changes.emit('tasks');
+  }
+
+  /** The total cost of isolated runs that ended at or after `at`: all groups', or one chat's. */
+  isolatedCostSince(at: number, chatId?: string): number {
+    const row = chatId === undefined ? this.#isolatedCostTotal.get(at) : this.#isolatedCostTotalForChat.get(at, chatId);
+    return row?.total ?? 0;
   }
 
   /** Costs of isolated runs since `at` (group-context runs are counted with their group's turns). */

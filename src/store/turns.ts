@@ -20,6 +20,8 @@ export class TurnTable {
   readonly #insert;
   readonly #forChat;
   readonly #since;
+  readonly #costSince;
+  readonly #costSinceForChat;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -39,6 +41,16 @@ export class TurnTable {
       `SELECT chat_id AS chatId, ended_at AS endedAt, cost_usd AS costUsd, input_tokens AS inputTokens, output_tokens AS outputTokens
        FROM turns WHERE ended_at >= ? ORDER BY id`,
     );
+    this.#costSince = db.prepare<[number], { total: number | null }>('SELECT SUM(cost_usd) AS total FROM turns WHERE ended_at >= ?');
+    this.#costSinceForChat = db.prepare<[number, string], { total: number | null }>(
+      'SELECT SUM(cost_usd) AS total FROM turns WHERE ended_at >= ? AND chat_id = ?',
+    );
+  }
+
+  /** The total cost of turns that ended at or after `at`: all groups', or one chat's. */
+  costSince(at: number, chatId?: string): number {
+    const row = chatId === undefined ? this.#costSince.get(at) : this.#costSinceForChat.get(at, chatId);
+    return row?.total ?? 0;
   }
 
   /** What every turn since `at` cost, for usage per group and day. */

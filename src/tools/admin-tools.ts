@@ -63,6 +63,27 @@ export function adminTools(control: Control, actor: Actor) {
         }),
     ),
     tool(
+      'show_spend',
+      'Show what was spent today and this month, overall and per group, against the budgets (USD per day / month).',
+      {},
+      async () => answer(() => control.budgets(actor)),
+    ),
+    tool(
+      'set_budget',
+      'Set a spending limit in USD per calendar day and/or month, for one group or (without group) for all groups together. null removes a limit; an omitted one stays. When a budget is reached the group gets no agent until it is raised or the period ends; raising it answers the messages that waited.',
+      {
+        group: folder.optional().describe("The group's folder; omit for the overall budget"),
+        daily_usd: z.number().positive().max(1_000_000).nullable().optional(),
+        monthly_usd: z.number().positive().max(1_000_000).nullable().optional(),
+      },
+      async (a) =>
+        answer(() => {
+          const view = control.setBudget(actor, { group: a.group, dailyUsd: a.daily_usd, monthlyUsd: a.monthly_usd });
+          const spend = a.group === undefined ? view.global : view.groups.find((g) => g.folder === a.group);
+          return { budget: a.group ?? 'overall', ...spend };
+        }),
+    ),
+    tool(
       'set_extra_mounts',
       "Set the host folders mounted into a group's sandbox at /workspace/extra/<name>. Only folders under the roots of the owner's mount allowlist are accepted; replaces the group's previous list.",
       {

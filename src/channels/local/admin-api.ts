@@ -59,6 +59,12 @@ const groupChangeBody = body({
   timezone: timezone.nullable().optional(),
 }).refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist or timezone');
 
+const amount = z.number().positive('must be above 0').max(1_000_000, 'must be at most 1000000').nullable().optional();
+const budgetBody = body({ group: z.string().min(1).max(64).optional(), dailyUsd: amount, monthlyUsd: amount }).refine(
+  (b) => b.dailyUsd !== undefined || b.monthlyUsd !== undefined,
+  'say what to change: dailyUsd or monthlyUsd (a number, or null for no limit)',
+);
+
 const chatsQuery = z.object({ all: flag.optional() });
 const tasksQuery = z.object({ group: z.string().min(1).max(64).optional() });
 const usageQuery = z.object({ days: positiveInt.pipe(z.number().max(366, 'must be at most 366')).optional() });
@@ -210,6 +216,18 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
       const { limit } = parse(runsQuery, req.query, 'query');
       return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
     }),
+  );
+
+  // ---- spend ----
+
+  app.get(
+    '/api/v1/budgets',
+    guarded(() => control.budgets(OWNER)),
+  );
+
+  app.put(
+    '/api/v1/budgets',
+    guarded((req) => control.setBudget(OWNER, parse(budgetBody, req.body, 'body'))),
   );
 
   app.post(

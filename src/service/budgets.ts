@@ -1,0 +1,133 @@
+// Spend limits: one per group and one over all groups, per calendar day and month in pincer's time zone.
+// When one is reached no agent starts for the group; the chat is told once per period and limit; what it
+// sent is kept and answered when the budget allows again (raised by the main group, or a new day/month).
+import type { Logger } from '../log.js';
+import { type BudgetLimits, GLOBAL_SCOPE, type Store } from '../store/index.js';
+
+export interface SpendView extends BudgetLimits {
+  spentTodayUsd: number;
+  spentMonthUsd: number;
+}
+
+export type BudgetVerdict =
+  | { ok: true }
+  | { ok: false; scope: 'group' | 'global'; period: 'day' | 'month'; limitUsd: number; spentUsd: number };
+
+export interface BudgetDeps {
+  store: Store;
+  timezone: string;
+  /** The global budget when none is stored (PINCER_BUDGET_DAILY_USD / _MONTHLY_USD). */
+  defaults: BudgetLimits;
+  log: Logger;
+  onOutbox(): void;
+  now?: () => number;
+}
+
+const NO_LIMITS: BudgetLimits = { dailyUsd: null, monthlyUsd: null };
+
+export const usd = (amount: number): string => `$${amount.toFixed(2)}`;
+
+export class Budgets {
+  readonly #d: BudgetDeps;
+  readonly #now: () => number;
+
+  constructor(deps: BudgetDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** The limits in force: a group's own (none by default), or the global one. */
+  limits(scope: string): BudgetLimits {
+    const stored = this.#d.store.budgets.get(scope);
+    if (scope === GLOBAL_SCOPE) return stored ?? this.#d.defaults;
+    return stored ?? NO_LIMITS;
+  }
+
+  /** Limits and what was spent today and this month, for a group's chat id or everything. */
+  view(chatId?: string): SpendView {
+    const now = this.#now();
+    return {
+      ...this.limits(chatId ?? GLOBAL_SCOPE),
+      spentTodayUsd: this.#spentSince(startOfDay(now, this.#d.timezone), chatId),
+      spentMonthUsd: this.#spentSince(startOfMonth(now, this.#d.timezone), chatId),
+    };
+  }
+
+  /** Whether an agent may start for this chat now. */
+  check(chatId: string): BudgetVerdict {
+    for (const scope of ['group', 'global'] as const) {
+      const spend = this.view(scope === 'group' ? chatId : undefined);
+      if (spend.dailyUsd !== null && spend.spentTodayUsd >= spend.dailyUsd)
+        return { ok: false, scope, period: 'day', limitUsd: spend.dailyUsd, spentUsd: spend.spentTodayUsd };
+      if (spend.monthlyUsd !== null && spend.spentMonthUsd >= spend.monthlyUsd)
+        return { ok: false, scope, period: 'month', limitUsd: spend.monthlyUsd, spentUsd: spend.spentMonthUsd };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * A message (or a scheduled run, seq null) gets no agent because of a budget: the trace says why, and the
+   * chat is told, once per period and limit (a raised limit that is reached again is news).
+   */
+  refuse(chatId: string, seq: number | null, verdict: Exclude<BudgetVerdict, { ok: true }>): void {
+    const { store } = this.#d;
+    const now = this.#now();
+    const what = `${verdict.scope === 'group' ? "this group's" : 'the overall'} ${verdict.period === 'day' ? 'daily' : 'monthly'} budget`;
+    const detail = `${what} is reached: ${usd(verdict.spentUsd)} of ${usd(verdict.limitUsd)}`;
+    store.events.record({ messageSeq: seq, chatId, stage: 'over_budget', detail, at: now });
+    const start = verdict.period === 'day' ? startOfDay(now, this.#d.timezone) : startOfMonth(now, this.#d.timezone);
+    const period = `${verdict.scope}:${verdict.period}:${start}:${verdict.limitUsd}`;
+    if (!store.budgets.noticeOnce(chatId, period, now)) return;
+    const until = verdict.period === 'day' ? 'tomorrow' : 'next month';
+    const notice =
+      `⚠️ ${detail[0]?.toUpperCase()}${detail.slice(1)}, so I am not starting until ${until}, or until the main group raises it. ` +
+      'Your messages are kept and will be answered then.';
+    store.outbox.add(chatId, notice, seq, now);
+    this.#d.log.warn({ chatId, ...verdict }, 'budget reached: no agent starts');
+    this.#d.onOutbox();
+  }
+
+  #spentSince(at: number, chatId?: string): number {
+    const { store } = this.#d;
+    return store.turns.costSince(at, chatId) + store.taskRuns.isolatedCostSince(at, chatId);
+  }
+}
+
+/** Wall-clock fields of an instant in a time zone. */
+function wall(at: number, timezone: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(at);
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  return { y: get('year'), mo: get('month'), d: get('day'), h: get('hour'), mi: get('minute'), s: get('second') };
+}
+
+/** The zone's offset from UTC at an instant, in ms. */
+function offset(at: number, timezone: string): number {
+  const w = wall(at, timezone);
+  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(at / 1000) * 1000;
+}
+
+/** The instant a wall-clock date begins in a zone; the second pass settles a DST change in between. */
+function instantOf(y: number, mo: number, d: number, timezone: string, near: number): number {
+  const asUtc = Date.UTC(y, mo - 1, d);
+  const first = asUtc - offset(near, timezone);
+  return asUtc - offset(first, timezone);
+}
+
+export function startOfDay(at: number, timezone: string): number {
+  const w = wall(at, timezone);
+  return instantOf(w.y, w.mo, w.d, timezone, at);
+}
+
+export function startOfMonth(at: number, timezone: string): number {
+  const w = wall(at, timezone);
+  return instantOf(w.y, w.mo, 1, timezone, at);
+}
