@@ -74,6 +74,9 @@ export function agentEnv(o: { credentialKind: ModelCredential['kind']; timezone:
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     CLAUDE_CODE_MAX_RETRIES: String(o.maxRetries),
     CLAUDE_CODE_ADDITIONAL_DIRECTORIES_CLAUDE_MD: '1',
+    // Sub-agents and Bash run in the foreground: a background one finishes after the turn's result, and Claude Code
+    // then starts a turn of its own whose result would be taken for the answer to the next message.
+    CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
     DISABLE_AUTOUPDATER: '1',
     IS_SANDBOX: '1',
   };

@@ -1,5 +1,6 @@
 // Long replies go out in parts no longer than the platform allows, cut where a reader would: between
-// paragraphs, else lines, else sentences, else words; never inside a surrogate pair.
+// paragraphs, else lines, else sentences, else words; a hard cut never splits a character a reader sees as
+// one (a surrogate pair, an emoji sequence joined by ZWJ, a letter with its combining marks).
 
 const BOUNDARIES = [/\n\s*\n/g, /\n/g, /(?<=[.!?…])\s+/g, /\s+/g];
 
@@ -28,6 +29,20 @@ function cutPoint(text: string, limit: number): number {
     // A boundary in the first third would leave tiny parts: try the next kind instead.
     if (best >= limit / 3) return best;
   }
+  return graphemeCut(text, limit);
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** The last grapheme boundary at or before `limit`; the limit itself only when one grapheme is longer than it. */
+function graphemeCut(text: string, limit: number): number {
+  let cut = 0;
+  // Segments of the window plus one grapheme's worth, so a boundary exactly at `limit` is seen.
+  for (const { index } of graphemes.segment(text.slice(0, limit + 64))) {
+    if (index > limit) break;
+    cut = index;
+  }
+  if (cut > 0 && limit - cut < 64) return cut;
   const code = text.charCodeAt(limit - 1);
   return code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit;
 }

@@ -15,9 +15,12 @@ export async function runStart(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const pincer = await startPincer(config, log);
+  // A login link is a credential: only a person at a terminal gets one, never a service's log (the journal).
+  const login = process.stderr.isTTY
+    ? `web page, one-time login link (15 min): ${pincer.local.loginLink()}`
+    : 'web page: `npx pincer web` prints a one-time login link';
   process.stderr.write(
-    `pincer is running: ${pincer.local.url}  (talk to it: npx pincer chat; token in ${pincer.layout.home}/token)\n` +
-      `web page, one-time login link (15 min; \`npx pincer web\` makes another): ${pincer.local.loginLink()}\n`,
+    `pincer is running: ${pincer.local.url}  (talk to it: npx pincer chat; token in ${pincer.layout.home}/token)\n${login}\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {

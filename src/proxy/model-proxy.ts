@@ -78,6 +78,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       return;
     }
     options.onRequest?.(path);
+    let agentGone = false;
     const upstreamReq = send(
       {
         protocol: base.protocol,
@@ -89,10 +90,22 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       },
       (upstreamRes) => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        // A stream the endpoint cuts midway is cut here too: pipe() alone would leave the agent waiting forever.
+        upstreamRes.on('error', (err) => {
+          if (!agentGone) options.onError?.(err);
+          res.destroy(err);
+        });
         upstreamRes.pipe(res);
       },
     );
+    // The agent gave up (its own timeout, or the sandbox is gone): so does the request upstream.
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      agentGone = true;
+      upstreamReq.destroy();
+    });
     upstreamReq.on('error', (err) => {
+      if (agentGone) return;
       options.onError?.(err);
       if (res.headersSent) {
         res.destroy(err);

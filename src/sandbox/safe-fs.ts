@@ -20,11 +20,14 @@ export class SafeFsError extends Error {
   readonly code: SafeFsErrorCode;
   /** The path as the caller named it (root joined with the relative path). */
   readonly path: string;
+  /** Why, without the path: for callers that name the file their own way (the agent knows its sandbox path). */
+  readonly reason: string;
 
   constructor(code: SafeFsErrorCode, path: string, reason: string, options?: ErrorOptions) {
     super(`${path}: ${reason}`, options);
     this.code = code;
     this.path = path;
+    this.reason = reason;
   }
 }
 

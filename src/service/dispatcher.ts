@@ -47,7 +47,8 @@ export class Dispatcher {
 
   /** A message engaged the agent in this chat. */
   wake(chatId: string, seq: number): void {
-    const budget = this.#budgets.check(chatId);
+    // A live lane checks the budget before each turn itself.
+    const budget = this.queue.isActive(chatId) ? ({ ok: true } as const) : this.#budgets.check(chatId);
     if (!budget.ok) {
       this.#budgets.refuse(chatId, seq, budget);
       return;

@@ -17,6 +17,13 @@ export interface IngestDeps {
   onEngaged(chatId: string, seq: number): void;
 }
 
+/**
+ * Lone UTF-16 surrogates (a malformed client, a JSON `\ud800` escape) have no UTF-8 form: SQLite would keep
+ * invalid bytes that read back as three U+FFFD each. Each becomes one U+FFFD here, as any UTF-8 encoder does,
+ * so what is stored is valid UTF-8 and reads back exactly as stored.
+ */
+const wellFormed = (s: string): string => s.replace(/\p{Cs}/gu, '\uFFFD');
+
 export function createIngest(deps: IngestDeps): InboundSink {
   const { store } = deps;
   const store_ = (m: InboundMessage, mediaLines: string[]): IngestResult =>
@@ -62,7 +69,13 @@ export function createIngest(deps: IngestDeps): InboundSink {
       return { seq, duplicate, engaged };
     });
 
-  const deliver = (m: InboundMessage, mediaLines: string[]): IngestResult => {
+  const deliver = (raw: InboundMessage, mediaLines: string[]): IngestResult => {
+    const m = {
+      ...raw,
+      text: wellFormed(raw.text),
+      senderName: wellFormed(raw.senderName),
+      ...(raw.chatName === undefined ? {} : { chatName: wellFormed(raw.chatName) }),
+    };
     const result = store_(m, mediaLines);
     if (result.engaged) deps.onEngaged(m.chatId, result.seq);
     return result;

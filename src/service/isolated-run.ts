@@ -1,5 +1,6 @@
 // A scheduled run in `isolated` context: a fresh session (no history, its own Claude Code state), one
 // prompt, its answer posted to the group's chat, then gone. It takes a queue slot like a group does.
+import { describeTurnFailure } from '../agent/failure-text.js';
 import { AgentSession, type SessionEnd, type TurnOutcome } from '../agent/session.js';
 import type { Logger } from '../log.js';
 import type { Lane } from '../queue/group-queue.js';
@@ -133,7 +134,9 @@ export class IsolatedRun implements Lane {
     clearTimeout(this.#timeout);
     const { store } = this.#deps;
     const now = Date.now();
-    const reply = error === null && outcome ? stripInternal(outcome.text) : `⚠️ Scheduled task #${this.#task.id} failed: ${error}`;
+    // A model failure comes in Claude Code's words; pincer's own reasons are one plain line already.
+    const reason = outcome && error !== null ? describeTurnFailure(error, { tries: this.#deps.settings.modelMaxRetries + 1 }) : error;
+    const reply = error === null && outcome ? stripInternal(outcome.text) : `⚠️ Scheduled task #${this.#task.id} failed: ${reason}`;
     const end: RunEnd = {
       status: error === null ? 'ok' : 'error',
       endedAt: now,

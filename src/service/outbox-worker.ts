@@ -3,6 +3,7 @@ import type { ChannelRegistry } from '../channels/registry.js';
 import { splitText } from '../channels/split-text.js';
 import { RateLimitedError } from '../channels/types.js';
 import type { Logger } from '../log.js';
+import { SafeFsError } from '../sandbox/safe-fs.js';
 import type { OutboxItem, Store } from '../store/index.js';
 
 /** Delay before attempt n+1 after n failures; past the last one the reply is given up and the owner told. */
@@ -118,9 +119,12 @@ export class OutboxWorker {
         });
       });
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      // A file the group folder refuses (a link out, a FIFO, gone) stays refused: no retries, and the chat is told
+      // which file and why, by its name in the folder, not by the host's path.
+      const refusedFile = err instanceof SafeFsError && item.filePath !== null ? `${item.filePath}: ${err.reason}` : undefined;
+      const error = refusedFile ?? (err instanceof Error ? err.message : String(err));
       // A platform that says when to come back is believed (within the usual number of attempts).
-      const scheduled = RETRY_DELAYS_MS[item.attempts];
+      const scheduled = refusedFile ? undefined : RETRY_DELAYS_MS[item.attempts];
       const delay = scheduled === undefined ? undefined : err instanceof RateLimitedError ? Math.max(err.retryAfterMs, 100) : scheduled;
       const now = Date.now();
       if (delay !== undefined && channel) {
@@ -142,6 +146,10 @@ export class OutboxWorker {
       store.transaction(() => {
         store.outbox.markFailed(item.id, error);
         store.events.record({ messageSeq: item.replyTo, chatId: item.chatId, stage: 'delivery_failed', detail: error, at: now });
+        if (refusedFile && channel) {
+          store.outbox.add(item.chatId, `⚠️ A file was not sent: ${refusedFile}.`, item.replyTo, now);
+          this.#again = true;
+        }
         if (main && main !== item.chatId) {
           const preview = item.text.length > 80 ? `${item.text.slice(0, 80)}…` : item.text;
           store.outbox.add(main, `⚠️ A reply to ${item.chatId} could not be delivered (${error}): "${preview}"`, null, now);

@@ -1,6 +1,8 @@
 // What a session's tools may do in its own chat: post text and files through the outbox.
+import { isAbsolute } from 'node:path';
+import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
 import { stripInternal } from '../router/outbound.js';
-import { readFileInside } from '../sandbox/safe-fs.js';
+import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
 import type { Group } from '../store/index.js';
 import type { ToolContext } from '../tools/pincer-server.js';
 import type { LaneDeps } from './group-lane.js';
@@ -25,7 +27,17 @@ export function chatToolContext(deps: LaneDeps, group: Group, replyTo: () => num
     },
     sendFile: async (relativePath, caption) => {
       // Checked now, so the agent hears at once of a missing, linked-out or oversized file; read again at delivery.
-      await readFileInside(groupPaths(deps.layout, group.folder, group.isMain).groupDir, relativePath, MAX_SEND_FILE_BYTES);
+      try {
+        await readFileInside(groupPaths(deps.layout, group.folder, group.isMain).groupDir, relativePath, MAX_SEND_FILE_BYTES);
+      } catch (err) {
+        // The refusal names the file as the agent knows it, not by the host's path (which it has no use for).
+        if (err instanceof SafeFsError) {
+          // send_file passes absolute paths under the folder on as relative ones; any other absolute path is outside it.
+          if (isAbsolute(relativePath)) throw new Error(`${relativePath}: not inside ${SANDBOX_GROUP_DIR}; only files there can be sent`);
+          throw new Error(`${SANDBOX_GROUP_DIR}/${relativePath}: ${err.reason}`);
+        }
+        throw err;
+      }
       store.outbox.addFile(chatId, relativePath, stripInternal(caption), replyTo(), Date.now());
       deps.onOutbox();
     },

@@ -1,5 +1,5 @@
 // A scripted fake of the Anthropic Messages API (streaming SSE), on loopback, for tests and benchmarks.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -13,12 +13,31 @@ export interface ModelRequest {
     stream?: boolean;
   };
   receivedAt: number;
+  /** 1 for the first request with this exact body, 2 for its first retry, and so on (always set by the fake). */
+  attempt?: number;
+  /** When the exchange ended (answered, cut, or the client went away); unset while it is open. */
+  closedAt?: number;
+}
+
+/** An error answer: `error` is the message; the body is shaped like the real API's, its type taken from the status. */
+export interface ErrorReply {
+  status: number;
+  error: string;
+  /** Overrides the error type the status implies (e.g. `overloaded_error` for 529). */
+  errorType?: string;
+  /** Extra response headers, e.g. `{ 'retry-after': '1' }`. */
+  headers?: Record<string, string>;
+  delayMs?: number;
 }
 
 export type ModelReply =
   | { text: string; delayMs?: number }
   | { toolUse: { name: string; input: unknown }; delayMs?: number }
-  | { status: number; error: string; delayMs?: number };
+  | ErrorReply
+  /** A normal text reply's first `cutAfterEvents` SSE events, then the connection is destroyed. */
+  | { cutAfterEvents: number; text?: string; delayMs?: number }
+  /** The request is accepted and never answered, until the fake closes. */
+  | { hang: true; delayMs?: number };
 
 export type ModelScript = (req: ModelRequest) => ModelReply | Promise<ModelReply>;
 
@@ -71,8 +90,53 @@ function sse(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function streamReply(reply: Exclude<ModelReply, { status: number }>, model: string): string[] {
-  const id = `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+/** The error type the real API sends with each status. */
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
+};
+
+export function errorBody(reply: ErrorReply): string {
+  const type = reply.errorType ?? ERROR_TYPES[reply.status] ?? 'api_error';
+  return JSON.stringify({ type: 'error', error: { type, message: reply.error } });
+}
+
+type ContentReply = { text: string } | { toolUse: { name: string; input: unknown } };
+
+function messageId(): string {
+  return `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+}
+
+function toolUseId(): string {
+  return `toolu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+}
+
+/** A reply as one JSON message, for a request with `stream: false`. */
+function wholeMessage(reply: ContentReply, model: string): unknown {
+  const content =
+    'text' in reply
+      ? [{ type: 'text', text: reply.text }]
+      : [{ type: 'tool_use', id: toolUseId(), name: reply.toolUse.name, input: reply.toolUse.input }];
+  return {
+    id: messageId(),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: 'text' in reply ? 'end_turn' : 'tool_use',
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+  };
+}
+
+function streamReply(reply: ContentReply, model: string): string[] {
+  const id = messageId();
   const usage = { input_tokens: 10, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   const out = [
     sse('message_start', {
@@ -86,12 +150,11 @@ function streamReply(reply: Exclude<ModelReply, { status: number }>, model: stri
     out.push(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: reply.text } }));
     stopReason = 'end_turn';
   } else {
-    const toolId = `toolu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
     out.push(
       sse('content_block_start', {
         type: 'content_block_start',
         index: 0,
-        content_block: { type: 'tool_use', id: toolId, name: reply.toolUse.name, input: {} },
+        content_block: { type: 'tool_use', id: toolUseId(), name: reply.toolUse.name, input: {} },
       }),
     );
     out.push(
@@ -118,6 +181,7 @@ function streamReply(reply: Exclude<ModelReply, { status: number }>, model: stri
 export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' })): Promise<FakeModel> {
   let current = script;
   const requests: ModelRequest[] = [];
+  const attempts = new Map<string, number>();
   const waiters: Array<{ predicate: (r: ModelRequest) => boolean; resolve: (r: ModelRequest) => void }> = [];
 
   const server: Server = createServer((req, res) => {
@@ -131,11 +195,19 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
           res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: path } }));
           return;
         }
+        const raw = Buffer.concat(chunks);
+        const digest = createHash('sha256').update(raw).digest('hex');
+        const attempt = (attempts.get(digest) ?? 0) + 1;
+        attempts.set(digest, attempt);
         const request: ModelRequest = {
           headers: req.headers,
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ModelRequest['body'],
+          body: JSON.parse(raw.toString('utf8')) as ModelRequest['body'],
           receivedAt: performance.now(),
+          attempt,
         };
+        res.once('close', () => {
+          request.closedAt = performance.now();
+        });
         requests.push(request);
         for (const w of [...waiters]) {
           if (w.predicate(request)) {
@@ -146,12 +218,36 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
         const reply = await current(request);
         if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
         if ('status' in reply) {
-          res.writeHead(reply.status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: reply.error } }));
+          res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+          res.end(errorBody(reply));
+          return;
+        }
+        if ('hang' in reply) {
+          // Headers are not even sent: the client waits for an answer that never comes.
+          await new Promise((resolve) => res.once('close', resolve));
+          return;
+        }
+        const model = request.body.model ?? 'claude-test';
+        if (request.body.stream === false) {
+          // Claude Code's last resort after failed streams: the same reply as one JSON message.
+          if ('cutAfterEvents' in reply) {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.write('', () => res.socket?.destroy());
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(wholeMessage(reply, model)));
           return;
         }
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        for (const event of streamReply(reply, request.body.model ?? 'claude-test')) res.write(event);
+        if ('cutAfterEvents' in reply) {
+          const events = streamReply({ text: reply.text ?? 'this reply is cut off midway' }, model);
+          const head = events.slice(0, reply.cutAfterEvents).join('');
+          // Written, then the connection is dropped without the stream's end (no final chunk).
+          res.write(head, () => res.socket?.destroy());
+          return;
+        }
+        for (const event of streamReply(reply, model)) res.write(event);
         res.end();
       })().catch((err: unknown) => {
         res.writeHead(500);

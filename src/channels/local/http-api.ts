@@ -20,7 +20,8 @@ import { registerWebRoutes } from './web-routes.js';
 import { hostAllowed, SAFE_METHODS, sameOrigin } from './web-security.js';
 
 export const MAX_TEXT_CHARS = 100_000;
-const MAX_BODY_BYTES = 512 * 1024;
+/** A text at the limit written as \uXXXX escapes (Python's json.dumps does that) takes 6 bytes a character. */
+const MAX_BODY_BYTES = 6 * MAX_TEXT_CHARS + 64 * 1024;
 const PAGE = 200;
 
 export interface TypingSource {
@@ -58,8 +59,10 @@ const postMessage = z.strictObject({
     .string()
     .refine((t) => t.trim().length > 0, 'must not be empty')
     .refine((t) => t.length <= MAX_TEXT_CHARS, `must be at most ${MAX_TEXT_CHARS} characters`)
-    .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters'),
-  sender: z.string().trim().min(1).max(64).optional(),
+    .refine((t) => !t.includes('\u0000'), 'must not contain NUL characters')
+    .refine((t) => !/\p{Cs}/u.test(t), 'must be valid Unicode (it has an unpaired surrogate)'),
+  // The type first: a transform on a non-string would add its own confusing complaints.
+  sender: z.string().pipe(z.string().trim().min(1).max(64)).optional(),
   id: z.string().min(1).max(128).optional(),
 });
 
@@ -72,6 +75,8 @@ const listMessages = z.object({
   /** Instead of `after`: the newest this many, oldest first (a page opening a chat). */
   latest: z.coerce.number().int().min(1).max(PAGE).optional(),
 });
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function describe(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
@@ -96,6 +101,29 @@ export interface HttpApi {
 export function buildHttpApi(deps: HttpApiDeps): HttpApi {
   const { store, token, sink, typing, web } = deps;
   const app = Fastify({ bodyLimit: MAX_BODY_BYTES, logger: false });
+  // JSON bodies must be UTF-8: the default parser would silently turn invalid bytes into U+FFFD.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      done(Object.assign(new Error('body is not valid UTF-8'), { statusCode: 400 }), undefined);
+      return;
+    }
+    if (text.trim() === '') {
+      done(Object.assign(new Error("Body cannot be empty when content-type is set to 'application/json'"), { statusCode: 400 }), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(
+        Object.assign(new Error(`body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`), { statusCode: 400 }),
+        undefined,
+      );
+    }
+  });
   void app.register(fastifyCookie);
   // The page sends nothing over the socket; a large frame is an attack, not a message.
   void app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
