@@ -5,6 +5,8 @@ import { runChat } from './chat.js';
 import { runDoctor } from './doctor.js';
 import { groupsCommand } from './groups.js';
 import { statusCommand, traceCommand } from './insight.js';
+import { logsCommand } from './logs.js';
+import { serviceCommand } from './service.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
 import { webCommand } from './web.js';
@@ -41,5 +43,7 @@ program.addCommand(statusCommand());
 program.addCommand(budgetCommand());
 program.addCommand(webCommand());
 program.addCommand(whatsappCommand());
+program.addCommand(serviceCommand());
+program.addCommand(logsCommand());
 
 await program.parseAsync();
