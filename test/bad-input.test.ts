@@ -431,10 +431,10 @@ describe('a burst of 10,000 messages into one group while the agent is slow', { 
       ).map((r) => r.seq),
     );
     const skipped = [...seqOf.values()].filter((seq) => !prompted.has(seq));
-    const omittedFlag = prompts.filter((r) => lastUserText(r).includes('earlier_messages_omitted="true"')).length;
+    const omittedFlag = prompts.filter((r) => /earlier_messages_omitted="\d+"/.test(lastUserText(r))).length;
     t.diagnostic(
       `burst turns: ${turns.length}; prompt sizes ${sizes.join(', ')}; the agent saw ${prompted.size} of ${N}; ` +
-        `${skipped.length} were never shown to it (${omittedFlag} prompt(s) carried earlier_messages_omitted="true", the chat was not told)`,
+        `${skipped.length} were never shown to it (${omittedFlag} prompt(s) carried earlier_messages_omitted="N")`,
     );
     assert.ok(turns.length >= 1 && turns.length <= 100, `${turns.length} turns for ${N} messages`);
     assert.ok(
@@ -451,13 +451,7 @@ describe('a burst of 10,000 messages into one group while the agent is slow', { 
     assert.equal(replies(), turns.length, 'one reply per turn, each delivered');
   });
 
-  test('a message the agent never saw says why in its trace', {
-    todo:
-      'FINDING (fix in src/service/group-lane.ts, off-limits here): #nextTurn drops all but the newest PROMPT_MESSAGE_LIMIT ' +
-      'pending messages and advances the cursor past them; their trace ends at "queued" and the chat is not told. Record an ' +
-      "event for the omitted ones (e.g. stage 'prompted' with detail 'omitted: N older messages over the limit of 100') and put the " +
-      'count into the prompt (earlier_messages_omitted="N") so the agent can tell the chat.',
-  }, async () => {
+  test('a message the agent never saw says why in its trace', async () => {
     const prompted = new Set(
       (
         h.pincer.store.db

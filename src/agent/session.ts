@@ -2,7 +2,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
+import { type HookCallbackMatcher, type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/egress-policy.js';
@@ -30,6 +30,14 @@ export interface SessionEnd {
   error?: string;
 }
 
+/** Claude Code is about to compact the conversation: asked to (`/compact`) or because it grew too long. */
+export interface PreCompactEvent {
+  trigger: 'manual' | 'auto';
+  sessionId: string;
+  /** As Claude Code names it: a path inside the sandbox, written by the sandbox (untrusted). */
+  transcriptPath: string;
+}
+
 export interface SessionHandlers {
   onSpawned(): void;
   onModelRequest(): void;
@@ -37,7 +45,16 @@ export interface SessionHandlers {
   onToolUse(summary: string): void;
   /** Exactly one per pushed prompt, in order. */
   onResult(outcome: TurnOutcome): void;
+  /** Awaited before the compaction goes ahead (its failure is logged, never stops it). */
+  onPreCompact?(event: PreCompactEvent): Promise<void>;
+  /**
+   * The compaction is over: done (the conversation now goes on from its summary) or failed. Awaited before
+   * the next message of the session, so a /compact turn's result comes after it.
+   */
+  onCompactEnd?(end: CompactEnd): Promise<void>;
 }
+
+export type CompactEnd = { ok: true; trigger: 'manual' | 'auto' } | { ok: false; error: string };
 
 export interface AgentSessionOptions {
   runtime: Runtime;
@@ -66,9 +83,15 @@ export class AgentSession {
   readonly #abort = new AbortController();
   #stderr = '';
   #killed = false;
+  #sessionId: string | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.done = this.#run(options);
+  }
+
+  /** Claude Code's id of this conversation, once it has said it (it says so before its first result). */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
   }
 
   /** Starts a turn. The caller keeps at most one turn in flight, so each push gets its own result. */
@@ -86,6 +109,14 @@ export class AgentSession {
     this.#killed = true;
     this.#input.close();
     this.#abort.abort();
+  }
+
+  async #compactEnd(o: AgentSessionOptions, end: CompactEnd): Promise<void> {
+    try {
+      await o.handlers.onCompactEnd?.(end);
+    } catch (err) {
+      o.log.warn({ err }, 'handling the end of a compaction failed');
+    }
   }
 
   async #run(o: AgentSessionOptions): Promise<SessionEnd> {
@@ -120,6 +151,7 @@ export class AgentSession {
           allowDangerouslySkipPermissions: true,
           mcpServers: o.mcpServers,
           mcpServersDelivery: 'initialize',
+          hooks: preCompactHooks(o),
           ...(o.resume ? { resume: o.resume } : {}),
           ...(o.model ? { model: o.model } : {}),
           env: fixedEnv,
@@ -128,7 +160,12 @@ export class AgentSession {
         },
       });
       for await (const m of messages) {
+        if ('session_id' in m && typeof m.session_id === 'string' && m.session_id) this.#sessionId = m.session_id;
         if (m.type === 'result') o.handlers.onResult(toOutcome(m));
+        else if (m.type === 'system' && m.subtype === 'compact_boundary')
+          await this.#compactEnd(o, { ok: true, trigger: m.compact_metadata.trigger === 'auto' ? 'auto' : 'manual' });
+        else if (m.type === 'system' && m.subtype === 'status' && m.compact_result === 'failed')
+          await this.#compactEnd(o, { ok: false, error: m.compact_error ?? 'compaction failed' });
         else if (m.type === 'assistant')
           for (const block of m.message.content)
             if (block.type === 'tool_use') o.handlers.onToolUse(describeToolUse(block.name, block.input));
@@ -145,6 +182,26 @@ export class AgentSession {
       rmSync(dirname(o.plan.modelSocket), { recursive: true, force: true });
     }
   }
+}
+
+/** Hooks run in this process, called by the sandboxed Claude Code: their input is as untrusted as it is. */
+function preCompactHooks(o: AgentSessionOptions): Partial<Record<'PreCompact', HookCallbackMatcher[]>> {
+  const handler = o.handlers.onPreCompact;
+  if (!handler) return {};
+  const hook: HookCallbackMatcher['hooks'][number] = async (input) => {
+    if (input.hook_event_name !== 'PreCompact') return {};
+    try {
+      await handler({
+        trigger: input.trigger === 'auto' ? 'auto' : 'manual',
+        sessionId: String(input.session_id),
+        transcriptPath: String(input.transcript_path),
+      });
+    } catch (err) {
+      o.log.warn({ err }, 'archiving before a compaction failed; compacting anyway');
+    }
+    return {};
+  };
+  return { PreCompact: [{ hooks: [hook], timeout: 120 }] };
 }
 
 function toOutcome(m: SDKResultMessage): TurnOutcome {

@@ -20,11 +20,11 @@ export function formatLocalTime(at: number, timeZone: string): string {
   return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`;
 }
 
-/** `truncated`: older unanswered messages exist that the bound left out. */
-export function formatPrompt(messages: readonly StoredMessage[], timeZone: string, truncated: boolean): string {
+/** `omitted`: how many older unanswered messages the bound left out (the agent can say so). */
+export function formatPrompt(messages: readonly StoredMessage[], timeZone: string, omitted: number): string {
   const lines = messages.map(
     (m) => `<message sender="${escapeXml(m.senderName)}" time="${formatLocalTime(m.sentAt, timeZone)}">${escapeXml(m.text)}</message>`,
   );
-  const note = truncated ? ' earlier_messages_omitted="true"' : '';
+  const note = omitted > 0 ? ` earlier_messages_omitted="${omitted}"` : '';
   return `<messages timezone="${escapeXml(timeZone)}"${note}>\n${lines.join('\n')}\n</messages>`;
 }

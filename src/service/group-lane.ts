@@ -1,18 +1,29 @@
 // A group's live session as a state machine: turns are pushed one at a time; each result is committed
 // (reply into the outbox, cursor forward) in one transaction before the next turn starts.
 
-import { AgentSession, type SessionEnd, type TurnOutcome } from '../agent/session.js';
+import { describeTurnFailure } from '../agent/failure-text.js';
+import { AgentSession, type CompactEnd, type PreCompactEvent, type SessionEnd, type TurnOutcome } from '../agent/session.js';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Lane } from '../queue/group-queue.js';
 import { stripInternal } from '../router/outbound.js';
 import { formatPrompt } from '../router/prompt.js';
 import type { Runtime } from '../sandbox/types.js';
-import type { Group, Stage, Store, TurnRecord } from '../store/index.js';
+import type { Group, Stage, Store, StoredMessage, TurnRecord } from '../store/index.js';
 import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
 import type { Budgets } from './budgets.js';
+import { type ChatCommand, COMPACT_INSTRUCTIONS, commandRefusal, mayUseCommands, parseChatCommand } from './chat-commands.js';
 import type { Control } from './control.js';
-import type { StateLayout } from './layout.js';
+import {
+  type ArchiveRequest,
+  type ArchiveResult,
+  archiveTranscript,
+  type PreparedArchive,
+  prepareArchive,
+  sandboxTranscriptPath,
+  writeArchive,
+} from './conversation-archive.js';
+import { groupPaths, type StateLayout } from './layout.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 import { chatToolContext } from './tool-context.js';
@@ -58,6 +69,10 @@ interface Turn {
   startedAt: number;
   /** The hard limit of the turn; none when no agent runs. */
   timeout: NodeJS.Timeout | undefined;
+  /** A chat command's turn: pincer answers it, not the agent. */
+  command?: ChatCommand;
+  /** A /compact turn saw the compaction happen. */
+  compacted?: boolean;
 }
 
 type State =
@@ -75,6 +90,12 @@ export class GroupLane implements Lane {
   readonly #log: Logger;
   #state: State = { kind: 'starting' };
   #session: AgentSession | undefined;
+  /** What runs the agent, once #begin found both. */
+  #agent: { runtime: Runtime; credential: ModelCredential } | undefined;
+  /** The conversation as it was when a compaction began: written to the group folder once it is done. */
+  #beforeCompaction: PreparedArchive | ArchiveResult | undefined;
+  /** What the latest compaction's archive gave. */
+  #archived: ArchiveResult | undefined;
   /** Messages up to this seq have been given to the agent (or answered). */
   #pushedUpTo: number;
   #resumed: string | undefined;
@@ -110,7 +131,9 @@ export class GroupLane implements Lane {
     if (this.#state.kind !== 'idle') return;
     clearTimeout(this.#state.timer);
     this.#state = { kind: 'closing' };
-    this.#session?.close();
+    // A lane that only answered commands never started an agent.
+    if (this.#session) this.#session.close();
+    else this.#end();
   }
 
   /** pincer is stopping: end now. A turn in flight is not committed, so it runs again after the restart. */
@@ -134,12 +157,20 @@ export class GroupLane implements Lane {
       this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
       return;
     }
-    this.#startSession(runtime.runtime, settings.credential, this.#deps.store.groups.state(this.#group.chatId).sessionId ?? undefined);
+    this.#agent = { runtime: runtime.runtime, credential: settings.credential };
     this.#nextTurn();
   }
 
-  #startSession(runtime: Runtime, credential: ModelCredential, resume: string | undefined): void {
+  /** The live session; started (resuming the stored conversation) when the first turn needs it. */
+  #liveSession(): AgentSession {
+    if (!this.#session) this.#startSession(this.#deps.store.groups.state(this.#group.chatId).sessionId ?? undefined);
+    return this.#session as AgentSession;
+  }
+
+  #startSession(resume: string | undefined): void {
     const { store, layout, settings } = this.#deps;
+    if (!this.#agent) throw new Error('no agent runtime');
+    const { runtime, credential } = this.#agent;
     const chatId = this.#group.chatId;
     this.#resumed = resume;
     this.#gotResult = false;
@@ -168,6 +199,8 @@ export class GroupLane implements Lane {
         onModelRequest: () => this.#event('model_request', null),
         onToolUse: (summary) => this.#event('tool', summary),
         onResult: (outcome) => this.#onResult(outcome),
+        onPreCompact: (e) => this.#onPreCompact(e),
+        onCompactEnd: (end) => this.#onCompactEnd(end),
       },
     });
     this.#session = session;
@@ -192,11 +225,23 @@ export class GroupLane implements Lane {
       return;
     }
     const batch = store.messages.pendingInput(chatId, this.#pushedUpTo, PROMPT_MESSAGE_LIMIT + 1);
-    const truncated = batch.length > PROMPT_MESSAGE_LIMIT;
-    if (truncated) batch.shift();
+    if (batch.length > PROMPT_MESSAGE_LIMIT) batch.shift();
+    const commandOf = (m: StoredMessage) => parseChatCommand(m.text, this.#group.trigger);
+    // A command runs in order: what engaged the agent before it is answered first.
+    const commandAt = batch.findIndex((m) => m.engages && commandOf(m) !== undefined);
+    if (commandAt >= 0) {
+      const command = batch[commandAt];
+      if (command && !batch.slice(0, commandAt).some((m) => m.engages)) {
+        this.#runCommand(command, batch[0]?.seq ?? command.seq);
+        return;
+      }
+      batch.splice(commandAt);
+    }
     const first = batch[0];
     const last = batch[batch.length - 1];
-    if (!first || !last) {
+    // Command-like messages that did not engage (no trigger) are not shown to the agent either.
+    const shown = batch.filter((m) => commandOf(m) === undefined);
+    if (!first || !last || shown.length === 0) {
       this.#becomeIdle();
       return;
     }
@@ -207,10 +252,18 @@ export class GroupLane implements Lane {
       this.#becomeIdle();
       return;
     }
+    // Older unanswered messages than one turn carries are not shown; their traces and the agent say so.
+    const omitted = store.events.recordOmitted(
+      chatId,
+      this.#pushedUpTo,
+      first.seq,
+      `not shown to the agent: more than ${PROMPT_MESSAGE_LIMIT} unanswered messages waited, only the newest went into the turn`,
+      Date.now(),
+    );
     const turn: Turn = {
       firstSeq: first.seq,
       lastSeq: last.seq,
-      prompt: formatPrompt(batch, this.#group.timezone ?? settings.timezone, truncated),
+      prompt: formatPrompt(shown, this.#group.timezone ?? settings.timezone, omitted),
       startedAt: Date.now(),
       timeout: setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs),
     };
@@ -225,7 +278,120 @@ export class GroupLane implements Lane {
         at: turn.startedAt,
       });
     this.#deps.setTyping(chatId, true);
-    this.#session?.push(turn.prompt);
+    this.#liveSession().push(turn.prompt);
+  }
+
+  /** Runs a chat command (the first unanswered message that engages): refused, /compact or /clear. */
+  #runCommand(message: StoredMessage, firstSeq: number): void {
+    const command = parseChatCommand(message.text, this.#group.trigger);
+    if (!command) return;
+    const turn: Turn = { firstSeq, lastSeq: message.seq, prompt: '', startedAt: Date.now(), timeout: undefined, command };
+    this.#pushedUpTo = message.seq;
+    this.#state = { kind: 'busy', turn };
+    if (!mayUseCommands(this.#group, message.senderId)) {
+      this.#finishCommand(turn, commandRefusal(command, this.#group), `/${command} from ${message.senderId} refused`, { refused: true });
+      this.#nextTurn();
+    } else if (command === 'clear') void this.#clear(turn);
+    else this.#compact(turn);
+  }
+
+  /** Claude Code compacts on `/compact` sent as the prompt; the PreCompact hook archives first. */
+  #compact(turn: Turn): void {
+    const chatId = this.#group.chatId;
+    if (!this.#session && !this.#deps.store.groups.state(chatId).sessionId) {
+      this.#finishCommand(turn, 'Nothing to compact yet: this chat has no conversation with me so far.', '/compact: no conversation');
+      this.#nextTurn();
+      return;
+    }
+    turn.prompt = `/compact ${COMPACT_INSTRUCTIONS}`;
+    turn.timeout = setTimeout(() => this.#onTimeout(), this.#deps.settings.turnTimeoutMs);
+    this.#archived = undefined;
+    this.#deps.setTyping(chatId, true);
+    this.#liveSession().push(turn.prompt);
+  }
+
+  /** Archives the conversation, forgets it, and ends the live session: the next message starts afresh. */
+  async #clear(turn: Turn): Promise<void> {
+    const chatId = this.#group.chatId;
+    const live = this.#session;
+    const sessionId = live?.sessionId ?? this.#deps.store.groups.state(chatId).sessionId ?? undefined;
+    const archived = sessionId ? await this.#archive(sessionId, sandboxTranscriptPath(sessionId), 'the chat sent /clear') : undefined;
+    // pincer may have stopped meanwhile: then nothing is committed and /clear runs again after the restart.
+    if (this.#state.kind !== 'busy' || this.#state.turn !== turn) return;
+    const where =
+      archived?.kind === 'archived'
+        ? ` (the old one is in ${archived.file})`
+        : archived?.kind === 'failed'
+          ? ` (the old one could not be archived: ${archived.error})`
+          : '';
+    const reply = `Cleared: a new conversation starts with your next message${where}.`;
+    this.#finishCommand(turn, reply, `/clear: ${describeArchive(archived)}`, { clearSession: true });
+    if (live) {
+      // The lane ends with the session; the queue opens a new one for anything still unanswered.
+      this.#state = { kind: 'closing' };
+      live.close();
+    } else this.#nextTurn();
+  }
+
+  /**
+   * The conversation is read and rendered before Claude Code compacts it, and written only once the
+   * compaction is done: a compaction that fails (too little to compact, a model error) leaves no archive,
+   * and the transcript keeps everything for the next one.
+   */
+  async #onPreCompact(e: PreCompactEvent): Promise<void> {
+    const reason = e.trigger === 'manual' ? 'the chat sent /compact' : 'it grew too long and Claude Code compacted it';
+    this.#beforeCompaction = undefined;
+    this.#beforeCompaction = await this.#safely(() => prepareArchive(this.#archiveRequest(e.sessionId, e.transcriptPath, reason)));
+  }
+
+  async #onCompactEnd(end: CompactEnd): Promise<void> {
+    const prepared = this.#beforeCompaction;
+    this.#beforeCompaction = undefined;
+    if (!end.ok) {
+      this.#event('command', `compaction failed: ${end.error}`);
+      return;
+    }
+    const turn = this.#currentTurn();
+    if (turn) turn.compacted = true;
+    this.#event('command', `conversation compacted (${end.trigger === 'manual' ? 'asked for' : 'automatically: it grew too long'})`);
+    const { groupDir } = groupPaths(this.#deps.layout, this.#group.folder, this.#group.isMain);
+    this.#archived = prepared?.kind === 'prepared' ? await this.#safely(() => writeArchive(groupDir, prepared)) : prepared;
+    this.#recordArchive(this.#archived);
+  }
+
+  async #archive(sessionId: string, transcriptPath: string, reason: string): Promise<ArchiveResult> {
+    const result = await this.#safely(() => archiveTranscript(this.#archiveRequest(sessionId, transcriptPath, reason)));
+    this.#recordArchive(result);
+    return result;
+  }
+
+  #archiveRequest(sessionId: string, transcriptPath: string, reason: string): ArchiveRequest {
+    const { layout, settings } = this.#deps;
+    const { groupDir, stateDir } = groupPaths(layout, this.#group.folder, this.#group.isMain);
+    return {
+      groupDir,
+      stateDir,
+      transcriptPath,
+      sessionId,
+      chatId: this.#group.chatId,
+      assistantName: settings.assistantName,
+      timeZone: this.#group.timezone ?? settings.timezone,
+      reason,
+      now: Date.now(),
+    };
+  }
+
+  async #safely<T>(run: () => Promise<T>): Promise<T | ArchiveResult> {
+    try {
+      return await run();
+    } catch (err) {
+      return { kind: 'failed', error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  #recordArchive(result: ArchiveResult | undefined): void {
+    if (result?.kind === 'failed') this.#log.warn({ error: result.error }, 'conversation not archived');
+    if (!this.#shuttingDown) this.#event('archived', describeArchive(result));
   }
 
   #becomeIdle(): void {
@@ -246,7 +412,12 @@ export class GroupLane implements Lane {
       return;
     }
     this.#gotResult = true;
-    const reply = outcome.ok ? stripInternal(outcome.text) : `⚠️ The agent could not finish: ${outcome.text}`;
+    const reply =
+      turn.command === 'compact'
+        ? this.#compactReply(turn, outcome)
+        : outcome.ok
+          ? stripInternal(outcome.text)
+          : `⚠️ The agent could not finish: ${describeTurnFailure(outcome.text, { tries: this.#deps.settings.modelMaxRetries + 1 })}`;
     this.#commit(turn, reply, {
       sessionId: outcome.sessionId,
       status: outcome.ok ? 'success' : 'error',
@@ -273,12 +444,11 @@ export class GroupLane implements Lane {
 
   /** A resumed transcript that cannot be loaded must not wedge the group: start a new session, same turn. */
   #restartFresh(turn: Turn, error: string): void {
-    const { runtime, settings } = this.#deps;
-    if (!runtime.ok || !settings.credential) return;
+    if (!this.#agent) return;
     this.#log.warn({ error, sessionId: this.#resumed }, 'resuming the session failed; starting a new one');
     this.#deps.store.groups.setSession(this.#group.chatId, null);
     const old = this.#session;
-    this.#startSession(runtime.runtime, settings.credential, undefined);
+    this.#startSession(undefined);
     old?.kill();
     this.#session?.push(turn.prompt);
   }
@@ -324,6 +494,40 @@ export class GroupLane implements Lane {
       this.#commit(turn, `⚠️ ${reason}`, { status: 'unavailable', error: reason });
     }
     this.#end();
+  }
+
+  #compactReply(turn: Turn, outcome: TurnOutcome): string {
+    if (!outcome.ok) return `⚠️ Compacting failed: ${describeTurnFailure(outcome.text)}`;
+    if (!turn.compacted) return `Nothing was compacted: ${(outcome.text || 'the conversation is still empty').replace(/\.$/, '')}.`;
+    const archived = this.#archived;
+    if (archived?.kind === 'archived') return `Compacted: the conversation so far is archived in ${archived.file}.`;
+    if (archived?.kind === 'failed') return `Compacted, but the conversation so far could not be archived: ${archived.error}.`;
+    return 'Compacted.';
+  }
+
+  /** A command answered by pincer: its reply and the cursor past it in one transaction, no agent turn. */
+  #finishCommand(turn: Turn, reply: string, detail: string, opts: { clearSession?: boolean; refused?: boolean } = {}): void {
+    const { store } = this.#deps;
+    const chatId = this.#group.chatId;
+    clearTimeout(turn.timeout);
+    const now = Date.now();
+    store.transaction(() => {
+      store.outbox.add(chatId, reply, turn.lastSeq, now);
+      store.groups.advanceCursor(chatId, turn.lastSeq);
+      if (opts.clearSession) store.groups.setSession(chatId, null);
+      store.taskRuns.finishForMessages(chatId, turn.firstSeq, turn.lastSeq, {
+        status: opts.refused ? 'error' : 'ok',
+        endedAt: now,
+        durationMs: now - turn.startedAt,
+        result: opts.refused ? null : reply.slice(0, RUN_RESULT_CHARS),
+        error: opts.refused ? reply : null,
+        costUsd: null,
+      });
+      store.events.record({ messageSeq: turn.lastSeq, chatId, stage: 'command', detail, at: now });
+    });
+    this.#pushedUpTo = Math.max(this.#pushedUpTo, turn.lastSeq);
+    this.#deps.setTyping(chatId, false);
+    this.#deps.onOutbox();
   }
 
   #commit(turn: Turn, reply: string, result: Partial<TurnRecord> & Pick<TurnRecord, 'status' | 'error'>): void {
@@ -372,4 +576,10 @@ export class GroupLane implements Lane {
     this.#deps.setTyping(chatId, false);
     this.#deps.onOutbox();
   }
+}
+
+function describeArchive(result: ArchiveResult | undefined): string {
+  if (result?.kind === 'archived') return `archived ${result.messages} message(s) in ${result.file}`;
+  if (result?.kind === 'failed') return `not archived: ${result.error}`;
+  return 'nothing to archive';
 }

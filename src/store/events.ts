@@ -12,13 +12,19 @@ export type Stage =
   | 'queued'
   | 'spawned'
   | 'prompted'
+  /** Not shown to the agent: more unanswered messages waited than one turn carries. */
+  | 'omitted'
   | 'model_request'
   | 'tool'
   | 'replied'
   | 'turn_failed'
   | 'delivered'
   | 'delivery_retry'
-  | 'delivery_failed';
+  | 'delivery_failed'
+  /** A chat command (/compact, /clear), or a compaction, was carried out or refused. */
+  | 'command'
+  /** The conversation's transcript was archived into the group folder (or could not be). */
+  | 'archived';
 
 export interface TraceEvent {
   messageSeq: number | null;
@@ -39,6 +45,7 @@ interface EventRow {
 export class EventTable {
   readonly #insert;
   readonly #forMessage;
+  readonly #omitted;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -47,11 +54,23 @@ export class EventTable {
       'INSERT INTO events (message_seq, chat_id, stage, detail, at) VALUES (?, ?, ?, ?, ?)',
     );
     this.#forMessage = db.prepare<[number], EventRow>('SELECT * FROM events WHERE message_seq = ? ORDER BY id');
+    this.#omitted = db.prepare<{ chatId: string; after: number; before: number; detail: string; at: number }>(
+      `INSERT INTO events (message_seq, chat_id, stage, detail, at)
+       SELECT seq, chat_id, 'omitted', @detail, @at FROM messages
+       WHERE chat_id = @chatId AND seq > @after AND seq < @before AND from_assistant = 0`,
+    );
   }
 
   record(e: TraceEvent): void {
     this.#insert.run(e.messageSeq, e.chatId, e.stage, e.detail, e.at);
     this.#changes.emit('event', e);
+  }
+
+  /** Records `omitted` for every inbound message of a chat between two seqs (exclusive); returns how many. */
+  recordOmitted(chatId: string, after: number, before: number, detail: string, at: number): number {
+    const count = this.#omitted.run({ chatId, after, before, detail, at }).changes;
+    if (count > 0) this.#changes.emit('event', { messageSeq: null, chatId, stage: 'omitted', detail, at });
+    return count;
   }
 
   trace(messageSeq: number): TraceEvent[] {

@@ -19,9 +19,11 @@ const STAGE_LABELS = {
   duplicate: 'Duplicate: already stored',
   engaged: 'Engages the agent',
   ignored: 'Not answered',
+  over_budget: 'Budget reached: no agent',
   queued: 'Queued',
   spawned: 'Agent started',
   prompted: 'Handed to the agent',
+  omitted: 'Not shown to the agent',
   model_request: 'Asked the model',
   tool: 'Used a tool',
   replied: 'Replied',
@@ -29,6 +31,8 @@ const STAGE_LABELS = {
   delivered: 'Reply delivered',
   delivery_retry: 'Delivery retried',
   delivery_failed: 'Delivery failed',
+  command: 'Chat command',
+  archived: 'Conversation archived',
 };
 
 /**

@@ -1,0 +1,138 @@
+// Archives a group's Claude Code transcript as Markdown in its folder (`conversations/`), before a
+// compaction or a /clear loses the detail (a compaction's is prepared first and written once it is done).
+// Both sides are folders the sandbox writes: the transcript is read bounded and without following links,
+// and the archive is created new, never through a link.
+import { SANDBOX_GROUP_DIR, SANDBOX_HOME } from '../agent/sandbox-spawn.js';
+import { transcriptToMarkdown } from '../agent/transcript-markdown.js';
+import { formatLocalTime } from '../router/prompt.js';
+import { readFileInside, SafeFsError, writeFileInside } from '../sandbox/safe-fs.js';
+
+/** The group folder's archive of conversations. */
+export const CONVERSATIONS_DIR = 'conversations';
+/** A transcript larger than this is not archived (it is read whole). */
+export const MAX_TRANSCRIPT_BYTES = 64 * 1024 * 1024;
+/** Archives of one session in the same minute get `-2`, `-3`… up to this many. */
+const MAX_SAME_NAME = 50;
+const SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export interface ArchiveRequest {
+  groupDir: string;
+  /** The host folder mounted as the sandbox's home (CLAUDE_CONFIG_DIR is its `.claude`). */
+  stateDir: string;
+  /** The transcript as Claude Code names it: a path inside the sandbox. */
+  transcriptPath: string;
+  sessionId: string;
+  chatId: string;
+  assistantName: string;
+  timeZone: string;
+  /** Why it is archived, said in the file. */
+  reason: string;
+  now: number;
+}
+
+export type ArchiveResult =
+  /** `file` is relative to the group folder (and to /workspace/group inside the sandbox). */
+  { kind: 'archived'; file: string; messages: number } | { kind: 'empty' } | { kind: 'failed'; error: string };
+
+/** Where Claude Code keeps a session's transcript, inside the sandbox (its project folder is the cwd, sanitised). */
+export function sandboxTranscriptPath(sessionId: string): string {
+  const project = SANDBOX_GROUP_DIR.replace(/[^A-Za-z0-9]/g, '-');
+  return `${SANDBOX_HOME}/.claude/projects/${project}/${sessionId}.jsonl`;
+}
+
+/** The path relative to the state folder, or undefined when it is not inside the sandbox's home. */
+export function stateRelativePath(sandboxPath: string): string | undefined {
+  const prefix = `${SANDBOX_HOME}/`;
+  if (!sandboxPath.startsWith(prefix) || !sandboxPath.endsWith('.jsonl')) return undefined;
+  const rest = sandboxPath.slice(prefix.length);
+  // safe-fs refuses `..`, absolute paths and links on the way; this only keeps the name readable in errors.
+  return rest === '' || rest.includes('\0') ? undefined : rest;
+}
+
+/** `2026-11-25-1320-0e225f2b.md`: the local minute and the session's first characters. */
+export function archiveName(now: number, timeZone: string, sessionId: string, n: number): string {
+  const stamp = formatLocalTime(now, timeZone).replace(' ', '-').replace(':', '');
+  const short =
+    sessionId
+      .replace(/[^a-z0-9]/gi, '')
+      .slice(0, 8)
+      .toLowerCase() || 'session';
+  return `${stamp}-${short}${n > 1 ? `-${n}` : ''}.md`;
+}
+
+/** A conversation read and rendered, not yet written: what a compaction is about to replace. */
+export interface PreparedArchive {
+  kind: 'prepared';
+  markdown: string;
+  messages: number;
+  now: number;
+  timeZone: string;
+  sessionId: string;
+}
+
+/** Reads and renders the transcript as it is now; nothing is written. */
+export async function prepareArchive(
+  r: Omit<ArchiveRequest, 'groupDir'>,
+): Promise<PreparedArchive | Exclude<ArchiveResult, { kind: 'archived' }>> {
+  if (!SESSION_ID.test(r.sessionId)) return { kind: 'failed', error: 'the session id is malformed' };
+  const relative = stateRelativePath(r.transcriptPath);
+  if (relative === undefined)
+    return { kind: 'failed', error: `the transcript ${JSON.stringify(r.transcriptPath)} is not in the agent's home` };
+  let jsonl: string;
+  try {
+    jsonl = (await readFileInside(r.stateDir, relative, MAX_TRANSCRIPT_BYTES)).toString('utf8');
+  } catch (err) {
+    if (err instanceof SafeFsError && err.code === 'missing') return { kind: 'empty' };
+    return { kind: 'failed', error: `the transcript could not be read: ${reasonOf(err)}` };
+  }
+  const now = formatLocalTime(r.now, r.timeZone);
+  const span = (from: number | null, to: number | null) =>
+    from !== null && to !== null ? `${formatLocalTime(from, r.timeZone)} to ${formatLocalTime(to, r.timeZone)}` : 'unknown times';
+  const converted = transcriptToMarkdown(jsonl, {
+    title: `Conversation archived ${now}`,
+    details: (found) => [
+      `Chat: ${r.chatId}`,
+      `Messages from ${span(found.from, found.to)} (${r.timeZone})`,
+      `Archived because ${r.reason}`,
+      `Session: ${r.sessionId}`,
+      ...(found.skippedLines > 0 ? [`${found.skippedLines} unreadable transcript line(s) left out`] : []),
+    ],
+    assistantName: r.assistantName,
+    timeZone: r.timeZone,
+  });
+  if (converted.messages === 0) return { kind: 'empty' };
+  return {
+    kind: 'prepared',
+    markdown: converted.markdown,
+    messages: converted.messages,
+    now: r.now,
+    timeZone: r.timeZone,
+    sessionId: r.sessionId,
+  };
+}
+
+/** Writes a prepared archive as a new file in the group's conversations folder. */
+export async function writeArchive(groupDir: string, p: PreparedArchive): Promise<ArchiveResult> {
+  for (let n = 1; n <= MAX_SAME_NAME; n++) {
+    const file = `${CONVERSATIONS_DIR}/${archiveName(p.now, p.timeZone, p.sessionId, n)}`;
+    try {
+      await writeFileInside(groupDir, file, p.markdown, { mode: 0o644 });
+      return { kind: 'archived', file, messages: p.messages };
+    } catch (err) {
+      if (err instanceof SafeFsError && err.code === 'exists') continue;
+      return { kind: 'failed', error: `${file} could not be written: ${reasonOf(err)}` };
+    }
+  }
+  return { kind: 'failed', error: `${MAX_SAME_NAME} archives of this session already exist for this minute` };
+}
+
+/** Reads, renders and writes in one go. */
+export async function archiveTranscript(r: ArchiveRequest): Promise<ArchiveResult> {
+  const prepared = await prepareArchive(r);
+  return prepared.kind === 'prepared' ? writeArchive(r.groupDir, prepared) : prepared;
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof SafeFsError) return err.reason;
+  return err instanceof Error ? err.message : String(err);
+}
