@@ -1,5 +1,5 @@
 // Configuration: the environment over an optional .env file, validated once at start.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -64,6 +64,12 @@ const schema = z.object({
   PINCER_SANDBOX_UID_BASE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1000).max(2_000_000_000).default(1_000_000)),
   PINCER_MOUNT_ALLOWLIST: optionalString,
   PINCER_MEDIA_MAX_MB: positiveInt(20),
+  /** A PEM file of CA certificates the agents' tools should trust too (a TLS-inspecting corporate proxy's). */
+  PINCER_EXTRA_CA_CERTS: z.preprocess(emptyToUndefined, z.string().optional()),
+  /** An OpenAI-compatible API (`https://api.openai.com/v1`) that transcribes voice notes, reached by the host only. */
+  PINCER_TRANSCRIBE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  PINCER_TRANSCRIBE_KEY: optionalString,
+  PINCER_TRANSCRIBE_MODEL: z.preprocess(emptyToUndefined, z.string().min(1).default('whisper-1')),
   /** Spend limits over all groups, in USD per calendar day / month (pincer's time zone); the main group can change them. */
   PINCER_BUDGET_DAILY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
   PINCER_BUDGET_MONTHLY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
@@ -114,6 +120,10 @@ export interface Config {
   /** Where extra mounts are allowed from; outside the project and every sandbox. */
   mountAllowlistPath: string;
   mediaMaxBytes: number;
+  /** Real path of PINCER_EXTRA_CA_CERTS. */
+  extraCaCerts: string | undefined;
+  /** Where voice notes are transcribed (the key is a host secret); undefined: they reach the agent as files only. */
+  transcription: { url: string; key: string | undefined; model: string } | undefined;
   /** The global budget when the owner has not set one in pincer. */
   defaultBudget: { dailyUsd: number | null; monthlyUsd: number | null };
   /** A messenger chat (the owner's DM) to be the main group instead of `local:main`. */
@@ -149,6 +159,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     throw new ConfigError(`invalid configuration (environment or ${dotenvPath}):\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.PINCER_TRANSCRIBE_KEY && !c.PINCER_TRANSCRIBE_URL)
+    throw new ConfigError(
+      `invalid configuration (environment or ${dotenvPath}):\n  PINCER_TRANSCRIBE_URL: must be set with PINCER_TRANSCRIBE_KEY (https://api.openai.com/v1, say)`,
+    );
   const credential: ModelCredential | undefined = c.ANTHROPIC_API_KEY
     ? { kind: 'api-key', value: c.ANTHROPIC_API_KEY }
     : c.CLAUDE_CODE_OAUTH_TOKEN
@@ -175,6 +189,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     sandboxUidBase: c.PINCER_SANDBOX_UID_BASE,
     mountAllowlistPath: c.PINCER_MOUNT_ALLOWLIST ?? join(homedir(), '.config', 'pincer', 'mount-allowlist.json'),
     mediaMaxBytes: c.PINCER_MEDIA_MAX_MB * MIB,
+    extraCaCerts: c.PINCER_EXTRA_CA_CERTS === undefined ? undefined : caCertsFile(resolve(cwd, c.PINCER_EXTRA_CA_CERTS)),
+    transcription: c.PINCER_TRANSCRIBE_URL
+      ? { url: c.PINCER_TRANSCRIBE_URL, key: c.PINCER_TRANSCRIBE_KEY, model: c.PINCER_TRANSCRIBE_MODEL }
+      : undefined,
     defaultBudget: { dailyUsd: c.PINCER_BUDGET_DAILY_USD ?? null, monthlyUsd: c.PINCER_BUDGET_MONTHLY_USD ?? null },
     mainChat: c.PINCER_MAIN_CHAT,
     channels: {
@@ -194,4 +212,16 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
     logLevel: c.LOG_LEVEL,
   };
+}
+
+/** The extra CA file must be a readable PEM certificate file; its real path is what gets mounted. */
+function caCertsFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`PINCER_EXTRA_CA_CERTS: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`PINCER_EXTRA_CA_CERTS: ${path} holds no PEM certificate`);
+  return realpathSync(path);
 }

@@ -9,6 +9,8 @@ export const SANDBOX_GROUP_DIR = '/workspace/group';
 export const SANDBOX_GLOBAL_DIR = '/workspace/global';
 export const SANDBOX_HOME = '/home/agent';
 const SANDBOX_CLAUDE = '/opt/claude/claude';
+/** The owner's extra CA certificates (PINCER_EXTRA_CA_CERTS), read-only. */
+const SANDBOX_CA_CERTS = '/opt/pincer/extra-ca.pem';
 /** The ports inside the sandbox where the model proxy and the egress (HTTP(S)_PROXY) proxy are reachable. */
 export const MODEL_PORT = 3129;
 export const EGRESS_PORT = 3128;
@@ -33,6 +35,8 @@ export interface SandboxPlan extends GroupPaths {
   limits: ResourceLimits;
   /** Host folders from the owner's allowlist, already checked. */
   extraMounts: Mount[];
+  /** A PEM file of CA certificates the sandbox's tools trust besides the system's (a TLS-inspecting proxy's). */
+  extraCaCerts?: string;
 }
 
 /** SDK-set variables that are safe inside; anything else the SDK passes (or inherits) stays out. */
@@ -49,7 +53,12 @@ export function sandboxEnv(fromSdk: SpawnOptions['env'], fixed: Record<string, s
 }
 
 /** The fixed environment of the sandboxed Claude Code: in-sandbox paths, placeholders, both proxies. */
-export function agentEnv(o: { credentialKind: ModelCredential['kind']; timezone: string; maxRetries: number }): Record<string, string> {
+export function agentEnv(o: {
+  credentialKind: ModelCredential['kind'];
+  timezone: string;
+  maxRetries: number;
+  extraCaCerts?: boolean;
+}): Record<string, string> {
   const egress = `http://127.0.0.1:${EGRESS_PORT}`;
   // Both spellings: curl reads the lower-case ones, Claude Code and most tools the upper-case ones.
   const noProxy = '127.0.0.1,localhost';
@@ -79,6 +88,8 @@ export function agentEnv(o: { credentialKind: ModelCredential['kind']; timezone:
     CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
     DISABLE_AUTOUPDATER: '1',
     IS_SANDBOX: '1',
+    // Node's addition to its built-in CAs: Claude Code (WebFetch) and Node tools trust the owner's extra ones.
+    ...(o.extraCaCerts ? { NODE_EXTRA_CA_CERTS: SANDBOX_CA_CERTS } : {}),
   };
 }
 
@@ -99,6 +110,7 @@ export function sandboxedSpawn(
         { hostPath: plan.stateDir, sandboxPath: SANDBOX_HOME, writable: true },
         { hostPath: realpathSync(options.command), sandboxPath: SANDBOX_CLAUDE, writable: false },
         ...plan.extraMounts,
+        ...(plan.extraCaCerts ? [{ hostPath: plan.extraCaCerts, sandboxPath: SANDBOX_CA_CERTS, writable: false }] : []),
       ],
       forwards: [
         { port: MODEL_PORT, hostSocket: plan.modelSocket },

@@ -6,7 +6,7 @@ import { type HookCallbackMatcher, type McpServerConfig, query, type SDKResultMe
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/egress-policy.js';
-import { type EgressRecord, startEgressProxy } from '../proxy/egress-proxy.js';
+import { type EgressRecord, type EgressTestSeam, startEgressProxy } from '../proxy/egress-proxy.js';
 import { startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
 import { PromptStream } from './prompt-stream.js';
@@ -61,6 +61,8 @@ export interface AgentSessionOptions {
   plan: SandboxPlan;
   /** Read for every connection the sandbox opens, so a policy change applies from the next one. */
   egressPolicy: () => EgressPolicy;
+  /** Tests only: a loopback test site reachable by name. */
+  egressTestSeam?: EgressTestSeam;
   onEgress: (record: EgressRecord) => void;
   credential: ModelCredential;
   modelBaseUrl: string;
@@ -120,7 +122,12 @@ export class AgentSession {
   }
 
   async #run(o: AgentSessionOptions): Promise<SessionEnd> {
-    const fixedEnv = agentEnv({ credentialKind: o.credential.kind, timezone: o.timezone, maxRetries: o.maxRetries });
+    const fixedEnv = agentEnv({
+      credentialKind: o.credential.kind,
+      timezone: o.timezone,
+      maxRetries: o.maxRetries,
+      extraCaCerts: o.plan.extraCaCerts !== undefined,
+    });
     const onSpawn = (child: ChildProcessWithoutNullStreams) => {
       child.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString('utf8');
@@ -131,7 +138,7 @@ export class AgentSession {
     };
     const proxies: Array<{ close(): Promise<void> }> = [];
     try {
-      proxies.push(await startEgressProxy(o.plan.egressSocket, { policy: o.egressPolicy, onRecord: o.onEgress }));
+      proxies.push(await startEgressProxy(o.plan.egressSocket, { ...o.egressTestSeam, policy: o.egressPolicy, onRecord: o.onEgress }));
       proxies.push(
         await startModelProxy(o.plan.modelSocket, {
           upstream: o.modelBaseUrl,
@@ -146,6 +153,9 @@ export class AgentSession {
           cwd: o.plan.groupDir,
           additionalDirectories: [SANDBOX_GLOBAL_DIR],
           settingSources: ['project'],
+          // pincer's egress policy is what decides where WebFetch may go; its own check would ask Anthropic
+          // about each domain first (and fail under an allowlist that does not name Anthropic's site).
+          settings: { skipWebFetchPreflight: true },
           systemPrompt: { type: 'preset', preset: 'claude_code', append: o.systemPromptAppend },
           permissionMode: 'bypassPermissions',
           allowDangerouslySkipPermissions: true,

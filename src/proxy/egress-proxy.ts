@@ -52,6 +52,9 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
 }
 
+/** What tests may change about the proxy: where names resolve, and which otherwise refused addresses pass. */
+export type EgressTestSeam = Pick<EgressProxyOptions, 'resolve' | 'allowAddress'>;
+
 export interface EgressProxy {
   socketPath: string;
   close(): Promise<void>;

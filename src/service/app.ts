@@ -9,6 +9,7 @@ import { ChannelRegistry } from '../channels/registry.js';
 import type { Channel } from '../channels/types.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { EgressTestSeam } from '../proxy/egress-proxy.js';
 import { readFileInside } from '../sandbox/safe-fs.js';
 import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
 import { Scheduler } from '../scheduler/scheduler.js';
@@ -22,6 +23,7 @@ import { Insight } from './insight.js';
 import { groupPaths, prepareState, type StateLayout } from './layout.js';
 import { OutboxWorker } from './outbox-worker.js';
 import { MAX_SEND_FILE_BYTES } from './tool-context.js';
+import { transcriber } from './transcribe.js';
 
 /** This checkout or installed package: its code (and maybe its .env) must never be mounted into a sandbox. */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,6 +47,8 @@ export interface Pincer {
 export interface StartOptions {
   /** Channels beyond the configured ones (a test's adapter with a stand-in socket). */
   channels?: Channel[];
+  /** Tests only: lets the sandboxes' egress proxy reach a loopback test site by name. */
+  egressTestSeam?: EgressTestSeam;
 }
 
 export async function startPincer(config: Config, log: Logger, options: StartOptions = {}): Promise<Pincer> {
@@ -71,6 +75,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     uidBase: config.sandboxUidBase,
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: [layout.home, PROJECT_ROOT],
+    ...(config.extraCaCerts ? { extraCaCerts: config.extraCaCerts } : {}),
   };
   // Control, dispatcher and scheduler call each other; each is reached through a closure made before the next exists.
   let dispatcher: Dispatcher | undefined;
@@ -152,6 +157,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     },
     control,
     budgets,
+    ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
     log: log.child({ part: 'agent' }),
     onOutbox: () => outbox.wake(),
     setTyping: (chatId, on) => {
@@ -176,6 +182,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     maxMediaBytes: config.mediaMaxBytes,
     log: log.child({ part: 'ingest' }),
     onEngaged: (chatId, seq) => agents.wake(chatId, seq),
+    ...(config.transcription ? { transcribe: transcriber(config.transcription) } : {}),
   });
 
   const failed = await channels.startAll(ingest);

@@ -5,6 +5,7 @@ import { describeTurnFailure } from '../agent/failure-text.js';
 import { AgentSession, type CompactEnd, type PreCompactEvent, type SessionEnd, type TurnOutcome } from '../agent/session.js';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
+import type { EgressTestSeam } from '../proxy/egress-proxy.js';
 import type { Lane } from '../queue/group-queue.js';
 import { stripInternal } from '../router/outbound.js';
 import { formatPrompt } from '../router/prompt.js';
@@ -60,6 +61,8 @@ export interface LaneDeps {
   control: Control;
   /** Spend limits: a reached one starts no turn. */
   budgets: Budgets;
+  /** Tests only: a loopback test site reachable through the egress proxy. */
+  egressTestSeam?: EgressTestSeam;
 }
 
 interface Turn {
@@ -179,6 +182,7 @@ export class GroupLane implements Lane {
       plan: sandboxPlan(layout, this.#group, settings.sandbox, this.#log),
       // Read live: the main group may change it while this session runs.
       egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
+      egressTestSeam: this.#deps.egressTestSeam,
       onEgress: (r) => {
         store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null });
         this.#log.debug({ egress: r }, r.allowed ? 'egress allowed' : 'egress refused');

@@ -14,6 +14,13 @@ const EXTENSIONS: Record<string, string> = {
   'audio/ogg': 'ogg',
   'audio/mpeg': 'mp3',
   'audio/mp4': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'audio/aac': 'aac',
+  'audio/opus': 'opus',
+  'audio/wav': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/webm': 'webm',
+  'audio/flac': 'flac',
   'video/mp4': 'mp4',
   'application/pdf': 'pdf',
 };
@@ -29,27 +36,40 @@ export function sanitizeFileName(name: string | undefined, fallback: string): st
   return clean || fallback;
 }
 
-/** Writes each attachment under `inbox/` and returns the lines to append to the message text. */
+/** An attachment written into the group's folder. */
+export interface SavedAttachment {
+  attachment: InboundAttachment;
+  /** The file's name inside `inbox/`. */
+  fileName: string;
+  /** Where the agent finds it, inside its sandbox. */
+  sandboxPath: string;
+  /** The line naming it in the message text. */
+  line: string;
+}
+
+/** Writes each attachment under `inbox/`; what was written, with the line to append to the message text. */
 export async function saveAttachments(
   groupDir: string,
   platformId: string,
   sentAt: number,
   attachments: InboundAttachment[],
-): Promise<string[]> {
+): Promise<SavedAttachment[]> {
   const stamp = new Date(sentAt).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   // Names depend only on the message: a redelivery finds its files already there.
   const tag = createHash('sha256').update(platformId).digest('hex').slice(0, 6);
-  const lines: string[] = [];
+  const saved: SavedAttachment[] = [];
   for (const [i, a] of attachments.entries()) {
     const ext = (a.mime && EXTENSIONS[a.mime]) ?? 'bin';
-    const relative = join('inbox', `${stamp}-${tag}-${i + 1}-${sanitizeFileName(a.name, `${a.kind}.${ext}`)}`);
+    const fileName = `${stamp}-${tag}-${i + 1}-${sanitizeFileName(a.name, `${a.kind}.${ext}`)}`;
+    const relative = join('inbox', fileName);
     try {
       await writeFileInside(groupDir, relative, a.data, { mode: 0o644 });
     } catch (err) {
       if (!(err instanceof SafeFsError && err.code === 'exists')) throw err;
     }
     const size = a.data.length < 1024 ? `${a.data.length} B` : `${Math.round(a.data.length / 1024)} KB`;
-    lines.push(`[${a.kind}${a.mime ? ` ${a.mime}` : ''}, ${size}: ${SANDBOX_GROUP_DIR}/${relative}]`);
+    const sandboxPath = `${SANDBOX_GROUP_DIR}/${relative}`;
+    saved.push({ attachment: a, fileName, sandboxPath, line: `[${a.kind}${a.mime ? ` ${a.mime}` : ''}, ${size}: ${sandboxPath}]` });
   }
-  return lines;
+  return saved;
 }

@@ -1,12 +1,14 @@
 // Ingest: store first (idempotent), decide whether the message engages the agent, then wake the dispatcher.
-// Media of a joined chat is saved into its folder first, so the stored text can name the files.
-import type { InboundMessage, InboundSink, IngestResult } from '../channels/types.js';
+// Media of a joined chat is saved into its folder first, so the stored text can name the files; voice notes
+// are transcribed (when a service is configured) before the message is stored, their transcript in its text.
+import type { InboundAttachment, InboundMessage, InboundSink, IngestResult } from '../channels/types.js';
 import type { Logger } from '../log.js';
 import { engages, senderMayEngage } from '../router/trigger.js';
 import type { Store } from '../store/index.js';
 import { joinLocalChat } from './groups.js';
-import { saveAttachments } from './inbox.js';
+import { type SavedAttachment, saveAttachments } from './inbox.js';
 import { groupPaths, type StateLayout } from './layout.js';
+import { audioLine, oggOpusSeconds, type Transcribe, type Transcription } from './transcribe.js';
 
 export interface IngestDeps {
   store: Store;
@@ -15,6 +17,8 @@ export interface IngestDeps {
   maxMediaBytes: number;
   log: Logger;
   onEngaged(chatId: string, seq: number): void;
+  /** Turns audio into text (bounded in time, never throwing); absent when no transcription service is configured. */
+  transcribe?: Transcribe;
 }
 
 /**
@@ -23,6 +27,15 @@ export interface IngestDeps {
  * so what is stored is valid UTF-8 and reads back exactly as stored.
  */
 const wellFormed = (s: string): string => s.replace(/\p{Cs}/gu, '\uFFFD');
+
+const NOT_CONFIGURED: Transcription = { ok: false, reason: 'no transcription service is configured' };
+
+/**
+ * Voice notes are Ogg Opus (Telegram's `voice/file_N.oga`, WhatsApp's `voice-note.ogg`, Discord's), or unnamed
+ * (Signal); other audio (a named mp3) is a file someone sent. Only the label differs: both are transcribed.
+ */
+const isVoiceNote = (a: InboundAttachment): boolean =>
+  !a.name || /voice|ptt|\.(oga|opus)$/i.test(a.name) || a.mime === 'audio/ogg' || a.mime === 'audio/opus';
 
 export function createIngest(deps: IngestDeps): InboundSink {
   const { store } = deps;
@@ -69,6 +82,26 @@ export function createIngest(deps: IngestDeps): InboundSink {
       return { seq, duplicate, engaged };
     });
 
+  /** The line of each saved file; audio files are transcribed first, all at once, each bounded in time. */
+  const describeFiles = (chatId: string, saved: SavedAttachment[]): Promise<string[]> =>
+    Promise.all(
+      saved.map(async (f) => {
+        const a = f.attachment;
+        if (a.kind !== 'audio') return f.line;
+        const started = Date.now();
+        const outcome = deps.transcribe
+          ? await deps.transcribe(a.data, f.fileName, a.mime).catch((err: unknown) => ({ ok: false as const, reason: String(err) }))
+          : NOT_CONFIGURED;
+        if (deps.transcribe) {
+          const facts = { chatId, file: f.fileName, ms: Date.now() - started };
+          if (outcome.ok) deps.log.info({ ...facts, chars: outcome.text.length }, 'voice note transcribed');
+          else deps.log.warn({ ...facts, reason: outcome.reason }, 'voice note not transcribed');
+        }
+        const label = isVoiceNote(a) ? 'voice note' : 'audio';
+        return audioLine({ label, path: f.sandboxPath, seconds: oggOpusSeconds(a.data) }, outcome);
+      }),
+    );
+
   const deliver = (raw: InboundMessage, mediaLines: string[]): IngestResult => {
     const m = {
       ...raw,
@@ -76,32 +109,52 @@ export function createIngest(deps: IngestDeps): InboundSink {
       senderName: wellFormed(raw.senderName),
       ...(raw.chatName === undefined ? {} : { chatName: wellFormed(raw.chatName) }),
     };
-    const result = store_(m, mediaLines);
+    const result = store_(m, mediaLines.map(wellFormed));
     if (result.engaged) deps.onEngaged(m.chatId, result.seq);
     return result;
   };
+
+  const ingestOne = async (m: InboundMessage): Promise<IngestResult> => {
+    const group = store.groups.get(m.chatId);
+    let lines: string[] = [];
+    const media = (m.attachments ?? []).filter((a) => a.data.length <= deps.maxMediaBytes);
+    // A redelivery's media was saved (and its voice notes transcribed) the first time: it is not done again.
+    if (group && media.length > 0 && !store.messages.has(m.chatId, m.platformId)) {
+      let saved: SavedAttachment[] | undefined;
+      try {
+        saved = await saveAttachments(groupPaths(deps.layout, group.folder, group.isMain).groupDir, m.platformId, m.sentAt, media);
+      } catch (err) {
+        // The text still arrives; the agent is told a file could not be kept.
+        deps.log.warn({ err, chatId: m.chatId }, 'inbound media could not be saved');
+        lines = [`[${media.length} attached file(s) could not be saved: ${err instanceof Error ? err.message : String(err)}]`];
+      }
+      if (saved) lines = await describeFiles(m.chatId, saved);
+    }
+    const dropped = (m.attachments?.length ?? 0) - media.length;
+    if (dropped > 0)
+      lines.push(`[${dropped} attached file(s) larger than ${Math.round(deps.maxMediaBytes / 1024 / 1024)} MB were not kept]`);
+    return deliver(m, lines);
+  };
+
+  // Deliveries of one platform message run one after another: a redelivery that arrives while the first is
+  // still being transcribed waits, then finds it stored (a duplicate) instead of transcribing it again.
+  const inFlight = new Map<string, Promise<unknown>>();
 
   return {
     maxMediaBytes: deps.maxMediaBytes,
     isJoined: (chatId) => store.groups.get(chatId) !== undefined,
     seen: (chatId, platformId) => store.messages.has(chatId, platformId),
     async ingest(m) {
-      const group = store.groups.get(m.chatId);
-      let lines: string[] = [];
-      const media = (m.attachments ?? []).filter((a) => a.data.length <= deps.maxMediaBytes);
-      if (group && media.length > 0 && !store.messages.has(m.chatId, m.platformId)) {
-        try {
-          lines = await saveAttachments(groupPaths(deps.layout, group.folder, group.isMain).groupDir, m.platformId, m.sentAt, media);
-        } catch (err) {
-          // The text still arrives; the agent is told a file could not be kept.
-          deps.log.warn({ err, chatId: m.chatId }, 'inbound media could not be saved');
-          lines = [`[${media.length} attached file(s) could not be saved: ${err instanceof Error ? err.message : String(err)}]`];
-        }
+      const key = `${m.chatId}\n${m.platformId}`;
+      const earlier = inFlight.get(key);
+      const run = earlier ? earlier.then(() => ingestOne(m)) : ingestOne(m);
+      const settled = run.catch(() => undefined);
+      inFlight.set(key, settled);
+      try {
+        return await run;
+      } finally {
+        if (inFlight.get(key) === settled) inFlight.delete(key);
       }
-      const dropped = (m.attachments?.length ?? 0) - media.length;
-      if (dropped > 0)
-        lines.push(`[${dropped} attached file(s) larger than ${Math.round(deps.maxMediaBytes / 1024 / 1024)} MB were not kept]`);
-      return deliver(m, lines);
     },
   };
 }

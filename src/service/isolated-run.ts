@@ -87,6 +87,7 @@ export class IsolatedRun implements Lane {
       runtime: runtime.runtime,
       plan: sandboxPlan(this.#deps.layout, this.#group, settings.sandbox, this.#log, { isolated: true }),
       egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
+      egressTestSeam: this.#deps.egressTestSeam,
       onEgress: (r) => store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null }),
       credential: settings.credential,
       modelBaseUrl: settings.modelBaseUrl,

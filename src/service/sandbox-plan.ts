@@ -17,6 +17,8 @@ export interface SandboxSettings {
   mountAllowlistPath: string;
   /** Never mountable, nor anything containing them, whatever the allowlist says: pincer's state and code. */
   protectedPaths: string[];
+  /** PINCER_EXTRA_CA_CERTS, already resolved to a real path. */
+  extraCaCerts?: string;
 }
 
 /**
@@ -79,6 +81,7 @@ export function sandboxPlan(
     user: sandboxUser(group, s.uidBase),
     limits: s.limits,
     extraMounts: extraMounts(group, s, log),
+    ...(s.extraCaCerts ? { extraCaCerts: s.extraCaCerts } : {}),
   };
 }
 

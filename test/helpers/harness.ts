@@ -9,6 +9,7 @@ import type { Channel } from '../../src/channels/types.js';
 import type { ApiMessage } from '../../src/cli/api-client.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import type { EgressTestSeam } from '../../src/proxy/egress-proxy.js';
 import { BwrapRuntime } from '../../src/sandbox/bwrap.js';
 import { type Pincer, startPincer } from '../../src/service/app.js';
 import { type FakeModel, type ModelScript, startFakeModel } from './fake-model.js';
@@ -41,7 +42,14 @@ export async function sandboxUnavailable(): Promise<string | undefined> {
 
 /** `fake` and `home`, when given, belong to the caller: stop() leaves them alone (for restart tests). */
 export async function startHarness(
-  options: { script?: ModelScript; env?: Record<string, string>; fake?: FakeModel; home?: string; channels?: Channel[] } = {},
+  options: {
+    script?: ModelScript;
+    env?: Record<string, string>;
+    fake?: FakeModel;
+    home?: string;
+    channels?: Channel[];
+    egressTestSeam?: EgressTestSeam;
+  } = {},
 ): Promise<Harness> {
   const fake = options.fake ?? (await startFakeModel(options.script));
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'pincer-test-'));
@@ -58,7 +66,10 @@ export async function startHarness(
     },
     home,
   );
-  const pincer = await startPincer(config, createLogger(process.env.PINCER_TEST_LOG ?? 'silent'), { channels: options.channels ?? [] });
+  const pincer = await startPincer(config, createLogger(process.env.PINCER_TEST_LOG ?? 'silent'), {
+    channels: options.channels ?? [],
+    ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
+  });
   const base = `http://127.0.0.1:${pincer.local.port}`;
   const token = 'test-token-0123456789';
 
