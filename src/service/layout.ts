@@ -2,8 +2,9 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { GroupPaths } from '../agent/sandbox-spawn.js';
+import { BROWSER_SKILL, BROWSER_SKILL_PATH } from './browser-skill.js';
 
 /** Folder names are chosen by the host and always match this; never taken raw from a chat. */
 export const FOLDER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -82,8 +83,14 @@ export function groupPaths(layout: StateLayout, folder: string, isMain: boolean)
   if (problem) throw new Error(problem);
   const groupDir = join(layout.groupsDir, folder);
   const stateDir = join(layout.sessionsDir, folder);
-  for (const dir of [groupDir, stateDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // A folder made just now holds nothing a sandbox planted: folders can be created in it as they are named.
+  const fresh = mkdirSync(groupDir, { recursive: true, mode: 0o700 }) !== undefined;
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   createIfMissing(join(groupDir, 'CLAUDE.md'), `# Memory of this chat (${folder})\n`);
+  if (fresh) {
+    mkdirSync(dirname(join(groupDir, BROWSER_SKILL_PATH)), { recursive: true });
+    createIfMissing(join(groupDir, BROWSER_SKILL_PATH), BROWSER_SKILL);
+  }
   return {
     groupDir,
     globalDir: layout.globalDir,
