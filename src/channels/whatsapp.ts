@@ -208,7 +208,8 @@ export async function openWhatsAppSocket(options: {
   const b = options.baileys ?? (await loadBaileys());
   await prepareAuthDir(options.authDir);
   const { state, saveCreds } = await b.useMultiFileAuthState(options.authDir);
-  const registered = state.creds.registered === true;
+  // A pairing-code login sets `registered`; a QR login only sets `me`: either way the device is linked.
+  const registered = state.creds.registered === true || Boolean(state.creds.me?.id);
   if (options.requireLogin && !registered) {
     throw new WhatsAppSetupError(`WhatsApp is not linked yet (no login in ${options.authDir}): run \`pincer whatsapp login\``);
   }

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { budgetCommand } from './budget.js';
 import { runChat } from './chat.js';
-import { runDoctor } from './doctor.js';
+import { doctorCommand } from './doctor.js';
 import { groupsCommand } from './groups.js';
 import { statusCommand, traceCommand } from './insight.js';
 import { logsCommand } from './logs.js';
@@ -26,15 +26,11 @@ program
   .argument('[name]', 'local chat to talk in', 'main')
   .description('talk to the running assistant from this terminal')
   .action(async (name: string) => {
-    process.exitCode = await runChat(name);
+    // A long poll still in flight would hold the process up to its timeout after /quit.
+    process.exit(await runChat(name));
   });
 
-program
-  .command('doctor')
-  .description('check that this machine can run pincer, and say how to fix what it cannot')
-  .action(async () => {
-    process.exitCode = await runDoctor();
-  });
+program.addCommand(doctorCommand());
 
 program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());

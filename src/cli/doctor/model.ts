@@ -1,0 +1,186 @@
+// The model credential, proven with a real minimal request through pincer's own model proxy: the same
+// path (and the same credential swap) an agent's every request takes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config, ModelCredential } from '../../config.js';
+import { startModelProxy } from '../../proxy/model-proxy.js';
+import { type Check, fail, ok, oneLine, since, warn } from './check.js';
+
+/** The model doctor asks when PINCER_MODEL is not set: small and cheap; one output token. */
+export const DEFAULT_DOCTOR_MODEL = 'claude-haiku-4-5';
+const REQUEST_TIMEOUT_MS = 20_000;
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** POST over the proxy's Unix socket, as the sandbox's bridge would deliver it. */
+function post(socketPath: string, path: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath, path, method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (text.length < 64 * 1024) text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The API's error shape: `{type: 'error', error: {type, message}}`; undefined for anything else (an HTML page, say). */
+function apiError(body: string): { type: string; message: string } | undefined {
+  try {
+    const v = JSON.parse(body) as { type?: unknown; error?: { type?: unknown; message?: unknown } };
+    if (v.type === 'error' && typeof v.error?.type === 'string') return { type: v.error.type, message: String(v.error.message ?? '') };
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
+function variable(credential: ModelCredential): string {
+  return credential.kind === 'api-key' ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN';
+}
+
+export async function modelChecks(config: Config): Promise<Check[]> {
+  const credential = config.credential;
+  if (!credential) {
+    return [
+      fail(
+        'model credential',
+        'none: pincer starts, but answers every message with how to set one',
+        "put ANTHROPIC_API_KEY=sk-ant-… in .env next to package.json (or the environment); a Claude subscription's token from `claude setup-token` goes in CLAUDE_CODE_OAUTH_TOKEN instead",
+      ),
+    ];
+  }
+  return [
+    ok('model credential', `${variable(credential)} is set (it stays on the host; sandboxes get a placeholder)`),
+    await modelRequest(config, credential),
+  ];
+}
+
+async function modelRequest(config: Config, credential: ModelCredential): Promise<Check> {
+  const model = config.model ?? DEFAULT_DOCTOR_MODEL;
+  const endpoint = config.modelBaseUrl;
+  const dir = mkdtempSync(join(tmpdir(), 'pincer-doctor-'));
+  let upstreamError: string | undefined;
+  const proxy = await startModelProxy(join(dir, 'model.sock'), {
+    upstream: endpoint,
+    credential,
+    onError: (err) => {
+      upstreamError = oneLine(err);
+    },
+  });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'anthropic-version': '2023-06-01',
+    // The placeholder a sandbox sends: the proxy drops it and puts the real credential in.
+    ...(credential.kind === 'api-key'
+      ? { 'x-api-key': 'placeholder' }
+      : { authorization: 'Bearer placeholder', 'anthropic-beta': 'oauth-2025-04-20' }),
+  };
+  const body = JSON.stringify({
+    model,
+    max_tokens: 1,
+    stream: false,
+    // A subscription token is for Claude Code: it introduces itself as such.
+    ...(credential.kind === 'oauth' ? { system: "You are Claude Code, Anthropic's official CLI for Claude." } : {}),
+    messages: [{ role: 'user', content: 'Say ok.' }],
+  });
+  const started = performance.now();
+  try {
+    const answer = await post(proxy.socketPath, '/v1/messages', headers, body, REQUEST_TIMEOUT_MS);
+    return judge(answer, since(started), { model, endpoint, credential, upstreamError });
+  } catch (err) {
+    return fail(
+      'model',
+      `no answer from ${endpoint} through the proxy: ${oneLine(err)}`,
+      `check ANTHROPIC_BASE_URL (now ${endpoint}) and the network: can this machine reach it? (curl -sI ${endpoint})`,
+    );
+  } finally {
+    await proxy.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Context {
+  model: string;
+  endpoint: string;
+  credential: ModelCredential;
+  upstreamError: string | undefined;
+}
+
+/** 401 / 403, an unreachable or wrong endpoint and an empty account block; a model name or a busy endpoint only warn. */
+export function judge(answer: Answer, ms: number, c: Context): Check {
+  const { status } = answer;
+  const err = apiError(answer.body);
+  const said = err ? `${status} ${err.type}: ${oneLine(err.message, 160)}` : `HTTP ${status}`;
+  const name = variable(c.credential);
+  if (status >= 200 && status < 300) {
+    return ok('model', `${c.model} answered in ${ms} ms through pincer's model proxy (${c.endpoint})`, ms);
+  }
+  if (status === 502 && (c.upstreamError || /pincer proxy could not reach/.test(answer.body))) {
+    return fail(
+      'model',
+      `cannot reach ${c.endpoint}: ${c.upstreamError ?? err?.message ?? said}`,
+      `check ANTHROPIC_BASE_URL (now ${c.endpoint}) and the network: DNS, firewall, a proxy (curl -sI ${c.endpoint})`,
+    );
+  }
+  if (status === 401) {
+    return fail(
+      'model',
+      `the key is refused (${said})`,
+      c.credential.kind === 'api-key'
+        ? 'check ANTHROPIC_API_KEY (in .env or the environment): it is mistyped, revoked or of another endpoint; create one at https://console.anthropic.com/settings/keys'
+        : 'check CLAUDE_CODE_OAUTH_TOKEN: it is mistyped or expired; make a new one with `claude setup-token`',
+    );
+  }
+  if (status === 403) {
+    return fail(
+      'model',
+      `the credential may not do this (${said})`,
+      `check what ${name} is allowed (its organization and workspace at https://console.anthropic.com)`,
+    );
+  }
+  if (err && /credit balance|billing/i.test(err.message)) {
+    return fail('model', `the account cannot pay for requests (${said})`, 'add credits at https://console.anthropic.com/settings/billing');
+  }
+  if (!err && (status === 404 || status === 405)) {
+    return fail(
+      'model',
+      `${c.endpoint} answered ${said} to POST /v1/messages: it does not look like the Anthropic API`,
+      `check ANTHROPIC_BASE_URL (now ${c.endpoint}): the API's base, without /v1 (e.g. https://api.anthropic.com)`,
+    );
+  }
+  if ((status === 404 || status === 400) && err && /model/i.test(err.message)) {
+    return warn(
+      'model',
+      `the credential is accepted, but not the model ${c.model} (${said})`,
+      c.model === DEFAULT_DOCTOR_MODEL
+        ? `doctor asked ${DEFAULT_DOCTOR_MODEL}; set PINCER_MODEL to a model this account can use (Claude Code's default is used when unset)`
+        : "set PINCER_MODEL to a model this account can use, or unset it for Claude Code's default",
+    );
+  }
+  if (status === 429) {
+    return warn('model', `the credential is accepted, but rate-limited right now (${said})`, 'wait, or raise the limits of the account');
+  }
+  if (status >= 500) {
+    return warn(
+      'model',
+      `the endpoint has trouble (${said}); the credential is not confirmed yet`,
+      'try again in a while (https://status.anthropic.com)',
+    );
+  }
+  return warn('model', `unexpected answer (${said})`, `check ANTHROPIC_BASE_URL (now ${c.endpoint}) and ${name}`);
+}
