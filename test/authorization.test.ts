@@ -82,6 +82,8 @@ const CASES: Record<string, (actor: Actor, target: Target) => Record<string, unk
   set_extra_mounts: (a, t) => ({ folder: targetFolder(a, t), mounts: [] }),
   show_spend: () => ({}),
   set_budget: (a, t) => ({ group: targetFolder(a, t), daily_usd: 50 }),
+  list_mcp_servers: (a, t) => ({ folder: targetFolder(a, t) }),
+  set_mcp_servers: (a, t) => ({ folder: targetFolder(a, t), servers: [{ name: 'shell', type: 'stdio', command: '/bin/sh' }] }),
 };
 
 const ADMIN = new Set([
@@ -93,6 +95,8 @@ const ADMIN = new Set([
   'set_extra_mounts',
   'show_spend',
   'set_budget',
+  'list_mcp_servers',
+  'set_mcp_servers',
 ]);
 
 function expected(tool: string, actor: Actor, target: Target): Expect {
@@ -187,6 +191,8 @@ describe('Control refuses what the tools would not even offer', () => {
     ['unregisterGroup', () => control.unregisterGroup(team, OTHER)],
     ['setEgressPolicy', () => control.setEgressPolicy(team, 'team', { mode: 'open' })],
     ['setExtraMounts', () => control.setExtraMounts(team, 'team', [])],
+    ['listMcpServers', () => control.listMcpServers(team, 'team')],
+    ['setMcpServers', () => control.setMcpServers(team, 'team', [])],
   ] as const) {
     test(`${name} by a non-main group is forbidden`, () => {
       assert.throws(call, (err: Error & { code?: string }) => err.code === 'forbidden');

@@ -9,7 +9,7 @@ import type { EgressPolicy } from '../proxy/egress-policy.js';
 import { type EgressRecord, type EgressTestSeam, startEgressProxy } from '../proxy/egress-proxy.js';
 import { startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
-import { PromptStream } from './prompt-stream.js';
+import { type PromptContent, PromptStream } from './prompt-stream.js';
 import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
 import { describeToolUse } from './tool-use.js';
 
@@ -97,7 +97,7 @@ export class AgentSession {
   }
 
   /** Starts a turn. The caller keeps at most one turn in flight, so each push gets its own result. */
-  push(prompt: string): void {
+  push(prompt: PromptContent): void {
     this.#input.push(prompt);
   }
 

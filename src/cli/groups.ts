@@ -1,4 +1,5 @@
 // `pincer groups …`: the chats pincer has joined, and the ones it has seen, through the running pincer's API.
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import type { ApiClient } from './api-client.js';
@@ -27,6 +28,19 @@ const chatSchema = z.object({
 const groupsAnswer = z.object({ groups: z.array(groupSchema) });
 const groupAnswer = z.object({ group: groupSchema });
 const chatsAnswer = z.object({ chats: z.array(chatSchema) });
+
+const mcpServerSchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  route: z.string(),
+  command: z.string().optional(),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  url: z.string().optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  secretHeaders: z.record(z.string(), z.string()).optional(),
+});
+const mcpServersAnswer = z.object({ servers: z.array(mcpServerSchema) });
 
 type GroupRow = z.infer<typeof groupSchema>;
 
@@ -80,6 +94,40 @@ async function listChats(client: ApiClient, all: boolean, json: boolean): Promis
       c.isGroup ? 'group' : 'direct',
       localTime(c.lastSeenAt),
       ...(all ? [folders.get(c.id) ?? '-'] : []),
+    ]),
+  );
+}
+
+/** servers.json: the list itself, or `{ "servers": [...] }` as the API answers it. */
+function readServersFile(path: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (Array.isArray(parsed)) return parsed;
+  const servers = (parsed as { servers?: unknown } | null)?.servers;
+  if (Array.isArray(servers)) return servers;
+  throw new Error(`${path} must hold a JSON list of servers, or an object with a "servers" list`);
+}
+
+async function mcpServers(client: ApiClient, folder: string, opts: { jsonFile?: string; clear?: boolean; json?: boolean }): Promise<void> {
+  const path = `/api/v1/groups/${encodeURIComponent(folder)}/mcp-servers`;
+  const change = opts.clear ? [] : opts.jsonFile === undefined ? undefined : readServersFile(opts.jsonFile);
+  const answer = await client.request(change === undefined ? 'GET' : 'PUT', path, change === undefined ? undefined : { servers: change });
+  if (opts.json) return printJson(answer);
+  const { servers } = mcpServersAnswer.parse(answer);
+  if (change !== undefined) printLine(`MCP servers of "${folder}" set (${servers.length}); they apply from its next session`);
+  if (servers.length === 0) return printLine(`group "${folder}" has no MCP servers`);
+  printTable(
+    ['NAME', 'TYPE', 'ROUTE', 'COMMAND OR URL', 'SECRETS (masked)'],
+    servers.map((s) => [
+      s.name,
+      s.type,
+      s.route,
+      truncate(s.url ?? [s.command ?? '', ...(s.args ?? [])].join(' '), 60),
+      Object.keys({ ...s.env, ...s.secretHeaders }).join(',') || '-',
     ]),
   );
 }
@@ -174,6 +222,19 @@ export function groupsCommand(): Command {
         });
       },
     );
+
+  groups
+    .command('mcp')
+    .description("list a group's extra MCP servers, or replace them (from its next session on)")
+    .argument('<folder>', "the group's folder")
+    .addOption(
+      new Option('--json-file <file>', 'replace them with the servers in this JSON file (a list, see docs/SECURITY.md)').conflicts('clear'),
+    )
+    .option('--clear', 'remove all of them')
+    .option('--json', 'print the API answer as JSON')
+    .action(async (folder: string, opts: { jsonFile?: string; clear?: boolean; json?: boolean }) => {
+      process.exitCode = await withPincer((client) => mcpServers(client, folder, opts));
+    });
 
   return groups;
 }

@@ -10,7 +10,17 @@ import { describeSchedule, nextDueAfter, parseSchedule, type ScheduleType } from
 import { type Chat, type ContextMode, GLOBAL_SCOPE, type Group, type Store, type Task, type TaskRun } from '../store/index.js';
 import type { Budgets, SpendView } from './budgets.js';
 import { registerGroup } from './groups.js';
-import { FOLDER_NAME, folderProblem, type StateLayout } from './layout.js';
+import { FOLDER_NAME, folderProblem, groupPaths, type StateLayout } from './layout.js';
+import {
+  describeIssues,
+  keepMaskedSecrets,
+  type McpServerView,
+  maskServers,
+  mcpServerProblems,
+  mcpServersSchema,
+  routeOf,
+  withoutViewFields,
+} from './mcp-servers.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
 export type Actor = { kind: 'owner' } | { kind: 'group'; chatId: string };
@@ -277,6 +287,31 @@ export class Control {
     this.#d.store.groups.setExtraMounts(g.chatId, mounts);
     this.#d.log.info({ folder, mounts: checked.mounts, by: this.#who(actor) }, 'extra mounts changed');
     return checked.mounts;
+  }
+
+  /** A group's extra MCP servers, every secret value masked (the main group and the owner only). */
+  listMcpServers(actor: Actor, folder: string): McpServerView[] {
+    this.#requireAdmin(actor, "see a group's MCP servers");
+    return maskServers(this.#groupByFolder(folder).mcpServers);
+  }
+
+  /**
+   * Replaces a group's extra MCP servers, all or nothing; they apply from its next session. A masked value
+   * (as listings show it) keeps the stored one. Values are never logged.
+   */
+  setMcpServers(actor: Actor, folder: string, servers: unknown): McpServerView[] {
+    this.#requireAdmin(actor, "change a group's MCP servers");
+    const g = this.#groupByFolder(folder);
+    const parsed = mcpServersSchema.safeParse(withoutViewFields(servers));
+    if (!parsed.success) throw new ControlError('invalid', `nothing changed; ${describeIssues(parsed.error, servers)}`);
+    const { servers: next, problems } = keepMaskedSecrets(parsed.data, g.mcpServers);
+    const { groupDir } = groupPaths(this.#d.layout, g.folder, g.isMain);
+    for (const p of mcpServerProblems(next, groupDir)) problems.push(`server "${p.name}": ${p.reason}`);
+    if (problems.length > 0) throw new ControlError('invalid', `nothing changed; refused: ${problems.join('; ')}`);
+    this.#d.store.groups.setMcpServers(g.chatId, next);
+    const names = next.map((s) => `${s.name} (${routeOf(s)})`);
+    this.#d.log.info({ folder, servers: names, by: this.#who(actor) }, 'MCP servers changed');
+    return maskServers(next);
   }
 
   // ---- tasks ----

@@ -2,6 +2,7 @@
 // (reply into the outbox, cursor forward) in one transaction before the next turn starts.
 
 import { describeTurnFailure } from '../agent/failure-text.js';
+import type { PromptContent } from '../agent/prompt-stream.js';
 import { AgentSession, type CompactEnd, type PreCompactEvent, type SessionEnd, type TurnOutcome } from '../agent/session.js';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
@@ -25,9 +26,11 @@ import {
   writeArchive,
 } from './conversation-archive.js';
 import { groupPaths, type StateLayout } from './layout.js';
+import { sessionMcpServers } from './mcp-servers.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 import { chatToolContext } from './tool-context.js';
+import { promptContent, type TurnImages, turnImages } from './turn-images.js';
 
 /** A scheduled run's log keeps this much of its result. */
 export const RUN_RESULT_CHARS = 4000;
@@ -68,7 +71,7 @@ export interface LaneDeps {
 interface Turn {
   firstSeq: number;
   lastSeq: number;
-  prompt: string;
+  prompt: PromptContent;
   startedAt: number;
   /** The hard limit of the turn; none when no agent runs. */
   timeout: NodeJS.Timeout | undefined;
@@ -177,9 +180,12 @@ export class GroupLane implements Lane {
     const chatId = this.#group.chatId;
     this.#resumed = resume;
     this.#gotResult = false;
+    const plan = sandboxPlan(layout, this.#group, settings.sandbox, this.#log);
+    // The group's own MCP servers, read afresh: a change by the main group applies from the next session.
+    const extraMcp = sessionMcpServers(store.groups.get(chatId)?.mcpServers ?? [], plan, this.#log);
     const session = new AgentSession({
       runtime,
-      plan: sandboxPlan(layout, this.#group, settings.sandbox, this.#log),
+      plan,
       // Read live: the main group may change it while this session runs.
       egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
       egressTestSeam: this.#deps.egressTestSeam,
@@ -195,6 +201,7 @@ export class GroupLane implements Lane {
       timezone: this.#group.timezone ?? settings.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
       mcpServers: {
+        ...extraMcp.servers,
         [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => this.#currentTurn()?.lastSeq ?? null)),
       },
       log: this.#log,
@@ -208,6 +215,7 @@ export class GroupLane implements Lane {
       },
     });
     this.#session = session;
+    void session.done.then(() => extraMcp.close());
     void session.done.then((end) => this.#onSessionEnd(session, end));
   }
 
@@ -222,7 +230,7 @@ export class GroupLane implements Lane {
 
   /** Collects everything unanswered since the last push into one prompt; idles when nothing engages. */
   #nextTurn(): void {
-    const { store, settings } = this.#deps;
+    const { store } = this.#deps;
     const chatId = this.#group.chatId;
     if (!store.messages.hasEngaging(chatId, this.#pushedUpTo)) {
       this.#becomeIdle();
@@ -264,24 +272,39 @@ export class GroupLane implements Lane {
       `not shown to the agent: more than ${PROMPT_MESSAGE_LIMIT} unanswered messages waited, only the newest went into the turn`,
       Date.now(),
     );
-    const turn: Turn = {
-      firstSeq: first.seq,
-      lastSeq: last.seq,
-      prompt: formatPrompt(shown, this.#group.timezone ?? settings.timezone, omitted),
-      startedAt: Date.now(),
-      timeout: setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs),
-    };
+    // The prompt and the hard limit are set once the images the messages name are read (#pushTurn).
+    const turn: Turn = { firstSeq: first.seq, lastSeq: last.seq, prompt: '', startedAt: Date.now(), timeout: undefined };
     this.#pushedUpTo = last.seq;
     this.#state = { kind: 'busy', turn };
+    this.#deps.setTyping(chatId, true);
+    this.#pushTurn(turn, batch, shown, omitted).catch((err: unknown) => this.#log.error({ err }, 'turn could not be pushed'));
+  }
+
+  /** The turn's text, with the images its messages name (read host-side, never through a link), goes in. */
+  async #pushTurn(turn: Turn, batch: StoredMessage[], shown: StoredMessage[], omitted: number): Promise<void> {
+    const { store, layout, settings } = this.#deps;
+    const chatId = this.#group.chatId;
+    let seen: TurnImages;
+    try {
+      seen = await turnImages(groupPaths(layout, this.#group.folder, this.#group.isMain).groupDir, shown);
+    } catch (err) {
+      this.#log.warn({ err }, 'the images of a turn could not be read; it goes on with the text');
+      seen = { messages: shown, images: [], notShown: 0 };
+    }
+    // pincer may have stopped, or the session ended, while the files were read: then this turn is not pushed.
+    if (this.#state.kind !== 'busy' || this.#state.turn !== turn) return;
+    turn.prompt = promptContent(formatPrompt(seen.messages, this.#group.timezone ?? settings.timezone, omitted), seen.images);
+    turn.timeout = setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs);
+    const images = seen.images.length > 0 || seen.notShown > 0 ? `, ${seen.images.length} image(s) attached` : '';
+    const notShown = seen.notShown > 0 ? ` (${seen.notShown} named but not shown)` : '';
     for (const m of batch)
       store.events.record({
         messageSeq: m.seq,
         chatId,
         stage: 'prompted',
-        detail: `turn of ${batch.length} message(s)`,
+        detail: `turn of ${batch.length} message(s)${images}${notShown}`,
         at: turn.startedAt,
       });
-    this.#deps.setTyping(chatId, true);
     this.#liveSession().push(turn.prompt);
   }
 

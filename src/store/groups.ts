@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
+import { type McpServer, mcpServersSchema } from '../service/mcp-servers.js';
 import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
 
@@ -25,6 +26,8 @@ export interface Group {
   senderAllowlist: string[] | null;
   /** The group's own time zone for its tasks and prompts; null: pincer's `TZ`. */
   timezone: string | null;
+  /** Extra MCP servers of the group's agent, secrets included: never shown as they are (see maskServers). */
+  mcpServers: McpServer[];
 }
 
 /** What the caller decides when joining a chat; the rest has defaults. */
@@ -48,6 +51,7 @@ interface GroupRow {
   extra_mounts: string;
   sender_allowlist: string | null;
   timezone: string | null;
+  mcp_servers: string;
 }
 
 /** Stored JSON is parsed strictly: a row edited by hand into nonsense fails loudly, naming the group. */
@@ -71,6 +75,7 @@ const toGroup = (r: GroupRow): Group => ({
   extraMounts: parseColumn(r, 'extra_mounts', r.extra_mounts, extraMountsSchema),
   senderAllowlist: r.sender_allowlist === null ? null : parseColumn(r, 'sender_allowlist', r.sender_allowlist, senderAllowlistSchema),
   timezone: r.timezone,
+  mcpServers: parseColumn(r, 'mcp_servers', r.mcp_servers, mcpServersSchema),
 });
 
 /** What the owner may change about a joined chat. */
@@ -87,6 +92,7 @@ export class GroupTable {
   readonly #setSession;
   readonly #setEgress;
   readonly #setMounts;
+  readonly #setMcpServers;
   readonly #setSettings;
   readonly #removeGroup;
   readonly #clearMain;
@@ -111,6 +117,7 @@ export class GroupTable {
     this.#setSession = db.prepare<[string | null, string]>('UPDATE group_state SET session_id = ? WHERE chat_id = ?');
     this.#setEgress = db.prepare<[string, string]>('UPDATE groups SET egress_policy = ? WHERE chat_id = ?');
     this.#setMounts = db.prepare<[string, string]>('UPDATE groups SET extra_mounts = ? WHERE chat_id = ?');
+    this.#setMcpServers = db.prepare<[string, string]>('UPDATE groups SET mcp_servers = ? WHERE chat_id = ?');
     this.#setSettings = db.prepare<[string, number, string | null, string | null, string]>(
       'UPDATE groups SET trigger = ?, respond_to_all = ?, sender_allowlist = ?, timezone = ? WHERE chat_id = ?',
     );
@@ -166,6 +173,12 @@ export class GroupTable {
 
   setExtraMounts(chatId: string, mounts: ExtraMountRequest[]): void {
     this.#setMounts.run(JSON.stringify(extraMountsSchema.parse(mounts)), chatId);
+  }
+
+  /** Checked again as it is written: the store never holds a list it would refuse to read. */
+  setMcpServers(chatId: string, servers: McpServer[]): void {
+    this.#setMcpServers.run(JSON.stringify(mcpServersSchema.parse(servers)), chatId);
+    this.#changes.emit('groups');
   }
 
   /** Changes what is given; the rest stays. */

@@ -166,4 +166,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE task_runs ADD COLUMN input_tokens INTEGER;
   ALTER TABLE task_runs ADD COLUMN output_tokens INTEGER;
   `,
+  `
+  ALTER TABLE groups ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
+  `,
 ];

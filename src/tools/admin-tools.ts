@@ -6,6 +6,25 @@ import { answer } from './tool-result.js';
 
 const folder = z.string().min(1).max(64).describe("The group's folder name");
 
+/** The shape only: Control checks everything else and says what is wrong in its own words. */
+const strings = z.record(z.string(), z.string());
+const mcpServer = z.union([
+  z.object({
+    name: z.string().describe('a-z, 0-9, _ or -; the tools appear as mcp__<name>__<tool>'),
+    type: z.literal('stdio'),
+    command: z.string().describe('Absolute path: a program under /usr or /bin, or one in the group folder (/workspace/group/…)'),
+    args: z.array(z.string()).optional(),
+    env: strings.optional().describe('Environment of the server; inside the sandbox, never shown in listings'),
+  }),
+  z.object({
+    name: z.string(),
+    type: z.literal('http'),
+    url: z.string().describe('http:// or https:// URL of the MCP endpoint'),
+    headers: strings.optional().describe('Plain headers, given to the agent as they are'),
+    secretHeaders: strings.optional().describe('Headers such as Authorization: added by pincer on the host, never seen by the agent'),
+  }),
+]);
+
 export function adminTools(control: Control, actor: Actor) {
   return [
     tool('list_groups', 'List the chats pincer has joined (groups), with folder, trigger and who may engage the agent.', {}, async () =>
@@ -97,6 +116,23 @@ export function adminTools(control: Control, actor: Actor) {
           const accepted = control.setExtraMounts(actor, folder, mounts);
           const list = accepted.map((m) => `${m.hostPath} at ${m.sandboxPath} (${m.writable ? 'read-write' : 'read-only'})`).join(', ');
           return `Extra mounts of ${folder}: ${list || 'none'}. They apply from its next session.`;
+        }),
+    ),
+    tool(
+      'list_mcp_servers',
+      "List a group's extra MCP servers (names, commands, URLs); secret values show as ********.",
+      { folder },
+      async (a) => answer(() => control.listMcpServers(actor, a.folder)),
+    ),
+    tool(
+      'set_mcp_servers',
+      "Replace a group's extra MCP servers (e.g. a mail or calendar server the owner installed). stdio servers run inside the group's sandbox; http servers are reached by URL, and their secretHeaders are added by pincer on the host. A value of ******** keeps the stored secret. Applies from the group's next session. Secrets sent here pass through this conversation: the owner may prefer `pincer groups mcp`.",
+      { folder, servers: z.array(mcpServer).max(20) },
+      async (a) =>
+        answer(() => {
+          const servers = control.setMcpServers(actor, a.folder, a.servers);
+          const list = servers.map((s) => `${s.name} (${s.type}, ${s.route})`).join(', ');
+          return `MCP servers of ${a.folder}: ${list || 'none'}. They apply from its next session.`;
         }),
     ),
   ];

@@ -65,6 +65,9 @@ const budgetBody = body({ group: z.string().min(1).max(64).optional(), dailyUsd:
   'say what to change: dailyUsd or monthlyUsd (a number, or null for no limit)',
 );
 
+/** The list itself is checked by Control (it names each server in what it refuses). */
+const mcpServersBody = body({ servers: z.array(z.unknown()) });
+
 const chatsQuery = z.object({ all: flag.optional() });
 const tasksQuery = z.object({ group: z.string().min(1).max(64).optional() });
 const usageQuery = z.object({ days: positiveInt.pipe(z.number().max(366, 'must be at most 366')).optional() });
@@ -156,6 +159,24 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
       const { folder } = parse(folderParams, req.params, 'path');
       control.unregisterGroup(OWNER, folder);
       return { ok: true };
+    }),
+  );
+
+  app.get(
+    '/api/v1/groups/:folder/mcp-servers',
+    guarded((req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      return { servers: control.listMcpServers(OWNER, folder) };
+    }),
+  );
+
+  /** Replaces the whole list; applies from the group's next session. Secrets come back masked. */
+  app.put(
+    '/api/v1/groups/:folder/mcp-servers',
+    guarded((req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      const { servers } = parse(mcpServersBody, req.body, 'body');
+      return { servers: control.setMcpServers(OWNER, folder, servers), appliesFrom: 'the next session of the group' };
     }),
   );
 
