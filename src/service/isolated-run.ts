@@ -9,6 +9,7 @@ import { runPrompt } from '../scheduler/run-prompt.js';
 import type { Group, RunEnd, Task, TaskRun } from '../store/index.js';
 import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js';
 import { type LaneDeps, RUN_RESULT_CHARS } from './group-lane.js';
+import { sessionMcpServers } from './mcp-servers.js';
 import { sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 import { chatToolContext } from './tool-context.js';
@@ -83,9 +84,12 @@ export class IsolatedRun implements Lane {
       this.#resolveDone();
       return;
     }
+    const plan = sandboxPlan(this.#deps.layout, this.#group, settings.sandbox, this.#log, { isolated: true });
+    // The group's own MCP servers serve its scheduled runs too.
+    const extraMcp = sessionMcpServers(store.groups.get(chatId)?.mcpServers ?? [], plan, this.#log);
     const session = new AgentSession({
       runtime: runtime.runtime,
-      plan: sandboxPlan(this.#deps.layout, this.#group, settings.sandbox, this.#log, { isolated: true }),
+      plan,
       egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
       egressTestSeam: this.#deps.egressTestSeam,
       onEgress: (r) => store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null }),
@@ -97,6 +101,7 @@ export class IsolatedRun implements Lane {
       timezone: this.#task.timezone,
       systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
       mcpServers: {
+        ...extraMcp.servers,
         [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => null)),
       },
       log: this.#log,
@@ -108,6 +113,7 @@ export class IsolatedRun implements Lane {
       },
     });
     this.#session = session;
+    void session.done.then(() => extraMcp.close());
     void session.done.then((end) => this.#onEnd(end));
     this.#timeout = setTimeout(() => {
       this.#finish(null, `the run took longer than ${Math.round(settings.turnTimeoutMs / 1000)} s and was stopped`);
