@@ -141,7 +141,7 @@ function isValidTimezone(timeZone: string): boolean {
 }
 
 /** The wall clock in `timeZone` at instant `t`, as ms since epoch read as if it were UTC (whole seconds). */
-function wallAt(timeZone: string, t: number): number {
+export function wallAt(timeZone: string, t: number): number {
   const fields: Record<string, number> = {};
   for (const part of wallFormatter(timeZone).formatToParts(new Date(t))) {
     if (part.type !== 'literal') fields[part.type] = Number(part.value);
@@ -160,7 +160,7 @@ function offsetAt(timeZone: string, t: number): number {
  * Ambiguous (clocks fall back): the first occurrence. Nonexistent (clocks spring forward): the instant the
  * clocks resume after the gap, e.g. 02:30 on the Berlin spring-forward day becomes 03:00 CEST, as croner does for cron.
  */
-function wallToInstant(timeZone: string, wall: number): number {
+export function wallToInstant(timeZone: string, wall: number): number {
   // The true offset lies within -12h..+14h, so the offsets a day either side bracket any transition near `wall`.
   const before = offsetAt(timeZone, wall - DAY);
   const after = offsetAt(timeZone, wall + DAY);

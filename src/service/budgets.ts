@@ -2,6 +2,7 @@
 // When one is reached no agent starts for the group; the chat is told once per period and limit; what it
 // sent is kept and answered when the budget allows again (raised by the main group, or a new day/month).
 import type { Logger } from '../log.js';
+import { wallAt, wallToInstant } from '../scheduler/schedule.js';
 import { type BudgetLimits, GLOBAL_SCOPE, type Store } from '../store/index.js';
 
 export interface SpendView extends BudgetLimits {
@@ -93,53 +94,16 @@ export class Budgets {
   }
 }
 
-/** One formatter per zone: making one costs far more than using it, and a check runs on every engaged message. */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+const DAY_MS = 24 * 3600_000;
 
-function formatter(timezone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timezone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timezone, f);
-  }
-  return f;
-}
-
-/** Wall-clock fields of an instant in a time zone. */
-function wall(at: number, timezone: string): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
-  const parts = formatter(timezone).formatToParts(at);
-  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  return { y: get('year'), mo: get('month'), d: get('day'), h: get('hour'), mi: get('minute'), s: get('second') };
-}
-
-/** The zone's offset from UTC at an instant, in ms. */
-function offset(at: number, timezone: string): number {
-  const w = wall(at, timezone);
-  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(at / 1000) * 1000;
-}
-
-/** The instant a wall-clock date begins in a zone; the second pass settles a DST change in between. */
-function instantOf(y: number, mo: number, d: number, timezone: string, near: number): number {
-  const asUtc = Date.UTC(y, mo - 1, d);
-  const first = asUtc - offset(near, timezone);
-  return asUtc - offset(first, timezone);
-}
-
+/** The instant the calendar day of `at` began in the zone (local midnight, or when a DST gap ended). */
 export function startOfDay(at: number, timezone: string): number {
-  const w = wall(at, timezone);
-  return instantOf(w.y, w.mo, w.d, timezone, at);
+  const wall = wallAt(timezone, at);
+  return wallToInstant(timezone, wall - (wall % DAY_MS));
 }
 
+/** The instant the calendar month of `at` began in the zone. */
 export function startOfMonth(at: number, timezone: string): number {
-  const w = wall(at, timezone);
-  return instantOf(w.y, w.mo, 1, timezone, at);
+  const wall = new Date(wallAt(timezone, at));
+  return wallToInstant(timezone, Date.UTC(wall.getUTCFullYear(), wall.getUTCMonth(), 1));
 }
