@@ -57,6 +57,9 @@ export class Budgets {
   /** Whether an agent may start for this chat now. */
   check(chatId: string): BudgetVerdict {
     for (const scope of ['group', 'global'] as const) {
+      // Runs for every engaged message: without a limit there is no spend to add up.
+      const limits = this.limits(scope === 'group' ? chatId : GLOBAL_SCOPE);
+      if (limits.dailyUsd === null && limits.monthlyUsd === null) continue;
       const spend = this.view(scope === 'group' ? chatId : undefined);
       if (spend.dailyUsd !== null && spend.spentTodayUsd >= spend.dailyUsd)
         return { ok: false, scope, period: 'day', limitUsd: spend.dailyUsd, spentUsd: spend.spentTodayUsd };

@@ -1,0 +1,180 @@
+// 4. Ingest throughput across many groups, and dispatch to the queue, with every agent slot busy (pincer
+// under load: the first groups' agents are in a long turn, every other group waits for a slot).
+//   in-process: pincer's own ingest (createIngest, as every channel adapter calls it) on a real store, one
+//     message after another over all groups; once storing only, once going on to pincer's Dispatcher and
+//     GroupQueue (its agents are silent stand-ins; see lib/core.ts);
+//   HTTP: a pincer child process (built dist/), its local API, concurrent clients in this process; the agents
+//     are real sandboxed Claude Code processes whose model request the fake model never answers.
+// Every chat is a group that answers everything, so every message is dispatched.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { isAgentTurn, startFakeModel } from '../test/helpers/fake-model.js';
+import { freePort } from '../test/helpers/pincer-process.js';
+import { Api } from './lib/api.js';
+import { type Core, inbound, registerGroups, startCore } from './lib/core.js';
+import { startPincerChild } from './lib/pincer-child.js';
+import { type Row, type Section, section } from './lib/report.js';
+import { pincerEnv, SIZES } from './lib/settings.js';
+import { median } from './lib/stats.js';
+import { until } from './lib/wait.js';
+
+const TARGET = 5_000;
+const TOKEN = 'bench-token-0123456789';
+
+interface Pass {
+  rate: number;
+  dispatchRate: number;
+  dispatched: number;
+  perMessage: number[];
+}
+
+/** `count` messages, round robin over the groups, each awaited before the next (ingest is synchronous inside). */
+async function drive(core: Core, chats: string[], count: number, dispatch: boolean): Promise<Pass> {
+  const sink = dispatch ? core.ingest : core.storeOnly;
+  // Untimed: the first messages of a process compile the code paths.
+  for (let i = 0; i < 500; i++) await sink.ingest(inbound(chats[i % chats.length] as string));
+  const before = core.dispatched;
+  const perMessage: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    await sink.ingest(inbound(chats[i % chats.length] as string));
+    perMessage.push(performance.now() - t);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const dispatched = core.dispatched - before;
+  return { rate: count / seconds, dispatchRate: dispatched / seconds, dispatched, perMessage };
+}
+
+async function inProcess(s: Section): Promise<void> {
+  const passes: Array<[string, boolean]> = [
+    ['store only', false],
+    ['store → Dispatcher → GroupQueue, every slot busy', true],
+  ];
+  const perCall: number[] = [];
+  for (const [label, dispatch] of passes) {
+    const core = startCore();
+    try {
+      const chats = registerGroups(core, SIZES.ingestGroups);
+      const pass = await drive(core, chats, SIZES.ingestMessages, dispatch);
+      const queued = (core.store.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE stage = 'queued'`).get() as { n: number }).n;
+      s.rows.push({
+        metric: `in-process ingest, ${label}`,
+        unit: 'msg/s',
+        value: pass.rate,
+        n: SIZES.ingestMessages,
+        ...(dispatch ? { target: { stat: 'value', op: '>=', limit: TARGET } as const } : {}),
+      });
+      if (dispatch) {
+        s.rows.push({
+          metric: '  dispatched to the queue (onEngaged → Dispatcher.wake)',
+          unit: 'msg/s',
+          value: pass.dispatchRate,
+          n: pass.dispatched,
+        });
+        s.notes.push(`in-process: ${queued} 'queued' events recorded, ${core.store.groups.list().length} groups`);
+      }
+      s.tables[0]?.rows.push({ metric: `one ingest call, ${label}`, unit: 'ms', samples: pass.perMessage });
+      perCall.push(median(pass.perMessage));
+    } finally {
+      await core.close();
+    }
+  }
+  const note = dispatchNote(perCall);
+  if (note) s.notes.push(note);
+}
+
+function dispatchNote(perCall: number[]): string | undefined {
+  const [store, both] = perCall;
+  if (store === undefined || both === undefined) return undefined;
+  return `per message (medians of one call): storing ${store.toFixed(3)} ms, dispatching ${(both - store).toFixed(3)} ms more (budget check, 'queued' event, queue)`;
+}
+
+async function overHttp(s: Section, sandboxSkip: string | undefined): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'pincer-bench-http-'));
+  const port = await freePort();
+  // The model takes every request and never answers: the agents that start stay in their first turn.
+  const fake = await startFakeModel(() => ({ hang: true }));
+  // Without bubblewrap there are no agents: without a credential a lane answers at once, without one.
+  const model: Record<string, string> = sandboxSkip
+    ? { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' }
+    : { ANTHROPIC_API_KEY: 'sk-ant-bench-not-a-real-key', ANTHROPIC_BASE_URL: fake.url };
+  const child = await startPincerChild(home, { PINCER_TOKEN: TOKEN, TZ: 'UTC', ...model, ...pincerEnv() }, port);
+  try {
+    const api = new Api(`http://127.0.0.1:${port}`, TOKEN);
+    const groups = SIZES.ingestGroups;
+    const chat = (i: number) => `local:b${i % groups}`;
+    const run = async (count: number, perRequest?: number[]) => {
+      let next = 0;
+      const worker = async () => {
+        while (next < count) {
+          const i = next++;
+          const t = performance.now();
+          await api.send(chat(i), 'hello there, how are you?');
+          perRequest?.push(performance.now() - t);
+        }
+      };
+      await Promise.all(Array.from({ length: SIZES.httpConcurrency }, worker));
+    };
+    await run(groups); // one message per chat: each local chat is joined on its first message (untimed)
+    if (!sandboxSkip) {
+      // The agents that took the slots have started and wait for the model; their start-up is not measured.
+      await until(() => fake.requests.filter(isAgentTurn).length >= 3, 60_000, 'the first agents to call the model', 50);
+    }
+    // The timed messages are those after the newest one stored so far; their 'queued' events are counted by seq.
+    const db = new Database(join(home, 'pincer.db'), { readonly: true });
+    let queued: number;
+    const perRequest: number[] = [];
+    let seconds: number;
+    try {
+      const before = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM messages').get() as { m: number }).m;
+      const start = performance.now();
+      await run(SIZES.httpMessages, perRequest);
+      seconds = (performance.now() - start) / 1000;
+      queued = (db.prepare(`SELECT COUNT(*) AS n FROM events WHERE stage = 'queued' AND message_seq > ?`).get(before) as { n: number }).n;
+    } finally {
+      db.close();
+    }
+    const rows: Row[] = [
+      {
+        metric: `HTTP API, ${SIZES.httpConcurrency} concurrent clients, ${sandboxSkip ? 'no agents' : 'every slot busy'}`,
+        unit: 'msg/s',
+        value: SIZES.httpMessages / seconds,
+        n: SIZES.httpMessages,
+        target: { stat: 'value', op: '>=', limit: TARGET },
+      },
+      { metric: "  dispatched to the queue ('queued' events)", unit: 'msg/s', value: queued / seconds, n: queued },
+    ];
+    s.rows.push(...rows);
+    s.tables[0]?.rows.push({
+      metric: `one POST /api/v1/messages → 202, ${SIZES.httpConcurrency} concurrent`,
+      unit: 'ms',
+      samples: perRequest,
+    });
+    s.notes.push(
+      `HTTP: pincer ran from ${child.entry.kind} (${child.entry.note}); the clients share the suite's process, pincer has its own`,
+    );
+    if (sandboxSkip) s.notes.push(`HTTP without agents (${sandboxSkip}): each lane answered at once without an agent`);
+  } finally {
+    await child.stop();
+    await fake.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+export async function ingestSection(sandboxSkip: string | undefined): Promise<Section> {
+  const s = section(
+    'ingest',
+    4,
+    `ingest throughput across ${SIZES.ingestGroups.toLocaleString('en-US')} groups, and dispatch to the queue`,
+  );
+  s.tables.push({ title: 'per message', rows: [] });
+  await inProcess(s);
+  await overHttp(s, sandboxSkip);
+  s.notes.push(
+    'every group answers every message, so each message is dispatched; dispatch happens synchronously as the message is stored, so its rate follows the ingest rate',
+  );
+  return s;
+}

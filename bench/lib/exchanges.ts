@@ -1,0 +1,217 @@
+// Messages through a real pincer (in this process: real store, queue, SDK, bubblewrap sandbox, Claude Code)
+// against the fake model on loopback, each followed to its reply. Measurements 1–3 are read from these samples.
+//
+// Three kinds of message:
+//   resumed — cold: a known group whose session ended (idle timeout); pincer starts a sandbox and resumes it;
+//   first   — cold: the first message of a new chat (joined on the spot, new folder, fresh conversation);
+//   warm    — a follow-up into a live session that idles between turns.
+// Nothing here assumes how pincer starts sessions: a cold message is sent after its group's session is gone
+// and a settle pause has passed, so anything pincer prepares in the background (a pre-started process) has
+// had time to be ready, and the sandbox that served the message is found by timing every runtime.spawn().
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Stage } from '../../src/store/index.js';
+import { isAgentTurn, type ModelRequest, startFakeModel } from '../../test/helpers/fake-model.js';
+import { type Harness, startHarness } from '../../test/helpers/harness.js';
+import { nowWall, wallOf } from './clock.js';
+import { pincerEnv, SIZES } from './settings.js';
+import { sleep, until, within } from './wait.js';
+
+/** Upper bound of any single wait. */
+const WAIT_MS = 60_000;
+
+/** One runtime.spawn() call, on the wall clock. */
+export interface SpawnRecord {
+  called: number;
+  returned: number;
+  /** The first bytes the sandboxed Claude Code wrote to its stdout (the answer to the SDK's initialize). */
+  firstStdout?: number;
+}
+
+export type Kind = 'resumed' | 'first' | 'warm';
+
+export interface Sample {
+  kind: Kind;
+  chat: string;
+  seq: number;
+  /** Wall times (Date.now() scale, see clock.ts). */
+  sentAt: number;
+  acceptedAt: number;
+  /** The fake model received the first request carrying this message. */
+  firstRequestAt: number;
+  /** The fake model finished its answer to the turn's last agent request (the final SSE event written). */
+  finalAnswerEnd: number;
+  /** First `at` of each stage in the message's trace (events table, whole ms). */
+  trace: Map<Stage, number>;
+  /** The sandbox start that served this message, if one happened since the previous message. */
+  spawn?: SpawnRecord;
+  /** Model requests carrying the message: the agent loop's, and side requests (no tools). */
+  agentRequests: number;
+  sideRequests: number;
+}
+
+export interface ExchangeRun {
+  runtime: string;
+  samples: Sample[];
+  /** What went wrong with some message (the run goes on). */
+  problems: string[];
+}
+
+const stageAt = (trace: Map<Stage, number>, stage: Stage) => trace.get(stage) ?? Number.NaN;
+
+/** Wall-clock gap between two stages of a sample's trace (NaN when either is missing). */
+export function gap(s: Sample, from: Stage, to: Stage): number {
+  return stageAt(s.trace, to) - stageAt(s.trace, from);
+}
+
+export { stageAt };
+
+function mentions(req: ModelRequest, marker: string): boolean {
+  return JSON.stringify(req.body.messages ?? []).includes(marker);
+}
+
+/** Times every spawn of the harness's runtime; pincer's code is not touched, only this instance's method. */
+function recordSpawns(h: Harness): SpawnRecord[] {
+  const records: SpawnRecord[] = [];
+  if (!h.pincer.runtime.ok) return records;
+  const runtime = h.pincer.runtime.runtime;
+  const spawn = runtime.spawn.bind(runtime);
+  runtime.spawn = (spec): ChildProcessWithoutNullStreams => {
+    const called = nowWall();
+    const child = spawn(spec);
+    const record: SpawnRecord = { called, returned: nowWall() };
+    // Seen where the pipe hands its bytes to the stream (push), so the stream's mode and the SDK's reading are untouched.
+    const stdout = child.stdout;
+    const push = stdout.push.bind(stdout);
+    stdout.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (record.firstStdout === undefined && chunk !== null) record.firstStdout = nowWall();
+      return push(chunk, encoding);
+    };
+    records.push(record);
+    return child;
+  };
+  return records;
+}
+
+function firstStages(h: Harness, seq: number): Map<Stage, number> {
+  const out = new Map<Stage, number>();
+  for (const e of h.pincer.store.events.trace(seq)) if (!out.has(e.stage)) out.set(e.stage, e.at);
+  return out;
+}
+
+let markers = 0;
+
+/** Sends one message and follows it until its reply is delivered; `since` bounds which spawns can have served it. */
+async function exchange(h: Harness, spawns: SpawnRecord[], kind: Kind, chat: string, since: number): Promise<Sample> {
+  const marker = `bench-${process.pid}-${++markers}`;
+  const first = within(
+    h.fake.nextRequest((r) => mentions(r, marker)),
+    WAIT_MS,
+    `the model request for ${marker}`,
+  );
+  first.catch(() => {}); // awaited below; a failing send must not leave it unhandled
+  const sentAt = nowWall();
+  const seq = Number(await h.send(chat, `${marker}: please answer`));
+  const acceptedAt = nowWall();
+  const firstRequest = await first;
+  let trace = firstStages(h, seq);
+  await until(
+    () => {
+      trace = firstStages(h, seq);
+      return trace.has('delivered') || trace.has('turn_failed') || trace.has('delivery_failed');
+    },
+    WAIT_MS,
+    `the reply to ${marker} to be delivered`,
+    5,
+  );
+  if (!trace.has('delivered')) throw new Error(`${marker}: ${[...trace.keys()].join(' → ')}`);
+  // Later messages' requests carry this marker too (the history), but none was sent yet.
+  const ours = h.fake.requests.filter((r) => mentions(r, marker));
+  const final = ours.filter(isAgentTurn).at(-1);
+  const served = spawns.filter((s) => s.called >= since && s.called <= wallOf(firstRequest.receivedAt)).at(-1);
+  return {
+    kind,
+    chat,
+    seq,
+    sentAt,
+    acceptedAt,
+    firstRequestAt: wallOf(firstRequest.receivedAt),
+    finalAnswerEnd: final?.closedAt === undefined ? Number.NaN : wallOf(final.closedAt),
+    trace,
+    ...(served ? { spawn: served } : {}),
+    agentRequests: ours.filter(isAgentTurn).length,
+    sideRequests: ours.filter((r) => !isAgentTurn(r)).length,
+  };
+}
+
+function progress(text: string): void {
+  process.stdout.write(text);
+}
+
+/** Cold messages (resumed and first contact), then warm follow-ups; one pincer for each phase. */
+export async function runExchanges(): Promise<ExchangeRun> {
+  const fake = await startFakeModel((req) => (isAgentTurn(req) ? { text: 'ok' } : { text: 'side' }));
+  const samples: Sample[] = [];
+  const problems: string[] = [];
+  let runtime = 'none';
+  const attempt = async (what: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (err) {
+      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      progress(' !');
+    }
+  };
+  try {
+    // Cold: a 1 s idle timeout ends each session soon after its reply.
+    const hc = await startHarness({ fake, env: { PINCER_IDLE_TIMEOUT_SEC: '1', ...pincerEnv() } });
+    runtime = hc.pincer.runtime.ok ? hc.pincer.runtime.runtime.name : `none (${hc.pincer.runtime.reason})`;
+    const spawns = recordSpawns(hc);
+    const gone = (chat: string) => until(() => !hc.pincer.dispatcher.isLive(chat), WAIT_MS, `${chat}'s session to end`);
+    try {
+      const cold = async (kind: Kind, chat: string, timed: boolean) => {
+        const since = nowWall();
+        await sleep(SIZES.settleMs);
+        const sample = await exchange(hc, spawns, kind, chat, since);
+        if (timed) samples.push(sample);
+        await gone(chat);
+      };
+      progress('  cold, resumed group: ');
+      await cold('resumed', 'local:cold', false); // the group's first conversation; not timed
+      for (let i = 1; i <= SIZES.coldResumed; i++)
+        await attempt(`resumed #${i}`, () => cold('resumed', 'local:cold', true).then(() => progress('.')));
+      progress('\n  cold, first message of a new chat: ');
+      await cold('first', 'local:first-0', false); // warms the disk cache for new folders; not timed
+      for (let i = 1; i <= SIZES.coldFirst; i++)
+        await attempt(`first #${i}`, () => cold('first', `local:first-${i}`, true).then(() => progress('.')));
+      progress('\n');
+    } finally {
+      await within(hc.stop(), WAIT_MS, 'stopping the cold pincer');
+    }
+
+    // Warm: one chat whose session stays live; each follow-up arrives while it idles.
+    const hw = await startHarness({ fake, env: { PINCER_IDLE_TIMEOUT_SEC: '600', ...pincerEnv() } });
+    const spawns2 = recordSpawns(hw);
+    try {
+      progress('  warm follow-ups: ');
+      await exchange(hw, spawns2, 'warm', 'local:warm', nowWall()); // starts the session; not timed
+      for (let i = 1; i <= SIZES.warm; i++) {
+        await sleep(300); // the session settles into idle after its reply
+        await attempt(`warm #${i}`, async () => {
+          if (!hw.pincer.dispatcher.isLive('local:warm')) throw new Error('the warm session ended');
+          samples.push(await exchange(hw, spawns2, 'warm', 'local:warm', nowWall()));
+          progress('.');
+        });
+      }
+      progress('\n');
+      if (spawns2.length !== 1)
+        problems.push(
+          `the warm phase started ${spawns2.length} sandboxes (one for its session expected; others may have been prepared ahead)`,
+        );
+    } finally {
+      await within(hw.stop(), WAIT_MS, 'stopping the warm pincer');
+    }
+  } finally {
+    await fake.close();
+  }
+  return { runtime, samples, problems };
+}

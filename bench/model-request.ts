@@ -1,0 +1,118 @@
+// 2. Message → first model request: from the moment the client sends the message (POST) to the moment the
+// fake model receives the first request that carries it; cold (no live session) and warm (a follow-up into a
+// live, idle session). The breakdown follows the message through its trace (events table).
+import type { ExchangeRun, Sample } from './lib/exchanges.js';
+import { gap, stageAt } from './lib/exchanges.js';
+import { type Row, type Section, section } from './lib/report.js';
+import { median } from './lib/stats.js';
+
+/** The issue's targets: a cold message reaches the model in 300 ms (median), a warm follow-up in 100 ms. */
+const COLD_MS = 300;
+const WARM_MS = 100;
+
+const toModel = (x: Sample) => x.firstRequestAt - x.sentAt;
+
+function breakdown(samples: Sample[], cold: boolean): Row[] {
+  const rows: Row[] = [
+    { metric: 'POST sent → 202 received by the client', unit: 'ms', samples: samples.map((x) => x.acceptedAt - x.sentAt) },
+    { metric: 'POST sent → stored (received)', unit: 'ms', samples: samples.map((x) => stageAt(x.trace, 'received') - x.sentAt) },
+    { metric: 'received → queued (dispatcher woke the queue)', unit: 'ms', samples: samples.map((x) => gap(x, 'received', 'queued')) },
+    { metric: 'queued → prompted (lane built the prompt)', unit: 'ms', samples: samples.map((x) => gap(x, 'queued', 'prompted')) },
+  ];
+  if (cold) {
+    rows.push(
+      { metric: 'prompted → spawned', unit: 'ms', samples: samples.map((x) => gap(x, 'prompted', 'spawned')) },
+      {
+        metric: '  prompted → runtime.spawn() called (proxies up, SDK starting)',
+        unit: 'ms',
+        samples: samples.map((x) => (x.spawn?.called ?? Number.NaN) - stageAt(x.trace, 'prompted')),
+      },
+      {
+        metric: '  runtime.spawn() itself',
+        unit: 'ms',
+        samples: samples.map((x) => (x.spawn ? x.spawn.returned - x.spawn.called : Number.NaN)),
+      },
+      {
+        metric: 'spawned → Claude Code first output (sandbox + CLI boot)',
+        unit: 'ms',
+        samples: samples.map((x) => (x.spawn?.firstStdout ?? Number.NaN) - (x.spawn?.returned ?? Number.NaN)),
+      },
+      {
+        metric: 'first output → model_request at the host proxy (CLI init)',
+        unit: 'ms',
+        samples: samples.map((x) => stageAt(x.trace, 'model_request') - (x.spawn?.firstStdout ?? Number.NaN)),
+      },
+      { metric: 'spawned → model_request', unit: 'ms', samples: samples.map((x) => gap(x, 'spawned', 'model_request')) },
+    );
+  } else {
+    rows.push({
+      metric: 'prompted → model_request at the host proxy',
+      unit: 'ms',
+      samples: samples.map((x) => gap(x, 'prompted', 'model_request')),
+    });
+  }
+  rows.push(
+    {
+      metric: 'model_request (proxy) → fake model received',
+      unit: 'ms',
+      samples: samples.map((x) => x.firstRequestAt - stageAt(x.trace, 'model_request')),
+    },
+    { metric: '= POST sent → fake model received', unit: 'ms', samples: samples.map(toModel) },
+  );
+  return rows;
+}
+
+/** One line: the cold path's steps (medians, which need not add up to the total's median exactly). */
+function coldSummary(samples: Sample[]): string {
+  const m = (f: (x: Sample) => number) => median(samples.map(f)).toFixed(1);
+  const steps: Array<[string, (x: Sample) => number]> = [
+    ['stored', (x) => stageAt(x.trace, 'received') - x.sentAt],
+    ['queued and prompted', (x) => gap(x, 'received', 'prompted')],
+    ['sandbox spawned', (x) => gap(x, 'prompted', 'spawned')],
+    ['sandbox + Claude Code boot', (x) => (x.spawn?.firstStdout ?? Number.NaN) - (x.spawn?.returned ?? Number.NaN)],
+    ['Claude Code init to its model request', (x) => stageAt(x.trace, 'model_request') - (x.spawn?.firstStdout ?? Number.NaN)],
+    ['proxy to model', (x) => x.firstRequestAt - stageAt(x.trace, 'model_request')],
+  ];
+  return `${steps.map(([label, f]) => `${label} ${m(f)}`).join(', ')}; total ${m(toModel)} ms`;
+}
+
+export function modelRequestSection(run: ExchangeRun): Section {
+  const s = section('model', 2, 'message → first model request, cold and warm');
+  const resumed = run.samples.filter((x) => x.kind === 'resumed');
+  const first = run.samples.filter((x) => x.kind === 'first');
+  const warm = run.samples.filter((x) => x.kind === 'warm');
+  s.rows.push(
+    {
+      metric: 'cold, known group (session ended)',
+      unit: 'ms',
+      samples: resumed.map(toModel),
+      target: { stat: 'median', op: '<=', limit: COLD_MS },
+    },
+    {
+      metric: 'cold, first message of a new chat',
+      unit: 'ms',
+      samples: first.map(toModel),
+      target: { stat: 'median', op: '<=', limit: COLD_MS },
+    },
+    {
+      metric: 'warm, follow-up into a live session',
+      unit: 'ms',
+      samples: warm.map(toModel),
+      target: { stat: 'median', op: '<=', limit: WARM_MS },
+    },
+  );
+  s.tables.push(
+    { title: 'where the time goes, cold, known group', rows: breakdown(resumed, true) },
+    { title: 'where the time goes, cold, new chat', rows: breakdown(first, true) },
+    { title: 'where the time goes, warm', rows: breakdown(warm, false) },
+  );
+  if (resumed.length > 0) s.notes.push(`cold, known group, medians of each step: ${coldSummary(resumed)}`);
+  if (first.length > 0) s.notes.push(`cold, new chat, medians of each step: ${coldSummary(first)}`);
+  const side = run.samples.reduce((n, x) => n + x.sideRequests, 0);
+  const agent = run.samples.reduce((n, x) => n + x.agentRequests, 0);
+  s.notes.push(`model requests carrying the timed messages: ${agent} agent-loop, ${side} side requests`);
+  s.notes.push(
+    'a cold message is sent once its group has no live session and a settle pause has passed; n/a in a breakdown: the stage did not happen for that message (e.g. no sandbox was started for it)',
+  );
+  return s;
+}
