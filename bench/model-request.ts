@@ -1,8 +1,9 @@
 // 2. Message → first model request: from the moment the client sends the message (POST) to the moment the
-// fake model receives the first request that carries it; cold (no live session) and warm (a follow-up into a
-// live, idle session). The breakdown follows the message through its trace (events table).
+// fake model receives the first request that carries it; cold (no session was live when the previous one
+// ended: with prewarming as configured by default, and off) and warm (a follow-up into a live, idle
+// session). The breakdown follows the message through its trace (events table).
 import type { ExchangeRun, Sample } from './lib/exchanges.js';
-import { gap, stageAt } from './lib/exchanges.js';
+import { gap, stageAt, startedAhead } from './lib/exchanges.js';
 import { type Row, type Section, section } from './lib/report.js';
 import { median } from './lib/stats.js';
 
@@ -12,14 +13,14 @@ const WARM_MS = 100;
 
 const toModel = (x: Sample) => x.firstRequestAt - x.sentAt;
 
-function breakdown(samples: Sample[], cold: boolean): Row[] {
+function breakdown(samples: Sample[], spawned: boolean): Row[] {
   const rows: Row[] = [
     { metric: 'POST sent → 202 received by the client', unit: 'ms', samples: samples.map((x) => x.acceptedAt - x.sentAt) },
     { metric: 'POST sent → stored (received)', unit: 'ms', samples: samples.map((x) => stageAt(x.trace, 'received') - x.sentAt) },
     { metric: 'received → queued (dispatcher woke the queue)', unit: 'ms', samples: samples.map((x) => gap(x, 'received', 'queued')) },
     { metric: 'queued → prompted (lane built the prompt)', unit: 'ms', samples: samples.map((x) => gap(x, 'queued', 'prompted')) },
   ];
-  if (cold) {
+  if (spawned) {
     rows.push(
       { metric: 'prompted → spawned', unit: 'ms', samples: samples.map((x) => gap(x, 'prompted', 'spawned')) },
       {
@@ -78,16 +79,18 @@ function coldSummary(samples: Sample[]): string {
 
 export function modelRequestSection(run: ExchangeRun): Section {
   const s = section('model', 2, 'message → first model request, cold and warm');
+  const prewarmed = run.samples.filter((x) => x.kind === 'prewarmed');
   const resumed = run.samples.filter((x) => x.kind === 'resumed');
   const first = run.samples.filter((x) => x.kind === 'first');
   const warm = run.samples.filter((x) => x.kind === 'warm');
   s.rows.push(
     {
-      metric: 'cold, known group (session ended)',
+      metric: 'cold, known group (session ended), as configured by default (prewarming on)',
       unit: 'ms',
-      samples: resumed.map(toModel),
+      samples: prewarmed.map(toModel),
       target: { stat: 'median', op: '<=', limit: COLD_MS },
     },
+    { metric: 'cold, known group (session ended), prewarming off', unit: 'ms', samples: resumed.map(toModel) },
     {
       metric: 'cold, first message of a new chat',
       unit: 'ms',
@@ -101,18 +104,26 @@ export function modelRequestSection(run: ExchangeRun): Section {
       target: { stat: 'median', op: '<=', limit: WARM_MS },
     },
   );
+  const ahead = prewarmed.filter(startedAhead);
   s.tables.push(
-    { title: 'where the time goes, cold, known group', rows: breakdown(resumed, true) },
+    { title: 'where the time goes, cold, known group, agent started ahead', rows: breakdown(ahead, false) },
+    { title: 'where the time goes, cold, known group, prewarming off', rows: breakdown(resumed, true) },
     { title: 'where the time goes, cold, new chat', rows: breakdown(first, true) },
     { title: 'where the time goes, warm', rows: breakdown(warm, false) },
   );
-  if (resumed.length > 0) s.notes.push(`cold, known group, medians of each step: ${coldSummary(resumed)}`);
+  if (prewarmed.length > 0) {
+    const lead = median(ahead.map((x) => x.sentAt - (x.spawn?.called ?? Number.NaN)));
+    s.notes.push(
+      `cold, known group, prewarming on: ${ahead.length} of ${prewarmed.length} messages found their agent started ahead (median ${(lead / 1000).toFixed(1)} s before the message)`,
+    );
+  }
+  if (resumed.length > 0) s.notes.push(`cold, known group, prewarming off, medians of each step: ${coldSummary(resumed)}`);
   if (first.length > 0) s.notes.push(`cold, new chat, medians of each step: ${coldSummary(first)}`);
   const side = run.samples.reduce((n, x) => n + x.sideRequests, 0);
   const agent = run.samples.reduce((n, x) => n + x.agentRequests, 0);
   s.notes.push(`model requests carrying the timed messages: ${agent} agent-loop, ${side} side requests`);
   s.notes.push(
-    'a cold message is sent once its group has no live session and a settle pause has passed; n/a in a breakdown: the stage did not happen for that message (e.g. no sandbox was started for it)',
+    'a cold message is sent once the sandbox that served the previous one has exited and a settle pause has passed; n/a in a breakdown: the stage did not happen for that message (e.g. no sandbox was started for it)',
   );
   return s;
 }

@@ -96,6 +96,10 @@ const schema = z.object({
   PINCER_MODEL: optionalString,
   PINCER_MODEL_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(20).default(5)),
   PINCER_IDLE_TIMEOUT_SEC: positiveInt(300),
+  /** How many recently active groups keep an agent started ahead of their next message; 0: none, and no hints either. */
+  PINCER_PREWARM: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(64).default(1)),
+  /** An agent is started ahead of a message only while the host has this much memory available. */
+  PINCER_PREWARM_MIN_FREE_MB: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).default(1024)),
   PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 });
@@ -134,6 +138,8 @@ export interface Config {
   model: string | undefined;
   modelMaxRetries: number;
   idleTimeoutMs: number;
+  /** Agents started ahead of a message: the pool of recently active groups, and the memory it needs free. */
+  prewarm: { poolSize: number; minFreeBytes: number };
   turnTimeoutMs: number;
   logLevel: string;
 }
@@ -209,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     model: c.PINCER_MODEL,
     modelMaxRetries: c.PINCER_MODEL_MAX_RETRIES,
     idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
+    prewarm: { poolSize: c.PINCER_PREWARM, minFreeBytes: c.PINCER_PREWARM_MIN_FREE_MB * MIB },
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
     logLevel: c.LOG_LEVEL,
   };

@@ -80,9 +80,9 @@ describe('spend budgets', { skip }, () => {
     const refused = stages.find((s) => s.stage === 'over_budget');
     assert.match(refused?.detail ?? '', /daily budget is reached: \$3\.00 of \$2\.00/);
     assert.equal(
-      stages.some((s) => s.stage === 'queued'),
+      stages.some((s) => s.stage === 'prompted'),
       false,
-      'not queued',
+      'never given to an agent (the main group may have one started ahead: it is refused before its turn)',
     );
 
     // The main group (here the owner, through the API) raises it: the waiting messages are answered, in one turn.

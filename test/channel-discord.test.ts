@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DiscordAPIError, RateLimitError } from 'discord.js';
+import { DiscordAPIError, GatewayIntentBits, RateLimitError } from 'discord.js';
 import {
   attachmentKind,
   backoffDelay,
@@ -42,10 +42,13 @@ async function until(predicate: () => boolean, timeoutMs: number, what: string):
 /** A sink that records what the adapter hands over; joined and seen as the test says. */
 function recordingSink(options: { joined?: boolean; maxMediaBytes?: number } = {}) {
   const messages: InboundMessage[] = [];
+  /** The chat ids the adapter said someone is typing in, in order. */
+  const typed: string[] = [];
   const stored = new Set<string>();
   const sink: InboundSink = {
     maxMediaBytes: options.maxMediaBytes ?? 1024 * 1024,
     isJoined: () => options.joined ?? true,
+    typing: (chatId) => void typed.push(chatId),
     seen: (chatId, platformId) => stored.has(`${chatId}/${platformId}`),
     async ingest(m) {
       const key = `${m.chatId}/${m.platformId}`;
@@ -55,7 +58,7 @@ function recordingSink(options: { joined?: boolean; maxMediaBytes?: number } = {
       return { seq: messages.length, duplicate, engaged: false };
     },
   };
-  return { sink, messages };
+  return { sink, messages, typed };
 }
 
 function adapter(fake: FakeDiscord, extra: Partial<DiscordChannelOptions> = {}): DiscordChannel {
@@ -289,9 +292,22 @@ describe('discord adapter against a fake Discord (real discord.js)', () => {
 
   const next = async (count: number, what: string) => until(() => rec.messages.length >= count, 5_000, what);
 
-  test('start resolves connected: gateway/bot, IDENTIFY with the four intents, READY; heartbeats are acknowledged', async () => {
+  test('start resolves connected: gateway/bot, IDENTIFY with its intents (typing too), READY; heartbeats are acknowledged', async () => {
     assert.equal(channel.state(), 'connected');
     assert.equal(fake.identifies, 1);
+    const wanted = [
+      GatewayIntentBits.Guilds,
+      GatewayIntentBits.GuildMessages,
+      GatewayIntentBits.DirectMessages,
+      GatewayIntentBits.MessageContent,
+      GatewayIntentBits.GuildMessageTyping,
+      GatewayIntentBits.DirectMessageTyping,
+    ];
+    assert.deepEqual(
+      wanted.filter((bit) => ((fake.identifyIntents[0] ?? 0) & bit) === 0).map((bit) => GatewayIntentBits[bit]),
+      [],
+      `intents missing from IDENTIFY (${fake.identifyIntents[0]})`,
+    );
     assert.ok(fake.calls.includes('GET /api/v10/gateway/bot'));
     await until(() => fake.heartbeats >= 2, 3_000, 'two heartbeats');
     assert.equal(channel.state(), 'connected', 'acknowledged heartbeats keep the session');
@@ -329,6 +345,27 @@ describe('discord adapter against a fake Discord (real discord.js)', () => {
     fake.post({ channelId: general.id, author: alice, content: 'marker after' });
     await until(() => rec.messages.at(-1)?.text === 'marker after', 5_000, 'the marker');
     assert.ok(!rec.messages.some((m) => m.text === 'my own words' || m.text === 'beep'));
+  });
+
+  test("someone typing reaches sink.typing with the chat id (a thread's is its parent's); the bot's own and other bots' do not", async () => {
+    // discord.js passes on DM typing only for a DM channel it knows: a message there makes it known.
+    const start = rec.messages.length;
+    fake.post({ channelId: dm.id, author: alice, content: 'about to type more' });
+    await next(start + 1, 'the DM message');
+    const from = rec.typed.length;
+    const robot = fake.user('typing-bot', null, true);
+    const dispatched = [
+      fake.typingStart(general.id, fake.bot),
+      fake.typingStart(general.id, robot),
+      fake.typingStart(general.id, alice),
+      fake.typingStart(thread.id, alice),
+      fake.typingStart(dm.id, alice),
+    ];
+    assert.deepEqual(dispatched, [true, true, true, true, true], 'the session asked for the typing intents, so Discord sends them');
+    await until(() => rec.typed.length >= from + 3, 5_000, 'three typing hints');
+    // The gateway keeps order: had the bot's or the other bot's typing been passed on, it would come first.
+    await sleep(100);
+    assert.deepEqual(rec.typed.slice(from), [chatIdOf(general.id), chatIdOf(general.id), chatIdOf(dm.id)]);
   });
 
   test('send: text with a reply reference and no mass pings; a thread reply goes into the thread', async () => {

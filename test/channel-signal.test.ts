@@ -145,7 +145,9 @@ describe('Signal mapping (pure functions)', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ envelope: { sourceNumber: ACCOUNT, timestamp: 1, syncMessage: { sentMessage: { message: 'mine' } } }, account: ACCOUNT }, /sync/],
       [{ envelope: { sourceNumber: ALICE, timestamp: 1, receiptMessage: { isRead: true } } }, /receipt/],
-      [{ envelope: { sourceNumber: ALICE, timestamp: 1, typingMessage: { action: 'STARTED' } } }, /typing/],
+      [{ envelope: { sourceNumber: ALICE, timestamp: 1, typingMessage: { action: 'STOPPED', timestamp: 1 } } }, /typing stopped/],
+      [{ envelope: { sourceNumber: ACCOUNT, timestamp: 1, typingMessage: { action: 'STARTED', timestamp: 1 } } }, /our own typing/],
+      [{ envelope: { sourceNumber: ALICE, timestamp: 1, typingMessage: { timestamp: 1 } } }, /unrecognised/],
       [envelope({ timestamp: 1, message: 'x' }, { sourceNumber: ACCOUNT }), /own/],
       [envelope({ timestamp: 1, message: null, reaction: { emoji: '👍' } }), /reaction/],
       [envelope({ timestamp: 1, message: null }), /no text/],
@@ -164,6 +166,20 @@ describe('Signal mapping (pure functions)', () => {
       params: { subscription: 0, result: envelope({ timestamp: 3, message: 'wrapped' }) },
     };
     assert.equal(mapEnvelope(wrapped, self, 'Andy').kind, 'message');
+  });
+
+  test('typing STARTED is a typing hint for the chat it is in: the sender for a DM, the group by its id', () => {
+    const typing = (source: Record<string, unknown>, typingMessage: Record<string, unknown>) =>
+      mapEnvelope({ envelope: { timestamp: 5, ...source, typingMessage }, account: ACCOUNT }, self, 'Andy');
+    assert.deepEqual(typing({ sourceNumber: ALICE }, { action: 'STARTED', timestamp: 5 }), { kind: 'typing', chatId: `signal:${ALICE}` });
+    assert.deepEqual(typing({ sourceNumber: BOB, sourceUuid: 'b0b' }, { action: 'STARTED', timestamp: 5, groupId: GROUP_ID }), {
+      kind: 'typing',
+      chatId: `signal:group.${GROUP_ID}`,
+    });
+    const uuid = '7ccae375-cd51-4c82-8b1e-7be3280aa485';
+    assert.deepEqual(typing({ sourceUuid: uuid }, { action: 'STARTED', timestamp: 5 }), { kind: 'typing', chatId: `signal:${uuid}` });
+    const own = typing({ sourceUuid: ACCOUNT_UUID.toUpperCase() }, { action: 'STARTED', timestamp: 5, groupId: GROUP_ID });
+    assert.deepEqual(own, { kind: 'ignored', reason: 'our own typing' });
   });
 
   test('send results: every failing recipient named; a rate limit with a known wait is a RateLimitedError', () => {
@@ -226,14 +242,19 @@ function recordingSink(maxMediaBytes = 64 * 1024) {
   const messages: InboundMessage[] = [];
   const stored = new Set<string>();
   const joined = new Set<string>();
+  const typed: string[] = [];
   const sink: InboundSink & {
     messages: InboundMessage[];
     joined: Set<string>;
+    /** The chat ids the adapter said someone is typing in, in order. */
+    typed: string[];
     next(from: number, timeoutMs?: number): Promise<InboundMessage>;
   } = {
     maxMediaBytes,
     messages,
     joined,
+    typed,
+    typing: (chatId) => void typed.push(chatId),
     isJoined: (chatId) => joined.has(chatId),
     seen: (chatId, platformId) => stored.has(`${chatId} ${platformId}`),
     async ingest(m): Promise<IngestResult> {
@@ -316,6 +337,21 @@ for (const transport of ['tcp', 'http'] as const) {
       assert.equal(m.text, 'marker after noise');
       await sleep(50);
       assert.equal(sink.messages.length, from + 1);
+    });
+
+    test('someone typing reaches sink.typing with the chat id (DM or group); STOPPED and our own typing do not', async () => {
+      const from = sink.messages.length;
+      const typedFrom = sink.typed.length;
+      fake.receive(fake.typing(ACCOUNT));
+      fake.receive(fake.typing(ACCOUNT, { groupId: GROUP_ID }));
+      fake.receive(fake.typing(ALICE, { action: 'STOPPED' }));
+      fake.receive(fake.typing(ALICE));
+      fake.receive(fake.typing(BOB, { groupId: GROUP_ID }));
+      fake.receive(fake.dataMessage({ from: ALICE, text: 'marker after typing' }));
+      // Events are handled one at a time in order: once the marker is in, every typing before it was handled.
+      const m = await sink.next(from);
+      assert.equal(m.text, 'marker after typing', 'typing notifications are not messages');
+      assert.deepEqual(sink.typed.slice(typedFrom), [dm, group]);
     });
 
     test('a mention of the bot in a group reads @Andy and engages; a quote of our message engages too', async () => {

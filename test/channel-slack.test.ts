@@ -174,9 +174,12 @@ describe('slack mapping (pure)', () => {
 function recordingSink(options: { joined?: string[]; maxMediaBytes?: number } = {}) {
   const messages: InboundMessage[] = [];
   const joined = new Set(options.joined ?? []);
-  const sink: InboundSink & { messages: InboundMessage[]; joined: Set<string> } = {
+  const typing: string[] = [];
+  const sink: InboundSink & { messages: InboundMessage[]; joined: Set<string>; typed: string[] } = {
     messages,
     joined,
+    typed: typing,
+    typing: (chatId) => void typing.push(chatId),
     maxMediaBytes: options.maxMediaBytes ?? 1024 * 1024,
     isJoined: (chatId) => joined.has(chatId),
     seen: (chatId, platformId) => messages.some((m) => m.chatId === chatId && m.platformId === platformId),

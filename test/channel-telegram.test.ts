@@ -233,7 +233,13 @@ class RecordingSink implements InboundSink {
   attempts = 0;
   readonly joined = new Set<string>();
   readonly messages: InboundMessage[] = [];
+  /** Chats the adapter said someone is typing in. */
+  readonly typed: string[] = [];
   readonly #ids = new Set<string>();
+
+  typing(chatId: string): void {
+    this.typed.push(chatId);
+  }
 
   isJoined(chatId: string): boolean {
     return this.joined.has(chatId);

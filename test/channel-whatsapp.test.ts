@@ -28,6 +28,7 @@ import {
   readBounded,
   selfFromUser,
   sendFailure,
+  typingChatOf,
   unwrapContent,
   type WaConnectionUpdate,
   type WaMessage,
@@ -43,6 +44,7 @@ import { type Harness, sandboxUnavailable, startHarness } from './helpers/harnes
 import {
   ALICE,
   BOB,
+  chatstate,
   content,
   countingStream,
   dm,
@@ -54,6 +56,7 @@ import {
   imageContent,
   lidDm,
   newId,
+  presenceUpdatesFromBaileys,
   reaction,
   SELF,
   SELF_CHAT,
@@ -293,12 +296,43 @@ describe('mapping baileys messages', () => {
   });
 });
 
+describe('typing from presence updates', () => {
+  test("baileys' own presence updates: someone composing names the chat; we, paused and recording do not", async () => {
+    const updates = await presenceUpdatesFromBaileys([
+      chatstate(GROUP.jid, 'composing', BOB.lid),
+      chatstate(ALICE.jid, 'composing'),
+      chatstate(ALICE.lid, 'composing'),
+      chatstate(GROUP.jid, 'composing', SELF.lid),
+      chatstate(SELF.jid, 'composing'),
+      chatstate(GROUP.jid, 'paused', BOB.lid),
+      chatstate(ALICE.jid, 'recording'),
+    ]);
+    assert.equal(updates.length, 7, `baileys turned every chat state into a presence.update: ${JSON.stringify(updates)}`);
+    assert.deepEqual(updates[0], { id: GROUP.jid, presences: { [BOB.lid]: { lastKnownPresence: 'composing' } } }, 'the shape pincer reads');
+    const knownLid = (lid: string) => (lid === ALICE.lid ? ALICE.jid : undefined);
+    assert.deepEqual(
+      updates.map((u) => typingChatOf(u, self, knownLid)),
+      [GROUP_CHAT, ALICE_CHAT, ALICE_CHAT, undefined, undefined, undefined, undefined],
+    );
+    // A LID nobody has named yet stays the chat's id, as it does for its messages.
+    assert.equal(
+      typingChatOf(updates[2] as (typeof updates)[number], self, () => undefined),
+      `wa:${ALICE.lid}`,
+    );
+  });
+});
+
 /** A sink that records what it is given, as the real ingest would see it. */
 class RecordingSink implements InboundSink {
   readonly messages: InboundMessage[] = [];
   readonly joined = new Set<string>();
   readonly stored = new Set<string>();
+  /** The chat ids the adapter said someone is typing in, in order. */
+  readonly typed: string[] = [];
   maxMediaBytes = 1_000_000;
+  typing(chatId: string): void {
+    this.typed.push(chatId);
+  }
   async ingest(m: InboundMessage) {
     const key = `${m.chatId}/${m.platformId}`;
     const duplicate = this.stored.has(key);
@@ -532,6 +566,37 @@ describe('the adapter behind the socket seam', () => {
     assert.equal(s.ended, true);
   });
 
+  test('presence: joined chats subscribed once per connection; someone typing reaches sink.typing, our own typing does not', async () => {
+    const { channel, sink, sockets } = await rig();
+    sink.joined.add(GROUP_CHAT);
+    sink.joined.add(ALICE_CHAT);
+    const s = sockets[0] as FakeWaSocket;
+    s.deliver([groupMessage('one'), groupMessage('two'), dm('hi'), dm('from an unjoined chat', { from: BOB })]);
+    await waitFor('four messages', () => sink.messages.length === 4);
+    assert.deepEqual(s.presenceSubscriptions, [GROUP.jid, ALICE.jid], 'joined chats only, each once');
+    const [bobInGroup, usInGroup, aliceByLid, usInSelfChat] = await presenceUpdatesFromBaileys([
+      chatstate(GROUP.jid, 'composing', BOB.lid),
+      chatstate(GROUP.jid, 'composing', SELF.lid),
+      chatstate(ALICE.lid, 'composing'),
+      chatstate(SELF.jid, 'composing'),
+    ]);
+    for (const u of [usInGroup, bobInGroup, usInSelfChat, aliceByLid]) if (u) s.ev.emit('presence.update', u);
+    await sleep(20);
+    assert.deepEqual(
+      sink.typed,
+      [GROUP_CHAT, ALICE_CHAT],
+      "the chats' ids as their messages have them (Alice's LID learned from her message)",
+    );
+    // A new connection subscribes again, at the chat's next message.
+    s.close(428);
+    await waitFor('a second socket', () => sockets.length === 2);
+    const second = sockets[1] as FakeWaSocket;
+    await waitFor('connected again', () => channel.state() === 'connected');
+    second.deliver([groupMessage('three')]);
+    await waitFor('the fifth message', () => sink.messages.length === 5);
+    assert.deepEqual(second.presenceSubscriptions, [GROUP.jid]);
+  });
+
   test('a dropped connection reconnects with backoff; what was sent meanwhile still arrives', async () => {
     const { channel, sink, sockets, factoryCalls } = await rig();
     const first = sockets[0] as FakeWaSocket;
@@ -663,6 +728,7 @@ const got = [];
 const sink = {
   maxMediaBytes: 1000000,
   isJoined: () => true,
+  typing: () => {},
   seen: () => false,
   async ingest(m) {
     const files = (m.attachments ?? []).map((a) => ({ kind: a.kind, mime: a.mime, bytes: a.data.length, sha: createHash('sha256').update(a.data).digest('hex') }));

@@ -75,9 +75,14 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
     for (const r of h.fake.requests) assert.equal(r.headers['x-api-key'], REAL_KEY, 'the proxy swaps in the real key');
     // The trace records every stage of the message.
     const stages = h.pincer.store.events.trace(Number(id)).map((e) => e.stage);
-    for (const s of ['received', 'engaged', 'queued', 'prompted', 'spawned', 'model_request', 'replied', 'delivered']) {
+    for (const s of ['received', 'engaged', 'queued', 'prompted', 'model_request', 'replied', 'delivered']) {
       assert.ok(stages.includes(s as never), `trace has ${s}: ${stages.join(',')}`);
     }
+    // Its sandbox started on its path, or (the main group's, by default) ahead of it, recorded without a message.
+    const ahead = h.pincer.store.db
+      .prepare(`SELECT COUNT(*) AS n FROM events WHERE stage = 'spawned' AND chat_id = 'local:main' AND message_seq IS NULL`)
+      .get() as { n: number };
+    assert.ok(stages.includes('spawned') || ahead.n === 1, `a sandbox was started: ${stages.join(',')}; ${ahead.n} ahead`);
   });
 
   test('a follow-up goes into the live session: no second sandbox, the agent sees the earlier turn', async () => {
@@ -182,7 +187,8 @@ describe('a message reaches a sandboxed agent and its reply comes back', { skip 
 describe('sessions resume and the concurrency cap holds', { skip }, () => {
   test('after the idle close, the next message resumes the same SDK session', async () => {
     const h = await startHarness({
-      env: { PINCER_IDLE_TIMEOUT_SEC: '1' },
+      // Prewarming would start the session again at once (test/prewarm.test.ts covers that).
+      env: { PINCER_IDLE_TIMEOUT_SEC: '1', PINCER_PREWARM: '0' },
       script: (req) => ({ text: isAgentTurn(req) ? `answer ${req.body.messages?.length ?? 0}` : 'side' }),
     });
     try {

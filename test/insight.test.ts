@@ -33,8 +33,9 @@ describe('trace, status and usage', () => {
   });
 
   test('an answered message is traced through every stage, and `pincer trace` prints it', { skip }, async () => {
-    const id = await h.send('local:main', 'hello there');
-    await h.reply('local:main', id);
+    // A chat of its own: the main group's sandbox may have been started ahead of its messages (prewarm).
+    const id = await h.send('local:traced', 'hello there');
+    await h.reply('local:traced', id);
     const trace = await h.request('GET', `/api/v1/messages/${id}/trace`);
     const stages = (trace.body.stages as Array<{ stage: string }>).map((s) => s.stage);
     for (const s of ['received', 'engaged', 'queued', 'prompted', 'spawned', 'model_request', 'replied', 'delivered']) {
@@ -42,7 +43,7 @@ describe('trace, status and usage', () => {
     }
     const cli = await pincer({ port: h.pincer.local.port, home: h.home }, 'trace', id);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, new RegExp(`message ${id} in local:main`));
+    assert.match(cli.stdout, new RegExp(`message ${id} in local:traced`));
     assert.match(cli.stdout, /delivered/);
   });
 

@@ -241,7 +241,8 @@ describe('memory, /compact and /clear', { skip }, () => {
 
 describe('commands after the idle close', { skip }, () => {
   test('/compact resumes the stored session to compact it; /clear needs no agent at all', async () => {
-    const h = await startHarness({ script, env: { PINCER_IDLE_TIMEOUT_SEC: '1' } });
+    // Prewarming would start the session again at once: here no agent may run between the commands.
+    const h = await startHarness({ script, env: { PINCER_IDLE_TIMEOUT_SEC: '1', PINCER_PREWARM: '0' } });
     const chat = 'local:main';
     const closed = async () => {
       const deadline = Date.now() + 10_000;

@@ -82,27 +82,31 @@ export function startCore(options: CoreOptions = {}): Core {
     budgets,
     onBudgetChanged: () => {},
   });
-  const agents = new Dispatcher(config.maxConcurrentAgents, {
-    store,
-    layout,
-    runtime: { ok: true, runtime: silentRuntime },
-    settings: {
-      assistantName: config.assistantName,
-      timezone: config.timezone,
-      credential: config.credential,
-      modelBaseUrl: config.modelBaseUrl,
-      model: undefined,
-      modelMaxRetries: config.modelMaxRetries,
-      idleTimeoutMs: config.idleTimeoutMs,
-      turnTimeoutMs: config.turnTimeoutMs,
-      sandbox,
+  const agents = new Dispatcher(
+    config.maxConcurrentAgents,
+    {
+      store,
+      layout,
+      runtime: { ok: true, runtime: silentRuntime },
+      settings: {
+        assistantName: config.assistantName,
+        timezone: config.timezone,
+        credential: config.credential,
+        modelBaseUrl: config.modelBaseUrl,
+        model: undefined,
+        modelMaxRetries: config.modelMaxRetries,
+        idleTimeoutMs: config.idleTimeoutMs,
+        turnTimeoutMs: config.turnTimeoutMs,
+        sandbox,
+      },
+      control,
+      budgets,
+      log,
+      onOutbox: () => {},
+      setTyping: () => {},
     },
-    control,
-    budgets,
-    log,
-    onOutbox: () => {},
-    setTyping: () => {},
-  });
+    config.prewarm,
+  );
   dispatcher = agents;
   const deps = { store, layout, assistantName: config.assistantName, maxMediaBytes: config.mediaMaxBytes, log };
   const core: Core = {

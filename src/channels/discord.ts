@@ -15,6 +15,7 @@ import {
   Partials,
   RateLimitError,
   SimpleShardingStrategy,
+  type Typing,
 } from 'discord.js';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
@@ -389,6 +390,9 @@ export class DiscordChannel implements Channel {
         GatewayIntentBits.GuildMessages,
         GatewayIntentBits.DirectMessages,
         GatewayIntentBits.MessageContent,
+        // TYPING_START: someone typing is a hint that pincer may start the chat's agent early.
+        GatewayIntentBits.GuildMessageTyping,
+        GatewayIntentBits.DirectMessageTyping,
       ],
       // DM channels are not announced by the gateway: without this partial their messages are dropped.
       partials: [Partials.Channel],
@@ -409,6 +413,9 @@ export class DiscordChannel implements Channel {
     });
     client.on(Events.MessageCreate, (message) => {
       if (client === this.#client) this.#onMessage(message);
+    });
+    client.on(Events.TypingStart, (typing) => {
+      if (client === this.#client) this.#onTyping(typing);
     });
     client.on(Events.ShardReady, () => {
       if (client !== this.#client) return;
@@ -574,6 +581,18 @@ export class DiscordChannel implements Channel {
         if (this.#chains.get(inbound.chatId) === next) this.#chains.delete(inbound.chatId);
       });
     this.#chains.set(inbound.chatId, next);
+  }
+
+  /** Someone (not the bot, not another bot) typing: a hint for the chat, a thread's being its parent channel's. */
+  #onTyping(typing: Typing): void {
+    try {
+      if (this.#stopped || typing.user.id === typing.client.user.id || typing.user.bot) return;
+      const channel = typing.channel;
+      const chatChannel = channel.isThread() ? channel.parentId : channel.id;
+      if (chatChannel) this.#sink?.typing(chatIdOf(chatChannel));
+    } catch (err) {
+      this.#log.debug({ err: errorText(err), channelId: typing.channel.id }, 'Discord typing hint not passed on');
+    }
   }
 
   #track(channelId: string, messageId: string): void {

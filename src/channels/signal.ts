@@ -78,6 +78,12 @@ const dataMessageSchema = z.object({
   reaction: z.unknown().optional(),
   remoteDelete: z.unknown().optional(),
 });
+/** signal-cli's JsonTypingMessage: `groupId` (base64, as in groupInfo) only when typing in a group. */
+const typingMessageSchema = z.object({
+  action: z.string(),
+  timestamp: z.number().int().nullish(),
+  groupId: z.string().min(1).nullish(),
+});
 const envelopeSchema = z.object({
   source: z.string().nullish(),
   sourceNumber: z.string().nullish(),
@@ -87,7 +93,7 @@ const envelopeSchema = z.object({
   dataMessage: dataMessageSchema.nullish(),
   syncMessage: z.unknown().optional(),
   receiptMessage: z.unknown().optional(),
-  typingMessage: z.unknown().optional(),
+  typingMessage: typingMessageSchema.nullish(),
 });
 const receiveParamsSchema = z.object({ envelope: envelopeSchema, account: z.string().nullish() });
 
@@ -186,6 +192,8 @@ export type SignalAttachmentRef = z.infer<typeof attachmentSchema>;
 
 export type MappedEnvelope =
   | { kind: 'message'; message: InboundMessage; sender: string; attachments: SignalAttachmentRef[] }
+  /** Someone started typing in this chat (a hint for `InboundSink.typing`). */
+  | { kind: 'typing'; chatId: string }
   | { kind: 'ignored'; reason: string };
 
 /** The params of a `receive` notification, however the daemon wrapped them. */
@@ -210,10 +218,17 @@ export function mapEnvelope(
   if (account && !isSelf(self, [account])) return { kind: 'ignored', reason: `for another account (${account})` };
   if (env.syncMessage !== undefined) return { kind: 'ignored', reason: "sync message from our own devices (our own sent messages' echo)" };
   if (env.receiptMessage !== undefined) return { kind: 'ignored', reason: 'receipt' };
-  if (env.typingMessage !== undefined) return { kind: 'ignored', reason: 'typing notification' };
+  const sender = env.sourceNumber ?? env.sourceUuid ?? env.source;
+  const typing = env.typingMessage;
+  if (typing) {
+    if (typing.action !== 'STARTED') return { kind: 'ignored', reason: `typing ${typing.action.toLowerCase()}` };
+    if (!sender) return { kind: 'ignored', reason: 'typing notification without a sender' };
+    if (isSelf(self, [env.sourceNumber, env.sourceUuid, env.source])) return { kind: 'ignored', reason: 'our own typing' };
+    const target: SignalTarget = typing.groupId ? { kind: 'group', groupId: typing.groupId } : { kind: 'direct', recipient: sender };
+    return { kind: 'typing', chatId: signalChatId(target) };
+  }
   const data = env.dataMessage;
   if (!data) return { kind: 'ignored', reason: 'no data message (edit, story, call or other)' };
-  const sender = env.sourceNumber ?? env.sourceUuid ?? env.source;
   if (!sender) return { kind: 'ignored', reason: 'no sender' };
   if (isSelf(self, [env.sourceNumber, env.sourceUuid, env.source])) return { kind: 'ignored', reason: 'our own message (echo)' };
   if (data.reaction !== undefined) return { kind: 'ignored', reason: 'reaction' };
@@ -938,6 +953,14 @@ export class SignalChannel implements Channel {
     if (!sink || this.#stopped) return;
     this.#learnSelf(raw);
     let mapped = mapEnvelope(raw, this.#self, this.#o.assistantName, this.#groupNames);
+    if (mapped.kind === 'typing') {
+      try {
+        sink.typing(mapped.chatId);
+      } catch (err) {
+        this.#log.debug({ err: (err as Error).message, chatId: mapped.chatId }, 'Signal typing hint not passed on');
+      }
+      return;
+    }
     if (mapped.kind === 'ignored') {
       this.#log.debug({ reason: mapped.reason }, 'Signal event ignored');
       return;
@@ -948,7 +971,7 @@ export class SignalChannel implements Channel {
       this.#groupLookups.add(target.groupId);
       await this.#refreshGroups().catch((err: unknown) => this.#log.debug({ err }, 'listGroups failed'));
       mapped = mapEnvelope(raw, this.#self, this.#o.assistantName, this.#groupNames);
-      if (mapped.kind === 'ignored') return;
+      if (mapped.kind !== 'message') return;
     }
     const { message, attachments, sender } = mapped;
     const files: InboundAttachment[] = [];

@@ -340,6 +340,7 @@ interface Cached {
   at: number;
 }
 
+// The Events API does not tell bots that a user is typing: this adapter never calls sink.typing.
 export class SlackChannel implements Channel {
   readonly name = 'slack';
   readonly maxTextLength = MAX_TEXT_LENGTH;

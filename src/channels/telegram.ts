@@ -260,6 +260,7 @@ function safeUploadName(name: string): string {
   return name.replace(/[\r\n";\\]/g, '_') || 'file';
 }
 
+// The Bot API does not tell bots that a user is typing: this adapter never calls sink.typing.
 export class TelegramChannel implements Channel {
   readonly name = 'telegram';
   readonly maxTextLength = TELEGRAM_MAX_TEXT;

@@ -43,6 +43,11 @@ export interface InboundSink {
   seen(chatId: string, platformId: string): boolean;
   /** The largest media file an adapter should download. */
   readonly maxMediaBytes: number;
+  /**
+   * Someone started typing in this chat (for platforms that tell bots). Only a hint: pincer may start the
+   * chat's agent ahead of the message, so that the message reaches the model sooner.
+   */
+  typing(chatId: string): void;
 }
 
 export interface Outbound {

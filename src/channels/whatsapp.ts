@@ -97,12 +97,19 @@ export interface WaUpsert {
   type: string;
 }
 
+/** baileys' 'presence.update': a chat (`id`) and what each participant in it is doing. */
+export interface WaPresenceUpdate {
+  id: string;
+  presences: Record<string, { lastKnownPresence: string }>;
+}
+
 export interface WaEvents {
   on(event: 'connection.update', listener: (update: WaConnectionUpdate) => void): void;
   on(event: 'messages.upsert', listener: (upsert: WaUpsert) => void): void;
   on(event: 'groups.update', listener: (groups: Array<{ id?: string; subject?: string }>) => void): void;
   on(event: 'lid-mapping.update', listener: (mapping: { lid: string; pn: string }) => void): void;
-  removeAllListeners(event: 'connection.update' | 'messages.upsert' | 'groups.update' | 'lid-mapping.update'): void;
+  on(event: 'presence.update', listener: (update: WaPresenceUpdate) => void): void;
+  removeAllListeners(event: 'connection.update' | 'messages.upsert' | 'groups.update' | 'lid-mapping.update' | 'presence.update'): void;
 }
 
 export type WaOutgoing =
@@ -117,6 +124,8 @@ export interface WhatsAppSocket {
   user?: { id: string; lid?: string; name?: string } | undefined;
   sendMessage(jid: string, content: WaOutgoing, options?: { quoted?: WaMessage }): Promise<WaMessage | undefined>;
   sendPresenceUpdate(type: 'composing' | 'paused', toJid?: string): Promise<void>;
+  /** Asks WhatsApp for this chat's presence updates (typing…), which it sends only after this. */
+  presenceSubscribe(toJid: string): Promise<void>;
   groupMetadata(jid: string): Promise<{ id: string; subject: string }>;
   end(error: Error | undefined): void | Promise<void>;
   /** Writes the login's latest keys (the real socket from openWhatsAppSocket has it). */
@@ -402,6 +411,14 @@ export function chatJidOf(key: WaKey, self: WaSelf, pnForLid: (lid: string) => s
   return alt ?? pnForLid(jid) ?? jid;
 }
 
+/** The chat a 'presence.update' says someone other than us is typing in ('composing'), as a chat id; else undefined. */
+export function typingChatOf(update: WaPresenceUpdate, self: WaSelf, pnForLid: (lid: string) => string | undefined): string | undefined {
+  const typing = Object.entries(update.presences).some(([who, p]) => p.lastKnownPresence === 'composing' && !isSelf(who, self));
+  if (!typing || update.id.endsWith('@broadcast') || update.id.endsWith('@newsletter')) return undefined;
+  const jid = chatJidOf({ remoteJid: update.id, fromMe: false }, self, pnForLid);
+  return jid ? `${WHATSAPP_PREFIX}${jid}` : undefined;
+}
+
 /** Turns one `messages.upsert` entry into an inbound message, or says why it is not one. */
 export function mapWhatsAppMessage(msg: WaMessage, ctx: MapContext): Mapped {
   const { key } = msg;
@@ -582,6 +599,8 @@ export class WhatsAppChannel implements Channel {
   readonly #groupNames = new Map<string, string>();
   readonly #typing = new Map<string, NodeJS.Timeout>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Chats whose presence (typing) the current socket subscribed to: joined chats, once per connection. */
+  readonly #presenceSubscribed = new Set<string>();
   #sink: InboundSink | undefined;
   #socket: WhatsAppSocket | undefined;
   #state: ConnectionState = 'disconnected';
@@ -746,12 +765,14 @@ export class WhatsAppChannel implements Channel {
       return;
     }
     this.#socket = socket;
+    this.#presenceSubscribed.clear();
     socket.ev.on('connection.update', (u) => this.#onConnection(socket, u));
     socket.ev.on('messages.upsert', (u) => this.#onUpsert(socket, u));
     socket.ev.on('groups.update', (groups) => {
       for (const g of groups) if (g.id && g.subject) this.#groupNames.set(g.id, g.subject);
     });
     socket.ev.on('lid-mapping.update', ({ lid, pn }) => this.#learnLid(lid, pn));
+    socket.ev.on('presence.update', (u) => this.#onPresence(socket, u));
   }
 
   async #realSocket(ctx: Parameters<WhatsAppSocketFactory>[0]): Promise<WhatsAppSocket> {
@@ -766,7 +787,7 @@ export class WhatsAppChannel implements Channel {
   }
 
   #detach(socket: WhatsAppSocket): void {
-    for (const event of ['connection.update', 'messages.upsert', 'groups.update', 'lid-mapping.update'] as const) {
+    for (const event of ['connection.update', 'messages.upsert', 'groups.update', 'lid-mapping.update', 'presence.update'] as const) {
       socket.ev.removeAllListeners(event);
     }
   }
@@ -844,6 +865,31 @@ export class WhatsAppChannel implements Channel {
     else if (isPnJid(a) && isLidJid(b)) this.#lidToPn.set(bareJid(b), bareJid(a));
   }
 
+  /** Someone typing in a chat whose presence we subscribed to: a hint for the sink. */
+  #onPresence(socket: WhatsAppSocket, update: WaPresenceUpdate): void {
+    if (socket !== this.#socket || this.#stopped) return;
+    try {
+      const chatId = typingChatOf(update, this.#self, (lid) => this.#lidToPn.get(lid));
+      if (chatId) this.#sink?.typing(chatId);
+    } catch (err) {
+      this.#log.debug({ err, chat: update.id }, 'WhatsApp typing hint not passed on');
+    }
+  }
+
+  /** WhatsApp tells who types only in chats we subscribed to: a joined chat's, once per connection, as it addressed it. */
+  #subscribePresence(socket: WhatsAppSocket, remoteJid: string): void {
+    const jid = bareJid(remoteJid);
+    if (socket !== this.#socket || this.#presenceSubscribed.has(jid) || isSelf(jid, this.#self)) return;
+    this.#presenceSubscribed.add(jid);
+    Promise.resolve()
+      .then(() => socket.presenceSubscribe(jid))
+      .catch((err: unknown) => {
+        // The next message from the chat tries again.
+        if (socket === this.#socket) this.#presenceSubscribed.delete(jid);
+        this.#log.debug({ err, jid }, 'WhatsApp presence subscription failed');
+      });
+  }
+
   #onUpsert(socket: WhatsAppSocket, upsert: WaUpsert): void {
     if (socket !== this.#socket) return;
     for (const msg of upsert.messages) {
@@ -877,6 +923,7 @@ export class WhatsAppChannel implements Channel {
     }
     const message: InboundMessage = { ...mapped.message };
     if (key.id) this.#recentInbound.set(key.id, msg);
+    if (key.remoteJid && sink.isJoined(message.chatId)) this.#subscribePresence(socket, key.remoteJid);
     if (message.isGroup) {
       const name = await this.#groupName(socket, mapped.jid);
       if (name) message.chatName = name;

@@ -123,7 +123,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     tokenHint: config.token ? 'PINCER_TOKEN' : `the file ${layout.home}/token`,
   });
   channels.add(local);
-  for (const messenger of enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
+  for (const messenger of await enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
   for (const extra of options.channels ?? []) channels.add(extra);
 
   const outbox = new OutboxWorker({
@@ -140,33 +140,37 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     },
   });
   outboxWorker = outbox;
-  const agents = new Dispatcher(config.maxConcurrentAgents, {
-    store,
-    layout,
-    runtime,
-    settings: {
-      assistantName: config.assistantName,
-      timezone: config.timezone,
-      credential: config.credential,
-      modelBaseUrl: config.modelBaseUrl,
-      model: config.model,
-      modelMaxRetries: config.modelMaxRetries,
-      idleTimeoutMs: config.idleTimeoutMs,
-      turnTimeoutMs: config.turnTimeoutMs,
-      sandbox,
+  const agents = new Dispatcher(
+    config.maxConcurrentAgents,
+    {
+      store,
+      layout,
+      runtime,
+      settings: {
+        assistantName: config.assistantName,
+        timezone: config.timezone,
+        credential: config.credential,
+        modelBaseUrl: config.modelBaseUrl,
+        model: config.model,
+        modelMaxRetries: config.modelMaxRetries,
+        idleTimeoutMs: config.idleTimeoutMs,
+        turnTimeoutMs: config.turnTimeoutMs,
+        sandbox,
+      },
+      control,
+      budgets,
+      ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
+      log: log.child({ part: 'agent' }),
+      onOutbox: () => outbox.wake(),
+      setTyping: (chatId, on) => {
+        void channels
+          .forChat(chatId)
+          ?.setTyping?.(chatId, on)
+          .catch((err: unknown) => log.debug({ err, chatId }, 'typing indicator failed'));
+      },
     },
-    control,
-    budgets,
-    ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
-    log: log.child({ part: 'agent' }),
-    onOutbox: () => outbox.wake(),
-    setTyping: (chatId, on) => {
-      void channels
-        .forChat(chatId)
-        ?.setTyping?.(chatId, on)
-        .catch((err: unknown) => log.debug({ err, chatId }, 'typing indicator failed'));
-    },
-  });
+    config.prewarm,
+  );
   dispatcher = agents;
   const tasks = new Scheduler({
     store,
@@ -182,6 +186,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     maxMediaBytes: config.mediaMaxBytes,
     log: log.child({ part: 'ingest' }),
     onEngaged: (chatId, seq) => agents.wake(chatId, seq),
+    onActivity: (chatId) => agents.prewarm(chatId, 'the chat is active'),
     ...(config.transcription ? { transcribe: transcriber(config.transcription) } : {}),
   });
 

@@ -1,5 +1,8 @@
 // Engaged messages wake their group's lane through the queue, and isolated scheduled runs get lanes of
-// their own (`run:<id>`) under the same cap; lanes are tracked for an orderly stop.
+// their own (`run:<id>`) under the same cap; lanes are tracked for an orderly stop. Slots no message needs
+// hold agents started ahead of a message (prewarm): for the most recently active groups, and for a group
+// whose chat shows activity; they give their slot up to any group with work (GroupQueue closes idle lanes).
+import { freemem } from 'node:os';
 import type { Logger } from '../log.js';
 import { GroupQueue } from '../queue/group-queue.js';
 import type { Store, TaskRun } from '../store/index.js';
@@ -9,6 +12,16 @@ import { IsolatedRun } from './isolated-run.js';
 
 const RUN_KEY = 'run:';
 
+/** A group whose agent crashed is not started ahead of a message again for this long. */
+const CRASH_PAUSE_MS = 60_000;
+
+export interface PrewarmSettings {
+  /** How many of the most recently active groups keep an agent started; 0 turns prewarming off. */
+  poolSize: number;
+  /** Below this much available memory nothing is started ahead. */
+  minFreeBytes: number;
+}
+
 export class Dispatcher {
   readonly queue: GroupQueue<string>;
   readonly #lanes = new Map<string, GroupLane | IsolatedRun>();
@@ -16,9 +29,16 @@ export class Dispatcher {
   readonly #budgets: Budgets;
   readonly #log: Logger;
   readonly #maxConcurrent: number;
+  readonly #prewarm: PrewarmSettings;
+  readonly #canRunAgents: boolean;
+  /** Group → when its agent last crashed. */
+  readonly #crashedAt = new Map<string, number>();
+  #stopping = false;
 
-  constructor(maxConcurrent: number, laneDeps: LaneDeps) {
+  constructor(maxConcurrent: number, laneDeps: LaneDeps, prewarm: PrewarmSettings) {
     this.#maxConcurrent = maxConcurrent;
+    this.#prewarm = prewarm;
+    this.#canRunAgents = laneDeps.runtime.ok && laneDeps.settings.credential !== undefined;
     this.#store = laneDeps.store;
     this.#budgets = laneDeps.budgets;
     this.#log = laneDeps.log;
@@ -38,6 +58,9 @@ export class Dispatcher {
         void lane.done.then(() => {
           this.#lanes.delete(key);
           this.#store.changes.emit('groups');
+          if (lane instanceof GroupLane && lane.crashed) this.#crashedAt.set(key, Date.now());
+          // After the queue has given the freed slot to any group waiting for one.
+          setImmediate(() => this.warmPool());
         });
         return lane;
       },
@@ -74,6 +97,7 @@ export class Dispatcher {
       this.#log.info({ run: run.id, task: run.taskId }, 'resuming an interrupted scheduled run');
       this.startRun(run);
     }
+    this.warmPool();
   }
 
   /** Every group with unanswered engaging messages that may run now (after a restart, or a raised budget). */
@@ -84,6 +108,38 @@ export class Dispatcher {
         this.queue.wake(group.chatId);
       }
     }
+  }
+
+  /** The most recently active groups get an agent started ahead of their next message, while slots and memory allow. */
+  warmPool(): void {
+    if (this.#prewarm.poolSize === 0 || this.#stopping) return;
+    for (const chatId of this.#store.groups.recentlyActive(this.#prewarm.poolSize)) this.prewarm(chatId, 'recently active');
+  }
+
+  /**
+   * Starts a group's agent ahead of its next message (`why`: what made it likely): only into a free slot no
+   * group is waiting for, with memory to spare, within budget. A hint: it never queues and never fails.
+   */
+  prewarm(chatId: string, why: string): void {
+    if (this.#prewarm.poolSize === 0 || this.#stopping || !this.#canRunAgents) return;
+    const live = this.#lanes.get(chatId);
+    if (live) {
+      if (live instanceof GroupLane) live.warm();
+      return;
+    }
+    if (this.queue.activeCount >= this.#maxConcurrent || this.queue.waitingCount > 0) return;
+    if (Date.now() - (this.#crashedAt.get(chatId) ?? Number.NEGATIVE_INFINITY) < CRASH_PAUSE_MS) return;
+    if (!this.#store.groups.get(chatId) || !this.#budgets.check(chatId).ok) return;
+    const free = freemem();
+    if (free < this.#prewarm.minFreeBytes) {
+      this.#log.debug({ chatId, freeMb: Math.round(free / 2 ** 20) }, 'not started ahead: too little memory available');
+      return;
+    }
+    this.queue.wake(chatId);
+    const lane = this.#lanes.get(chatId);
+    if (!(lane instanceof GroupLane)) return;
+    lane.warm();
+    this.#log.info({ chatId, why }, 'agent started ahead of a message');
   }
 
   /** A group was left: its live session ends (what it was doing is not committed). */
@@ -97,6 +153,7 @@ export class Dispatcher {
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     for (const lane of this.#lanes.values()) lane.shutdown();
     await this.queue.drain();
   }

@@ -106,6 +106,7 @@ export class GroupLane implements Lane {
   #pushedUpTo: number;
   #resumed: string | undefined;
   #gotResult = false;
+  #crashed = false;
   #shuttingDown = false;
   #resolveDone!: () => void;
 
@@ -131,6 +132,22 @@ export class GroupLane implements Lane {
 
   isIdle(): boolean {
     return this.#state.kind === 'idle';
+  }
+
+  /** The agent crashed in this lane: starting it again ahead of a message would likely crash again. */
+  get crashed(): boolean {
+    return this.#crashed;
+  }
+
+  /**
+   * Starts the agent ahead of a message, so that the next turn skips the sandbox and Claude Code start.
+   * Only an idle lane does; its idle time starts again, as the hint says the chat is active.
+   */
+  warm(): void {
+    if (this.#state.kind !== 'idle' || !this.#agent) return;
+    clearTimeout(this.#state.timer);
+    this.#state = { kind: 'idle', timer: this.#idleTimer() };
+    if (!this.#session) this.#liveSession();
   }
 
   closeIfIdle(): void {
@@ -206,7 +223,7 @@ export class GroupLane implements Lane {
       },
       log: this.#log,
       handlers: {
-        onSpawned: () => this.#event('spawned', `runtime ${runtime.name}`),
+        onSpawned: () => this.#event('spawned', `runtime ${runtime.name}${this.#currentTurn() ? '' : ', ahead of a message'}`),
         onModelRequest: () => this.#event('model_request', null),
         onToolUse: (summary) => this.#event('tool', summary),
         onResult: (outcome) => this.#onResult(outcome),
@@ -421,9 +438,12 @@ export class GroupLane implements Lane {
     if (!this.#shuttingDown) this.#event('archived', describeArchive(result));
   }
 
+  #idleTimer(): NodeJS.Timeout {
+    return setTimeout(() => this.closeIfIdle(), this.#deps.settings.idleTimeoutMs);
+  }
+
   #becomeIdle(): void {
-    const timer = setTimeout(() => this.closeIfIdle(), this.#deps.settings.idleTimeoutMs);
-    this.#state = { kind: 'idle', timer };
+    this.#state = { kind: 'idle', timer: this.#idleTimer() };
     this.#deps.setTyping(this.#group.chatId, false);
     this.#notifyIdle();
   }
@@ -497,7 +517,10 @@ export class GroupLane implements Lane {
         error: end.error ?? end.reason,
       });
     }
-    if (end.reason === 'crashed') this.#log.error({ error: end.error }, 'agent session crashed');
+    if (end.reason === 'crashed') {
+      this.#crashed = true;
+      this.#log.error({ error: end.error }, 'agent session crashed');
+    }
     this.#end();
   }
 

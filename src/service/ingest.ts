@@ -17,6 +17,8 @@ export interface IngestDeps {
   maxMediaBytes: number;
   log: Logger;
   onEngaged(chatId: string, seq: number): void;
+  /** A joined group is active without engaging the agent (a message without the trigger, someone typing). */
+  onActivity?(chatId: string): void;
   /** Turns audio into text (bounded in time, never throwing); absent when no transcription service is configured. */
   transcribe?: Transcribe;
 }
@@ -111,6 +113,7 @@ export function createIngest(deps: IngestDeps): InboundSink {
     };
     const result = store_(m, mediaLines.map(wellFormed));
     if (result.engaged) deps.onEngaged(m.chatId, result.seq);
+    else if (!result.duplicate && store.groups.get(m.chatId)) deps.onActivity?.(m.chatId);
     return result;
   };
 
@@ -144,6 +147,9 @@ export function createIngest(deps: IngestDeps): InboundSink {
     maxMediaBytes: deps.maxMediaBytes,
     isJoined: (chatId) => store.groups.get(chatId) !== undefined,
     seen: (chatId, platformId) => store.messages.has(chatId, platformId),
+    typing: (chatId) => {
+      if (store.groups.get(chatId)) deps.onActivity?.(chatId);
+    },
     async ingest(m) {
       const key = `${m.chatId}\n${m.platformId}`;
       const earlier = inFlight.get(key);

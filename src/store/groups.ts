@@ -98,6 +98,7 @@ export class GroupTable {
   readonly #clearMain;
   readonly #setMain;
   readonly #removeState;
+  readonly #recentlyActive;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -110,6 +111,12 @@ export class GroupTable {
     this.#get = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE chat_id = ?');
     this.#byFolder = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE folder = ?');
     this.#list = db.prepare<[], GroupRow>('SELECT * FROM groups ORDER BY created_at');
+    // Each group's newest turn is one step down its (chat_id, id) index; groups never answered come last, main first.
+    this.#recentlyActive = db.prepare<[number], { chat_id: string }>(
+      `SELECT chat_id FROM groups g
+       ORDER BY (SELECT MAX(t.id) FROM turns t WHERE t.chat_id = g.chat_id) DESC NULLS LAST, is_main DESC, created_at
+       LIMIT ?`,
+    );
     this.#state = db.prepare<[string], { cursor: number; session_id: string | null }>(
       'SELECT cursor, session_id FROM group_state WHERE chat_id = ?',
     );
@@ -149,6 +156,11 @@ export class GroupTable {
 
   list(): Group[] {
     return this.#list.all().map(toGroup);
+  }
+
+  /** The chat ids of the `limit` groups whose agent worked most recently (the main group when none has yet). */
+  recentlyActive(limit: number): string[] {
+    return this.#recentlyActive.all(limit).map((r) => r.chat_id);
   }
 
   state(chatId: string): GroupState {

@@ -77,7 +77,13 @@ interface Session {
   socket: WebSocket | undefined;
   /** Set by drop({ replayLast }): the next RESUME replays this many already delivered events again. */
   replayExtra: number;
+  /** The intents the client identified with: Discord sends only the events they ask for. */
+  intents: number;
 }
+
+/** Gateway intent bits the fake honours (Discord's values). */
+const GUILD_MESSAGE_TYPING = 1 << 11;
+const DIRECT_MESSAGE_TYPING = 1 << 14;
 
 export interface FakeDiscordOptions {
   token?: string;
@@ -103,6 +109,8 @@ export class FakeDiscord {
   readonly calls: string[] = [];
   identifies = 0;
   identifyAttempts = 0;
+  /** The intents bitfield of every accepted IDENTIFY, in order. */
+  readonly identifyIntents: number[] = [];
   resumes = 0;
   heartbeats = 0;
   readonly #server: Server;
@@ -228,6 +236,38 @@ export class FakeDiscord {
     this.#remember(o.channelId, message);
     if (!o.historyOnly) this.#dispatchMessage(channel, message);
     return message;
+  }
+
+  /**
+   * A user starts typing: TYPING_START as Discord sends it (channel_id, guild_id and member in a guild,
+   * user_id, timestamp in Unix seconds). Like Discord, only to a session that identified with the typing intent
+   * for that kind of channel; returns whether it was dispatched.
+   */
+  typingStart(channelId: string, user: FakeUser): boolean {
+    const channel = this.#channel(channelId);
+    const inGuild = channel.type !== 1;
+    const intent = inGuild ? GUILD_MESSAGE_TYPING : DIRECT_MESSAGE_TYPING;
+    if (!this.#current || (this.#current.intents & intent) === 0) return false;
+    this.dispatch('TYPING_START', {
+      channel_id: channel.id,
+      user_id: user.id,
+      timestamp: Math.floor(Date.now() / 1000),
+      ...(inGuild
+        ? {
+            guild_id: channel.guildId,
+            member: {
+              user: this.#userJson(user),
+              nick: null,
+              roles: [],
+              joined_at: new Date().toISOString(),
+              deaf: false,
+              mute: false,
+              flags: 0,
+            },
+          }
+        : {}),
+    });
+    return true;
   }
 
   /** Sends a dispatch (op 0) to the current session; buffered for RESUME while no socket is attached. */
@@ -399,7 +439,15 @@ export class FakeDiscord {
       return;
     }
     this.identifies += 1;
-    const session: Session = { id: `session-${snowflake()}`, seq: 0, events: [], socket: ws, replayExtra: 0 };
+    this.identifyIntents.push(data.data.intents);
+    const session: Session = {
+      id: `session-${snowflake()}`,
+      seq: 0,
+      events: [],
+      socket: ws,
+      replayExtra: 0,
+      intents: data.data.intents,
+    };
     this.#sessions.set(session.id, session);
     this.#current = session;
     this.dispatch('READY', {

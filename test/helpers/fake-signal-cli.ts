@@ -36,6 +36,13 @@ export interface DataMessageSpec {
   quote?: { id: number; authorNumber?: string; authorUuid?: string; text?: string };
 }
 
+export interface TypingSpec {
+  action?: 'STARTED' | 'STOPPED';
+  /** The group it is typed in (its base64 id, as signal-cli writes it). */
+  groupId?: string;
+  fromUuid?: string;
+}
+
 export type Envelope = Record<string, unknown>;
 
 export interface FakeSignalCli {
@@ -51,7 +58,8 @@ export interface FakeSignalCli {
   /** Our own sent message as our other devices report it (a sync message). */
   syncEcho(text: string, to: string): Envelope;
   receipt(from: string, timestamps: number[]): Envelope;
-  typing(from: string): Envelope;
+  /** signal-cli's typing notification (`typingMessage`, with `groupId` when in a group); STARTED unless told. */
+  typing(from: string, options?: TypingSpec): Envelope;
   /** Stores a file for getAttachment; returns what a data message lists for it. */
   addAttachment(data: Buffer, contentType: string, filename?: string): { id: string; contentType: string; filename?: string; size: number };
   /** Each next send consumes one. */
@@ -366,9 +374,20 @@ export async function startFakeSignalCli(
         receiptMessage: { when: ts, isDelivery: true, isRead: false, isViewed: false, timestamps },
       };
     },
-    typing(from) {
+    typing(from, spec = {}) {
       const ts = timestamp();
-      return { source: from, sourceNumber: from, sourceDevice: 1, timestamp: ts, typingMessage: { action: 'STARTED', timestamp: ts } };
+      return {
+        source: from,
+        sourceNumber: from.startsWith('+') ? from : null,
+        sourceUuid: spec.fromUuid ?? (from.startsWith('+') ? null : from),
+        sourceName: null,
+        sourceDevice: 1,
+        timestamp: ts,
+        serverReceivedTimestamp: ts + 5,
+        serverDeliveredTimestamp: ts + 9,
+        // JsonTypingMessage: groupId is left out (not null) outside a group.
+        typingMessage: { action: spec.action ?? 'STARTED', timestamp: ts, ...(spec.groupId ? { groupId: spec.groupId } : {}) },
+      };
     },
     addAttachment(data, contentType, filename) {
       const id = `att${++attachmentSeq}${filename?.includes('.') ? `.${filename.split('.').pop()}` : ''}`;

@@ -5,10 +5,21 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConnectionState, makeEventBuffer, proto, type WAMessage } from 'baileys';
+import {
+  type BaileysEventMap,
+  type BinaryNode,
+  type ConnectionState,
+  decodeBinaryNode,
+  encodeBinaryNode,
+  makeEventBuffer,
+  makeWASocket,
+  proto,
+  useMultiFileAuthState,
+  type WAMessage,
+} from 'baileys';
 import { pino } from 'pino';
 import type { MediaSource, WaMessage, WaOutgoing, WhatsAppSocket } from '../../src/channels/whatsapp.js';
 
@@ -169,6 +180,8 @@ export class FakeWaSocket implements WhatsAppSocket {
   user: WhatsAppSocket['user'] = { id: SELF.deviceId, lid: SELF.deviceLid, name: SELF.name };
   readonly sent: SentCall[] = [];
   readonly presence: Array<{ type: string; jid: string | undefined; at: number }> = [];
+  /** The jids presenceSubscribe was called for, in order. */
+  readonly presenceSubscriptions: string[] = [];
   ended = false;
   /** Thrown by the next sendMessage calls, one each. */
   readonly failures: Error[] = [];
@@ -189,6 +202,10 @@ export class FakeWaSocket implements WhatsAppSocket {
 
   async sendPresenceUpdate(type: 'composing' | 'paused', jid?: string): Promise<void> {
     this.presence.push({ type, jid, at: Date.now() });
+  }
+
+  async presenceSubscribe(jid: string): Promise<void> {
+    this.presenceSubscriptions.push(jid);
   }
 
   async groupMetadata(jid: string): Promise<{ id: string; subject: string }> {
@@ -217,6 +234,44 @@ export class FakeWaSocket implements WhatsAppSocket {
 
   deliver(messages: WAMessage[], type: 'notify' | 'append' = 'notify'): void {
     this.ev.emit('messages.upsert', { messages, type });
+  }
+}
+
+/**
+ * A chat state as WhatsApp's server sends it (`<chatstate from=… participant=…><composing/></chatstate>`; a
+ * group's names the participant; `media="audio"` is recording a voice note).
+ */
+export function chatstate(from: string, state: 'composing' | 'paused' | 'recording', participant?: string): BinaryNode {
+  const child: BinaryNode = state === 'recording' ? { tag: 'composing', attrs: { media: 'audio' } } : { tag: state, attrs: {} };
+  return { tag: 'chatstate', attrs: { from, ...(participant ? { participant } : {}) }, content: [child] };
+}
+
+/**
+ * What baileys itself makes of these stanzas: each is encoded and decoded by its binary codec (what its noise
+ * layer hands on after decryption, which cannot be faked: WhatsApp signs the handshake) and given to a real
+ * baileys socket's stanza listeners, whose 'presence.update' events are returned. The socket points at a closed
+ * loopback port, so it never reaches WhatsApp.
+ */
+export async function presenceUpdatesFromBaileys(stanzas: BinaryNode[]): Promise<Array<BaileysEventMap['presence.update']>> {
+  const dir = mkdtempSync(join(tmpdir(), 'pincer-wa-presence-'));
+  const closed = createTcpServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const { state } = await useMultiFileAuthState(dir);
+  const socket = makeWASocket({ auth: state, logger: pino({ level: 'silent' }), waWebSocketUrl: `ws://127.0.0.1:${port}/ws` });
+  const updates: Array<BaileysEventMap['presence.update']> = [];
+  socket.ev.on('presence.update', (u) => updates.push(u));
+  try {
+    for (const stanza of stanzas) {
+      const frame = await decodeBinaryNode(encodeBinaryNode(stanza));
+      socket.ws.emit(`CB:${frame.tag}`, frame);
+    }
+    await new Promise((r) => setImmediate(r));
+    return updates;
+  } finally {
+    await socket.end(undefined);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
