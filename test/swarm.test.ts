@@ -1,7 +1,7 @@
 // A turn that runs a team: the lead agent delegates to two named sub-agents (Claude Code's `Agent` tool), each
 // posts into the chat under its own name (send_message with `sender`) and reports back, and the lead sums up.
-// Real pincer, real Claude Code in bubblewrap. The scripted model here answers with several content blocks per
-// reply (text plus two parallel tool calls), which the shared fake cannot express.
+// Real pincer, real Claude Code in bubblewrap. The scripted model answers with several content blocks per reply
+// (text plus two parallel tool calls).
 //
 // What Claude Code 0.3.331 (CLI 2.1.331) does, as the scripted model sees it:
 // - the tool is `Agent` ({description, prompt, subagent_type?, run_in_background?, …}); sub-agents run in the
@@ -11,136 +11,20 @@
 //   (`.claude/agents/<name>.md` in the group folder) is its system prompt, the lead's brief its first user message;
 // - sub-agents get pincer's MCP tools (listed in the definition's `tools`, or deferred behind ToolSearch).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FakeModel, ModelRequest, ModelScript } from './helpers/fake-model.js';
+import { type ContentBlock, contentText, type FakeModel, isRecord, type ModelRequest, startFakeModel } from './helpers/fake-model.js';
 import { type ApiMessage, type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
-
-type Block = { text: string } | { toolUse: { name: string; input: unknown } };
-type TeamScript = (req: ModelRequest) => Block[];
-
-function sse(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** One streamed assistant message holding every block in order; it stops for tools when any block is a call. */
-function streamBlocks(blocks: Block[], model: string): string {
-  const usage = { input_tokens: 10, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-  const id = `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
-  const message = { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage };
-  let out = sse('message_start', { type: 'message_start', message });
-  blocks.forEach((block, index) => {
-    if ('text' in block) {
-      out += sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } });
-      out += sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: block.text } });
-    } else {
-      const toolId = `toolu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
-      const start = { type: 'tool_use', id: toolId, name: block.toolUse.name, input: {} };
-      const json = JSON.stringify(block.toolUse.input);
-      out += sse('content_block_start', { type: 'content_block_start', index, content_block: start });
-      out += sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: json } });
-    }
-    out += sse('content_block_stop', { type: 'content_block_stop', index });
-  });
-  const stopReason = blocks.some((b) => 'toolUse' in b) ? 'tool_use' : 'end_turn';
-  out += sse('message_delta', {
-    type: 'message_delta',
-    delta: { stop_reason: stopReason, stop_sequence: null },
-    usage: { output_tokens: 5 },
-  });
-  return out + sse('message_stop', { type: 'message_stop' });
-}
-
-/** A streaming fake of the Messages API whose replies may hold several blocks; shaped like the shared FakeModel. */
-async function startTeamModel(script: TeamScript): Promise<FakeModel> {
-  let current = script;
-  const requests: ModelRequest[] = [];
-  const waiters: Array<{ predicate: (r: ModelRequest) => boolean; resolve: (r: ModelRequest) => void }> = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/v1/messages') {
-          res.writeHead(404, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: req.url } }));
-          return;
-        }
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ModelRequest['body'];
-        const request: ModelRequest = { headers: req.headers, body, receivedAt: performance.now(), attempt: 1 };
-        res.once('close', () => {
-          request.closedAt = performance.now();
-        });
-        requests.push(request);
-        for (const w of [...waiters]) {
-          if (!w.predicate(request)) continue;
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(request);
-        }
-        const blocks = current(request);
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        res.end(streamBlocks(blocks, body.model ?? 'claude-test'));
-      } catch (err) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: String(err) } }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    setScript(s: ModelScript) {
-      current = (req) => {
-        const reply = s(req);
-        if (reply instanceof Promise) throw new Error('only immediate replies here');
-        if ('toolUse' in reply) return [{ toolUse: reply.toolUse }];
-        if ('text' in reply && !('cutAfterEvents' in reply)) return [{ text: reply.text }];
-        throw new Error('only text and toolUse replies here');
-      };
-    },
-    nextRequest(predicate = () => true) {
-      return new Promise((resolve) => waiters.push({ predicate, resolve }));
-    },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 // ---- reading a request ----
 
 type Message = { role: string; content: unknown };
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null;
-}
-
-/** The text of a message's content, tool results included. */
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((b) => {
-      if (!isRecord(b)) return '';
-      if (b.type === 'text' && typeof b.text === 'string') return b.text;
-      if (b.type === 'tool_result') return textOf(b.content);
-      return '';
-    })
-    .join('\n');
-}
-
 function systemText(req: ModelRequest): string {
-  return textOf(req.body.system);
+  return contentText(req.body.system);
 }
 
 /** The tool calls of the request's assistant turns, oldest first. */
@@ -154,7 +38,7 @@ function toolCalls(messages: Message[]): Array<{ name: string; input: Record<str
 /** The lead's messages since the user's newest chat message (the prompt pincer pushed), that message first. */
 function sinceAsk(req: ModelRequest): Message[] {
   const messages = (req.body.messages ?? []) as Message[];
-  const at = messages.findLastIndex((m) => m.role === 'user' && textOf(m.content).includes('<messages timezone='));
+  const at = messages.findLastIndex((m) => m.role === 'user' && contentText(m.content).includes('<messages timezone='));
   return at < 0 ? [] : messages.slice(at);
 }
 
@@ -162,7 +46,7 @@ function sinceAsk(req: ModelRequest): Message[] {
 const FINDING = /FINDING\[(\w+)\]: ([^\n]*)/g;
 
 function findings(messages: Message[]): string[] {
-  return messages.filter((m) => m.role === 'user').flatMap((m) => [...textOf(m.content).matchAll(FINDING)].map((x) => x[0]));
+  return messages.filter((m) => m.role === 'user').flatMap((m) => [...contentText(m.content).matchAll(FINDING)].map((x) => x[0]));
 }
 
 // ---- the team ----
@@ -177,37 +61,37 @@ function whoAsks(req: ModelRequest): 'side' | 'lead' | Member | 'stranger' {
   const system = systemText(req);
   if (!system.includes('cc_is_subagent=true')) return 'lead';
   // A project agent's definition is its system prompt; a general-purpose one learns its role from the lead's brief.
-  const brief = `${system}\n${textOf(req.body.messages?.[0]?.content)}`;
+  const brief = `${system}\n${contentText(req.body.messages?.[0]?.content)}`;
   if (brief.includes(ROLE_MARK.Researcher)) return 'Researcher';
   if (brief.includes(ROLE_MARK.Writer)) return 'Writer';
   return 'stranger';
 }
 
 /** A team member posts once under its own name, then reports (the writer builds on what it was given). */
-function member(name: Member, req: ModelRequest): Block[] {
+function member(name: Member, req: ModelRequest): ContentBlock[] {
   const messages = (req.body.messages ?? []) as Message[];
   if (!toolCalls(messages).some((c) => c.name === 'mcp__pincer__send_message')) {
     const text = name === 'Researcher' ? 'reading up on otters' : 'drafting the answer';
     return [{ toolUse: { name: 'mcp__pincer__send_message', input: { text, sender: name } } }];
   }
   if (name === 'Researcher') return [{ text: `FINDING[Researcher]: ${FACT}` }];
-  const brief = textOf(messages[0]?.content);
+  const brief = contentText(messages[0]?.content);
   const given = /Fact: ([^\n]*)/.exec(brief)?.[1] ?? 'nothing given';
   return [{ text: `FINDING[Writer]: "${given}" makes a good first line` }];
 }
 
-function agentCall(input: Record<string, unknown>): Block {
+function agentCall(input: Record<string, unknown>): ContentBlock {
   // Waits for the sub-agent: a background one would report after this turn's result.
   return { toolUse: { name: 'Agent', input: { ...input, run_in_background: false } } };
 }
 
 /** The lead: "assemble a team" runs both at once; "one after the other" hands the researcher's fact to the writer. */
-function lead(req: ModelRequest): Block[] {
+function lead(req: ModelRequest): ContentBlock[] {
   const turn = sinceAsk(req);
-  const ask = textOf(turn[0]?.content);
+  const ask = contentText(turn[0]?.content);
   const calls = toolCalls(turn).filter((c) => c.name === 'Agent').length;
   // Reports come back in the order the sub-agents finished: the summary lists them by name.
-  const summary = (): Block[] => [{ text: `Team summary: ${findings(turn).sort().join(' | ')}` }];
+  const summary = (): ContentBlock[] => [{ text: `Team summary: ${findings(turn).sort().join(' | ')}` }];
   if (ask.includes('assemble a team')) {
     if (calls > 0) return summary();
     return [
@@ -231,7 +115,7 @@ function lead(req: ModelRequest): Block[] {
   return [{ text: 'no team needed' }];
 }
 
-function script(req: ModelRequest): Block[] {
+function script(req: ModelRequest): ContentBlock[] {
   const who = whoAsks(req);
   if (who === 'side') return [{ text: 'side' }];
   if (who === 'lead') return lead(req);
@@ -287,7 +171,7 @@ describe('a turn runs a team of named sub-agents that post into the chat', { ski
   let h: Harness;
   let fake: FakeModel;
   before(async () => {
-    fake = await startTeamModel(script);
+    fake = await startFakeModel((req) => ({ content: script(req) }));
     h = await startHarness({ fake });
     defineTeam(join(h.home, 'groups', 'main'));
   });
@@ -311,7 +195,9 @@ describe('a turn runs a team of named sub-agents that post into the chat', { ski
     assert.deepEqual(later, [], 'nothing more is posted after the summary');
 
     // The lead asked for both in one reply; Claude Code ran them and handed both reports back together.
-    const leadRequests = fake.requests.filter((r) => whoAsks(r) === 'lead' && textOf(sinceAsk(r)[0]?.content).includes('assemble a team'));
+    const leadRequests = fake.requests.filter(
+      (r) => whoAsks(r) === 'lead' && contentText(sinceAsk(r)[0]?.content).includes('assemble a team'),
+    );
     assert.equal(leadRequests.length, 2, 'the lead asked the model twice: to delegate, then to sum up');
     const handBack = sinceAsk(leadRequests[1] as ModelRequest).at(-1);
     assert.equal(findings(handBack ? [handBack] : []).length, 2, 'both reports came back as the results of the one delegating reply');
@@ -355,7 +241,10 @@ describe('a turn runs a team of named sub-agents that post into the chat', { ski
     );
     const writer = fake.requests.find((r) => whoAsks(r) === 'Writer' && !systemText(r).includes(ROLE_MARK.Writer));
     assert.ok(writer, 'the general-purpose writer made a request of its own');
-    assert.ok(textOf(writer.body.messages?.[0]?.content).includes(`Fact: ${FACT}`), "the writer's brief carries the researcher's fact");
+    assert.ok(
+      contentText(writer.body.messages?.[0]?.content).includes(`Fact: ${FACT}`),
+      "the writer's brief carries the researcher's fact",
+    );
     const tools = (await toolStages(h, id)).filter((s) => s.stage === 'tool').map((s) => s.detail ?? '');
     assert.equal(tools.filter((t) => t.startsWith('Agent: ')).length, 2, `two sub-agent calls in the trace: ${tools.join(' / ')}`);
     assert.equal(tools.filter((t) => t.startsWith('send_message: ')).length, 2, `two posts in the trace: ${tools.join(' / ')}`);

@@ -1,16 +1,15 @@
 // Runs `pincer start` as a child process (for a clean memory figure, and for an HTTP client that does not
 // share pincer's event loop). The built `dist/` is preferred: under tsx, the compiler and its source maps
 // would be counted as pincer's memory. A stale dist is rebuilt first (`tsc -p .`, as `npm run build`).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { sleep } from './wait.js';
+import { launchPincer, type PincerProcess } from '../../test/helpers/pincer-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DIST_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
-const OUTPUT_TAIL_CHARS = 8_000;
 
 export interface Entry {
   kind: 'dist' | 'tsx';
@@ -75,12 +74,9 @@ export function childEnv(extra: Record<string, string>): Record<string, string> 
   return { ...env, ...extra };
 }
 
-export interface PincerChild {
-  pid: number;
+/** A pincer child (see PincerProcess) and how it was started. */
+export interface PincerChild extends PincerProcess {
   entry: Entry;
-  output(): string;
-  /** SIGTERM (pincer's orderly stop), then SIGKILL to its process group after `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -89,58 +85,13 @@ export interface PincerChild {
  */
 export async function startPincerChild(home: string, env: Record<string, string>, port: number, readyMs = 30_000): Promise<PincerChild> {
   const entry = await pincerEntry();
-  const child: ChildProcess = spawn(process.execPath, entry.args, {
+  const child = await launchPincer({
+    args: entry.args,
     cwd: home,
     env: childEnv({ ...env, PINCER_HOME: home, PINCER_PORT: String(port) }),
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    port,
+    readyTimeoutMs: readyMs,
+    pollMs: 25,
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('pincer did not start (no pid)');
-  let tail = '';
-  const collect = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  let gone = false;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      gone = true;
-      resolve();
-    }),
-  );
-  const killGroup = () => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // the group is empty already
-    }
-  };
-  const handle: PincerChild = {
-    pid,
-    entry,
-    output: () => tail,
-    async stop(graceMs = 15_000) {
-      if (!gone) child.kill('SIGTERM');
-      const timer = setTimeout(killGroup, graceMs);
-      await exited;
-      clearTimeout(timer);
-      killGroup();
-    },
-  };
-  const deadline = Date.now() + readyMs;
-  while (Date.now() < deadline) {
-    if (gone) throw new Error(`pincer exited before it was ready:\n${tail}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) });
-      await res.body?.cancel();
-      if (res.ok) return handle;
-    } catch {
-      // not listening yet
-    }
-    await sleep(25);
-  }
-  await handle.stop(0);
-  throw new Error(`pincer was not ready within ${readyMs} ms:\n${tail}`);
+  return { ...child, entry };
 }

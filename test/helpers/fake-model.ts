@@ -30,9 +30,14 @@ export interface ErrorReply {
   delayMs?: number;
 }
 
+/** One block of an assistant message: text, or a call of the tool `name`. */
+export type ContentBlock = { text: string } | { toolUse: { name: string; input: unknown } };
+
 export type ModelReply =
   | { text: string; delayMs?: number }
   | { toolUse: { name: string; input: unknown }; delayMs?: number }
+  /** Several blocks in one message, in order (e.g. text, then parallel tool calls); it stops for tools when any is a call. */
+  | { content: ContentBlock[]; delayMs?: number }
   | ErrorReply
   /** A normal text reply's first `cutAfterEvents` SSE events, then the connection is destroyed. */
   | { cutAfterEvents: number; text?: string; delayMs?: number }
@@ -69,11 +74,12 @@ export function isAgentTurn(req: ModelRequest): boolean {
   return (req.body.tools?.length ?? 0) > 0;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
 }
 
-function contentText(content: unknown): string {
+/** The text of a message's content (a string or blocks), tool results included as their text. */
+export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
@@ -107,7 +113,14 @@ export function errorBody(reply: ErrorReply): string {
   return JSON.stringify({ type: 'error', error: { type, message: reply.error } });
 }
 
-type ContentReply = { text: string } | { toolUse: { name: string; input: unknown } };
+type ContentReply = ContentBlock | { content: ContentBlock[] };
+
+/** The blocks of a content reply: a plain text or tool reply is a message of one block. */
+function blocksOf(reply: ContentReply): ContentBlock[] {
+  return 'content' in reply ? reply.content : [reply];
+}
+
+const stopReasonOf = (blocks: ContentBlock[]) => (blocks.some((b) => 'toolUse' in b) ? 'tool_use' : 'end_turn');
 
 function messageId(): string {
   return `msg_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -119,23 +132,25 @@ function toolUseId(): string {
 
 /** A reply as one JSON message, for a request with `stream: false`. */
 function wholeMessage(reply: ContentReply, model: string): unknown {
-  const content =
-    'text' in reply
-      ? [{ type: 'text', text: reply.text }]
-      : [{ type: 'tool_use', id: toolUseId(), name: reply.toolUse.name, input: reply.toolUse.input }];
+  const blocks = blocksOf(reply);
+  const content = blocks.map((b) =>
+    'text' in b ? { type: 'text', text: b.text } : { type: 'tool_use', id: toolUseId(), name: b.toolUse.name, input: b.toolUse.input },
+  );
   return {
     id: messageId(),
     type: 'message',
     role: 'assistant',
     model,
     content,
-    stop_reason: 'text' in reply ? 'end_turn' : 'tool_use',
+    stop_reason: stopReasonOf(blocks),
     stop_sequence: null,
     usage: { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
   };
 }
 
+/** The SSE events of a streamed reply: the message's start, each block's start, delta and stop, the message's end. */
 function streamReply(reply: ContentReply, model: string): string[] {
+  const blocks = blocksOf(reply);
   const id = messageId();
   const usage = { input_tokens: 10, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   const out = [
@@ -144,33 +159,32 @@ function streamReply(reply: ContentReply, model: string): string[] {
       message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage },
     }),
   ];
-  let stopReason: string;
-  if ('text' in reply) {
-    out.push(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
-    out.push(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: reply.text } }));
-    stopReason = 'end_turn';
-  } else {
-    out.push(
-      sse('content_block_start', {
-        type: 'content_block_start',
-        index: 0,
-        content_block: { type: 'tool_use', id: toolUseId(), name: reply.toolUse.name, input: {} },
-      }),
-    );
-    out.push(
-      sse('content_block_delta', {
-        type: 'content_block_delta',
-        index: 0,
-        delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.toolUse.input) },
-      }),
-    );
-    stopReason = 'tool_use';
-  }
-  out.push(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
+  blocks.forEach((block, index) => {
+    if ('text' in block) {
+      out.push(sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }));
+      out.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: block.text } }));
+    } else {
+      out.push(
+        sse('content_block_start', {
+          type: 'content_block_start',
+          index,
+          content_block: { type: 'tool_use', id: toolUseId(), name: block.toolUse.name, input: {} },
+        }),
+      );
+      out.push(
+        sse('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.toolUse.input) },
+        }),
+      );
+    }
+    out.push(sse('content_block_stop', { type: 'content_block_stop', index }));
+  });
   out.push(
     sse('message_delta', {
       type: 'message_delta',
-      delta: { stop_reason: stopReason, stop_sequence: null },
+      delta: { stop_reason: stopReasonOf(blocks), stop_sequence: null },
       usage: { output_tokens: 5 },
     }),
   );

@@ -1,5 +1,6 @@
 // Runs the real `pincer start` as a child process in its own process group, so a test can SIGKILL it
 // (and every process it started) the way a lost machine would, then start it again on the same home.
+// The benchmarks start their pincer child through `launchPincer` too (bench/lib/pincer-child.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,13 +35,31 @@ export interface PincerProcess {
   stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** How to start a pincer child: `node <args>` in `cwd` with exactly `env`, serving on `port`. */
+export interface PincerLaunch {
+  /** The arguments after `node`. */
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  port: number;
+  readyTimeoutMs?: number;
+  /** How often /healthz is asked while pincer starts. */
+  pollMs?: number;
+}
+
 /**
  * Starts `node --import tsx src/cli/main.ts start` with exactly `env` (nothing of the developer's own
  * environment leaks in) and resolves once `GET /healthz` answers on `port`.
  */
-export async function spawnPincer(env: Record<string, string>, port: number, readyTimeoutMs = 30_000): Promise<PincerProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    cwd: ROOT,
+export function spawnPincer(env: Record<string, string>, port: number, readyTimeoutMs = 30_000): Promise<PincerProcess> {
+  return launchPincer({ args: ['--import', 'tsx', 'src/cli/main.ts', 'start'], cwd: ROOT, env, port, readyTimeoutMs });
+}
+
+/** Starts pincer as `launch` says, in its own process group, and resolves once `GET /healthz` answers. */
+export async function launchPincer(launch: PincerLaunch): Promise<PincerProcess> {
+  const { args, cwd, env, port, readyTimeoutMs = 30_000, pollMs = 50 } = launch;
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd,
     env,
     // Its own process group: one kill(-pid) reaches every process it started.
     detached: true,
@@ -99,7 +118,7 @@ export async function spawnPincer(env: Record<string, string>, port: number, rea
     } catch {
       // Not listening yet.
     }
-    await sleep(50);
+    await sleep(pollMs);
   }
   await handle.kill();
   throw new Error(`pincer was not ready within ${readyTimeoutMs} ms:\n${tail}`);
