@@ -163,10 +163,10 @@ export async function memorySection(sandboxSkip: string | undefined): Promise<Se
     s.notes.push(
       `the layers import, in turn: ${LAYERS.filter(([, m]) => m.length > 0)
         .map(([, m]) => m.join(', '))
-        .join(' | ')}; pincer imports all of them at start, whether a messenger is enabled or not`,
+        .join(' | ')}; pincer loads a messenger's library only when that messenger is enabled (none is here)`,
     );
     const idleAgents = descendants(child.pid);
-    // Processes started before any message (a session prepared ahead, say) are the idle agents' share.
+    // Processes started before any message (the main group's agent, started ahead by default) are the idle agents' share.
     if (idleAgents.length > 0) {
       s.rows.push({
         metric: 'agent processes at idle, sum of PSS',

@@ -186,6 +186,20 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
       }
     });
 
+    test('an agent started ahead that crashes is not started again and again', async () => {
+      // 16 MB cannot hold Claude Code: each sandbox dies as it starts.
+      const h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_SANDBOX_MEMORY_MB: '16' } });
+      try {
+        await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
+        await waitFor('its crash to end the lane', () => !h.pincer.dispatcher.isLive('local:main'), 20_000);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        assert.equal(ahead(h, 'local:main').length, 1, 'no second start within the pause after a crash');
+        assert.ok(!h.pincer.dispatcher.isLive('local:main'), 'no lane holds a slot');
+      } finally {
+        await h.stop();
+      }
+    });
+
     test('one slot: the agent started ahead gives it up to a group with a message', async () => {
       const h = await startHarness({ env: { PINCER_PREWARM: '1', MAX_CONCURRENT_AGENTS: '1' } });
       try {
