@@ -3,7 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createSandboxCgroup, destroySandboxCgroup, detectCgroups, leftoverCgroups, prepareCgroups } from '../src/sandbox/cgroup.js';
+import {
+  createSandboxCgroup,
+  destroySandboxCgroup,
+  detectCgroups,
+  leftoverCgroups,
+  ownCgroupMemoryUsage,
+  prepareCgroups,
+} from '../src/sandbox/cgroup.js';
 
 const mountLine = (id: number, point: string, type: string, opts: string) =>
   `${id} 20 0:${id} / ${point} rw,nosuid,nodev,noexec,relatime shared:${id} - ${type} ${type} ${opts}`;
@@ -26,6 +33,20 @@ describe('cgroups', () => {
       kind: 'v1',
       parents: { memory: join(root, 'memory/svc/abc/pincer-x'), pids: join(root, 'pids/pincer-x') },
     });
+  });
+
+  it("reads our own cgroup's memory use from v1 or v2, and nothing when it cannot", () => {
+    const root = fakeRoot();
+    mkdirSync(join(root, 'memory', 'svc'), { recursive: true });
+    writeFileSync(join(root, 'memory', 'svc', 'memory.usage_in_bytes'), '52428800\n');
+    const v1 = mountLine(30, join(root, 'memory'), 'cgroup', 'rw,memory');
+    assert.equal(ownCgroupMemoryUsage({ mountinfo: v1, procCgroup: '4:memory:/svc\n' }), 52_428_800, 'v1 memory.usage_in_bytes');
+    mkdirSync(join(root, 'unified', 'pincer.service'), { recursive: true });
+    writeFileSync(join(root, 'unified', 'pincer.service', 'memory.current'), '1048576\n');
+    const v2 = mountLine(31, join(root, 'unified'), 'cgroup2', 'rw');
+    assert.equal(ownCgroupMemoryUsage({ mountinfo: v2, procCgroup: '0::/pincer.service\n' }), 1_048_576, 'v2 memory.current');
+    assert.equal(ownCgroupMemoryUsage({ mountinfo: v2, procCgroup: '0::/elsewhere\n' }), undefined, 'an unreadable file gives nothing');
+    assert.equal(ownCgroupMemoryUsage({ mountinfo: '', procCgroup: '' }), undefined, 'no cgroupfs gives nothing');
   });
 
   it('uses v2 only when the memory and pids controllers are available', () => {

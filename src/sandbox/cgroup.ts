@@ -92,6 +92,30 @@ export function detectHostCgroups(subtree: string): CgroupSupport | { reason: st
 }
 
 /**
+ * The memory this process's own cgroup uses now (its sandboxes' included when they are below it), as
+ * `memory.current` (v2) or `memory.usage_in_bytes` (v1) says; undefined when it cannot be read.
+ */
+export function ownCgroupMemoryUsage(
+  input: Omit<DetectInput, 'subtree'> = {
+    mountinfo: readOr('/proc/self/mountinfo', ''),
+    procCgroup: readOr('/proc/self/cgroup', ''),
+  },
+): number | undefined {
+  const mounts = cgroupMounts(input.mountinfo);
+  const own = ownPaths(input.procCgroup);
+  const v1 = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes('memory'));
+  const v2 = mounts.find((m) => m.fsType === 'cgroup2');
+  const file =
+    v1 && own.get('memory') !== undefined
+      ? join(v1.mountPoint, own.get('memory') as string, 'memory.usage_in_bytes')
+      : v2 && own.get('') !== undefined
+        ? join(v2.mountPoint, own.get('') as string, 'memory.current')
+        : undefined;
+  const value = file ? Number.parseInt(readOr(file, '').trim(), 10) : Number.NaN;
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/**
  * Creates the instance's parent cgroups and checks they accept limits, so that a host where we may not
  * write cgroupfs (not root, no delegation) is found at start, not at the first message.
  */

@@ -2,10 +2,10 @@
 // their own (`run:<id>`) under the same cap; lanes are tracked for an orderly stop. Slots no message needs
 // hold agents started ahead of a message (prewarm): for the most recently active groups, and for a group
 // whose chat shows activity; they give their slot up to any group with work (GroupQueue closes idle lanes).
-import { freemem } from 'node:os';
 import type { Logger } from '../log.js';
 import { GroupQueue } from '../queue/group-queue.js';
 import type { Store, TaskRun } from '../store/index.js';
+import { availableMemory } from './available-memory.js';
 import type { Budgets } from './budgets.js';
 import { GroupLane, type LaneDeps } from './group-lane.js';
 import { IsolatedRun } from './isolated-run.js';
@@ -130,7 +130,7 @@ export class Dispatcher {
     if (this.queue.activeCount >= this.#maxConcurrent || this.queue.waitingCount > 0) return;
     if (Date.now() - (this.#crashedAt.get(chatId) ?? Number.NEGATIVE_INFINITY) < CRASH_PAUSE_MS) return;
     if (!this.#store.groups.get(chatId) || !this.#budgets.check(chatId).ok) return;
-    const free = freemem();
+    const free = availableMemory();
     if (free < this.#prewarm.minFreeBytes) {
       this.#log.debug({ chatId, freeMb: Math.round(free / 2 ** 20) }, 'not started ahead: too little memory available');
       return;
