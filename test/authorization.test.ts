@@ -122,6 +122,7 @@ before(() => {
     timezone: 'Europe/Berlin',
     log: createLogger('silent'),
     onTasksChanged: () => {},
+    onGroupJoined: () => {},
     onGroupRemoved: () => {},
     isLive: () => false,
     budgets: new Budgets({

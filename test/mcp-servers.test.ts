@@ -126,6 +126,7 @@ function newControl(layout: StateLayout, store: Store, logLines: string[] = []):
     timezone: 'Europe/Berlin',
     log,
     onTasksChanged: () => {},
+    onGroupJoined: () => {},
     onGroupRemoved: () => {},
     isLive: () => false,
     budgets: new Budgets({

@@ -101,55 +101,57 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
   describe('hints from a chat', () => {
     let h: Harness;
     const hint = new HintChannel();
-    before(async () => {
-      h = await startHarness({ env: { PINCER_PREWARM: '1' }, channels: [hint] });
-      // A group that answers its trigger only; its chat is seen and joined through the control API.
-      await hint.sink?.ingest({
+    const say = (platformId: string, text: string) =>
+      hint.sink?.ingest({
         chatId: 'hint:team',
         channel: 'hint',
-        platformId: 'p0',
+        platformId,
         senderId: 'u1',
         senderName: 'Ann',
-        text: 'hello all',
+        text,
         sentAt: Date.now(),
         isGroup: true,
       });
-      const joined = await h.request('POST', '/api/v1/groups', { chatId: 'hint:team', folder: 'team', trigger: '@Andy' });
-      assert.equal(joined.status, 201, `joined: ${JSON.stringify(joined.body)}`);
+    before(async () => {
+      // A 1 s idle timeout: an agent no message uses goes away soon, so that each hint's effect shows.
+      h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_IDLE_TIMEOUT_SEC: '1' }, channels: [hint] });
+      await say('p0', 'hello all');
     });
     after(async () => {
       await h?.stop();
     });
 
+    test('joining a chat starts its agent ahead of its first message', async () => {
+      assert.equal(spawns(h, 'hint:team').length, 0, 'nothing started for a chat not joined');
+      // A group that answers its trigger only, joined through the control API.
+      const joined = await h.request('POST', '/api/v1/groups', { chatId: 'hint:team', folder: 'team', trigger: '@Andy' });
+      assert.equal(joined.status, 201, `joined: ${JSON.stringify(joined.body)}`);
+      await waitFor('the joined group to be started ahead', () => ahead(h, 'hint:team').length === 1);
+      // Unused, it idles out; the pool keeps the main group (no group has had a turn), not this one.
+      await waitFor('the unused agent to idle out', () => !h.pincer.dispatcher.isLive('hint:team'), 20_000);
+    });
+
     test('someone typing starts the agent; a message without the trigger keeps it; the trigger message then starts no sandbox', async () => {
-      assert.equal(ahead(h, 'hint:team').length, 0, 'nothing started for the group before any hint');
+      const before = ahead(h, 'hint:team').length;
       hint.sink?.typing('hint:team');
-      await waitFor('the typing hint to start the group agent', () => ahead(h, 'hint:team').length === 1);
-      await hint.sink?.ingest({
-        chatId: 'hint:team',
-        channel: 'hint',
-        platformId: 'p1',
-        senderId: 'u1',
-        senderName: 'Ann',
-        text: 'talking among ourselves',
-        sentAt: Date.now(),
-        isGroup: true,
-      });
-      const asked = await hint.sink?.ingest({
-        chatId: 'hint:team',
-        channel: 'hint',
-        platformId: 'p2',
-        senderId: 'u1',
-        senderName: 'Ann',
-        text: '@Andy what is 2+2?',
-        sentAt: Date.now(),
-        isGroup: true,
-      });
+      await waitFor('the typing hint to start the group agent', () => ahead(h, 'hint:team').length === before + 1);
+      await say('p1', 'talking among ourselves');
+      const asked = await say('p2', '@Andy what is 2+2?');
       assert.equal(asked?.engaged, true, 'the trigger engaged the agent');
       const seq = asked?.seq ?? 0;
       await waitFor('the turn to be answered', () => stagesOf(h, seq).includes('replied'));
       assert.ok(!stagesOf(h, seq).includes('spawned'), `no sandbox on the path: ${stagesOf(h, seq).join(' → ')}`);
-      assert.equal(spawns(h, 'hint:team').length, 1, 'the agent started by the hint was the only one for the group');
+      assert.equal(spawns(h, 'hint:team').length, before + 1, 'the agent started by the hint was the one that answered');
+    });
+
+    test('a message without the trigger starts the agent of a group whose session ended', async () => {
+      // The main group answers last, so the pool keeps it, and this group's agent idles out for good.
+      const id = await h.send('local:main', 'the newest turn is mine');
+      await h.reply('local:main', id);
+      await waitFor('the group agent to idle out', () => !h.pincer.dispatcher.isLive('hint:team'), 20_000);
+      const count = ahead(h, 'hint:team').length;
+      await say('p3', 'just chatting, no trigger');
+      await waitFor('the message to start the agent', () => ahead(h, 'hint:team').length === count + 1);
     });
 
     test('a hint for a chat pincer has not joined starts nothing', async () => {

@@ -77,6 +77,7 @@ export function startCore(options: CoreOptions = {}): Core {
     timezone: config.timezone,
     log,
     onTasksChanged: () => {},
+    onGroupJoined: () => {},
     onGroupRemoved: () => {},
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
     budgets,

@@ -96,6 +96,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     timezone: config.timezone,
     log: log.child({ part: 'control' }),
     onTasksChanged: () => scheduler?.rearm(),
+    onGroupJoined: (chatId) => dispatcher?.prewarm(chatId, 'the chat was just joined'),
     onGroupRemoved: (chatId) => dispatcher?.forget(chatId),
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
     budgets,

@@ -120,6 +120,8 @@ export interface ControlDeps {
   log: Logger;
   /** Tasks changed: the scheduler re-arms its one timer. */
   onTasksChanged(): void;
+  /** A chat was joined: its agent may be started ahead of its first message. */
+  onGroupJoined(chatId: string): void;
   /** A group was left: its live session, if any, ends. */
   onGroupRemoved(chatId: string): void;
   isLive(chatId: string): boolean;
@@ -194,6 +196,7 @@ export class Control {
       return input.senderAllowlist === undefined ? g : store.groups.updateSettings(g.chatId, { senderAllowlist: input.senderAllowlist });
     });
     this.#d.log.info({ chatId: group.chatId, folder, by: this.#who(actor) }, 'group joined');
+    this.#d.onGroupJoined(group.chatId);
     return this.#groupView(group);
   }
 
