@@ -3,7 +3,7 @@
 
 import { describeTurnFailure } from '../agent/failure-text.js';
 import type { PromptContent } from '../agent/prompt-stream.js';
-import { AgentSession, type CompactEnd, type PreCompactEvent, type SessionEnd, type TurnOutcome } from '../agent/session.js';
+import { AgentSession, type CompactEnd, type SessionEnd, type TurnOutcome } from '../agent/session.js';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressTestSeam } from '../proxy/egress-proxy.js';
@@ -16,15 +16,8 @@ import { createPincerServer, TOOL_SERVER_NAME } from '../tools/pincer-server.js'
 import type { Budgets } from './budgets.js';
 import { type ChatCommand, COMPACT_INSTRUCTIONS, commandRefusal, mayUseCommands, parseChatCommand } from './chat-commands.js';
 import type { Control } from './control.js';
-import {
-  type ArchiveRequest,
-  type ArchiveResult,
-  archiveTranscript,
-  type PreparedArchive,
-  prepareArchive,
-  sandboxTranscriptPath,
-  writeArchive,
-} from './conversation-archive.js';
+import { sandboxTranscriptPath } from './conversation-archive.js';
+import { describeArchive, LaneArchive } from './lane-archive.js';
 import { groupPaths, type StateLayout } from './layout.js';
 import { sessionMcpServers } from './mcp-servers.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
@@ -98,10 +91,8 @@ export class GroupLane implements Lane {
   #session: AgentSession | undefined;
   /** What runs the agent, once #begin found both. */
   #agent: { runtime: Runtime; credential: ModelCredential } | undefined;
-  /** The conversation as it was when a compaction began: written to the group folder once it is done. */
-  #beforeCompaction: PreparedArchive | ArchiveResult | undefined;
-  /** What the latest compaction's archive gave. */
-  #archived: ArchiveResult | undefined;
+  /** The conversation's archive around a compaction or a /clear. */
+  readonly #archive: LaneArchive;
   /** Messages up to this seq have been given to the agent (or answered). */
   #pushedUpTo: number;
   #resumed: string | undefined;
@@ -116,6 +107,15 @@ export class GroupLane implements Lane {
     this.#notifyIdle = notifyIdle;
     this.#log = deps.log.child({ group: group.folder });
     this.#pushedUpTo = deps.store.groups.state(group.chatId).cursor;
+    this.#archive = new LaneArchive({
+      layout: deps.layout,
+      group,
+      assistantName: deps.settings.assistantName,
+      timeZone: group.timezone ?? deps.settings.timezone,
+      log: this.#log,
+      event: (stage, detail) => this.#event(stage, detail),
+      stopping: () => this.#shuttingDown,
+    });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -227,7 +227,7 @@ export class GroupLane implements Lane {
         onModelRequest: () => this.#event('model_request', null),
         onToolUse: (summary) => this.#event('tool', summary),
         onResult: (outcome) => this.#onResult(outcome),
-        onPreCompact: (e) => this.#onPreCompact(e),
+        onPreCompact: (e) => this.#archive.beforeCompaction(e),
         onCompactEnd: (end) => this.#onCompactEnd(end),
       },
     });
@@ -349,7 +349,7 @@ export class GroupLane implements Lane {
     }
     turn.prompt = `/compact ${COMPACT_INSTRUCTIONS}`;
     turn.timeout = setTimeout(() => this.#onTimeout(), this.#deps.settings.turnTimeoutMs);
-    this.#archived = undefined;
+    this.#archive.forgetLatest();
     this.#deps.setTyping(chatId, true);
     this.#liveSession().push(turn.prompt);
   }
@@ -359,7 +359,9 @@ export class GroupLane implements Lane {
     const chatId = this.#group.chatId;
     const live = this.#session;
     const sessionId = live?.sessionId ?? this.#deps.store.groups.state(chatId).sessionId ?? undefined;
-    const archived = sessionId ? await this.#archive(sessionId, sandboxTranscriptPath(sessionId), 'the chat sent /clear') : undefined;
+    const archived = sessionId
+      ? await this.#archive.archiveNow(sessionId, sandboxTranscriptPath(sessionId), 'the chat sent /clear')
+      : undefined;
     // pincer may have stopped meanwhile: then nothing is committed and /clear runs again after the restart.
     if (this.#state.kind !== 'busy' || this.#state.turn !== turn) return;
     const where =
@@ -377,65 +379,10 @@ export class GroupLane implements Lane {
     } else this.#nextTurn();
   }
 
-  /**
-   * The conversation is read and rendered before Claude Code compacts it, and written only once the
-   * compaction is done: a compaction that fails (too little to compact, a model error) leaves no archive,
-   * and the transcript keeps everything for the next one.
-   */
-  async #onPreCompact(e: PreCompactEvent): Promise<void> {
-    const reason = e.trigger === 'manual' ? 'the chat sent /compact' : 'it grew too long and Claude Code compacted it';
-    this.#beforeCompaction = undefined;
-    this.#beforeCompaction = await this.#safely(() => prepareArchive(this.#archiveRequest(e.sessionId, e.transcriptPath, reason)));
-  }
-
   async #onCompactEnd(end: CompactEnd): Promise<void> {
-    const prepared = this.#beforeCompaction;
-    this.#beforeCompaction = undefined;
-    if (!end.ok) {
-      this.#event('command', `compaction failed: ${end.error}`);
-      return;
-    }
     const turn = this.#currentTurn();
-    if (turn) turn.compacted = true;
-    this.#event('command', `conversation compacted (${end.trigger === 'manual' ? 'asked for' : 'automatically: it grew too long'})`);
-    const { groupDir } = groupPaths(this.#deps.layout, this.#group.folder, this.#group.isMain);
-    this.#archived = prepared?.kind === 'prepared' ? await this.#safely(() => writeArchive(groupDir, prepared)) : prepared;
-    this.#recordArchive(this.#archived);
-  }
-
-  async #archive(sessionId: string, transcriptPath: string, reason: string): Promise<ArchiveResult> {
-    const result = await this.#safely(() => archiveTranscript(this.#archiveRequest(sessionId, transcriptPath, reason)));
-    this.#recordArchive(result);
-    return result;
-  }
-
-  #archiveRequest(sessionId: string, transcriptPath: string, reason: string): ArchiveRequest {
-    const { layout, settings } = this.#deps;
-    const { groupDir, stateDir } = groupPaths(layout, this.#group.folder, this.#group.isMain);
-    return {
-      groupDir,
-      stateDir,
-      transcriptPath,
-      sessionId,
-      chatId: this.#group.chatId,
-      assistantName: settings.assistantName,
-      timeZone: this.#group.timezone ?? settings.timezone,
-      reason,
-      now: Date.now(),
-    };
-  }
-
-  async #safely<T>(run: () => Promise<T>): Promise<T | ArchiveResult> {
-    try {
-      return await run();
-    } catch (err) {
-      return { kind: 'failed', error: err instanceof Error ? err.message : String(err) };
-    }
-  }
-
-  #recordArchive(result: ArchiveResult | undefined): void {
-    if (result?.kind === 'failed') this.#log.warn({ error: result.error }, 'conversation not archived');
-    if (!this.#shuttingDown) this.#event('archived', describeArchive(result));
+    if (end.ok && turn) turn.compacted = true;
+    await this.#archive.afterCompaction(end);
   }
 
   #idleTimer(): NodeJS.Timeout {
@@ -549,7 +496,7 @@ export class GroupLane implements Lane {
   #compactReply(turn: Turn, outcome: TurnOutcome): string {
     if (!outcome.ok) return `⚠️ Compacting failed: ${describeTurnFailure(outcome.text)}`;
     if (!turn.compacted) return `Nothing was compacted: ${(outcome.text || 'the conversation is still empty').replace(/\.$/, '')}.`;
-    const archived = this.#archived;
+    const archived = this.#archive.latest;
     if (archived?.kind === 'archived') return `Compacted: the conversation so far is archived in ${archived.file}.`;
     if (archived?.kind === 'failed') return `Compacted, but the conversation so far could not be archived: ${archived.error}.`;
     return 'Compacted.';
@@ -626,10 +573,4 @@ export class GroupLane implements Lane {
     this.#deps.setTyping(chatId, false);
     this.#deps.onOutbox();
   }
-}
-
-function describeArchive(result: ArchiveResult | undefined): string {
-  if (result?.kind === 'archived') return `archived ${result.messages} message(s) in ${result.file}`;
-  if (result?.kind === 'failed') return `not archived: ${result.error}`;
-  return 'nothing to archive';
 }
