@@ -138,15 +138,19 @@ export class AgentSession {
     };
     const proxies: Array<{ close(): Promise<void> }> = [];
     try {
-      proxies.push(await startEgressProxy(o.plan.egressSocket, { ...o.egressTestSeam, policy: o.egressPolicy, onRecord: o.onEgress }));
-      proxies.push(
-        await startModelProxy(o.plan.modelSocket, {
+      // Both listen before the sandbox starts; one failing closes the other (allSettled, then the finally).
+      const started = await Promise.allSettled([
+        startEgressProxy(o.plan.egressSocket, { ...o.egressTestSeam, policy: o.egressPolicy, onRecord: o.onEgress }),
+        startModelProxy(o.plan.modelSocket, {
           upstream: o.modelBaseUrl,
           credential: o.credential,
           onRequest: () => o.handlers.onModelRequest(),
           onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
         }),
-      );
+      ]);
+      for (const p of started) if (p.status === 'fulfilled') proxies.push(p.value);
+      const failed = started.find((p) => p.status === 'rejected');
+      if (failed) throw failed.reason;
       const messages = query({
         prompt: this.#input,
         options: {
