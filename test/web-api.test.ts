@@ -5,6 +5,10 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { describeToolUse } from '../src/agent/tool-use.js';
+import { LocalChannel } from '../src/channels/local/channel.js';
+import type { InboundSink } from '../src/channels/types.js';
+import { createLogger } from '../src/log.js';
+import { Insight } from '../src/service/insight.js';
 import { pincer } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
 
@@ -255,6 +259,117 @@ describe('web page: server side', () => {
     assert.deepEqual(texts, ['note 4', 'note 5']);
     const bad = await h.request('GET', '/api/v1/messages?chat=telegram:-42&latest=0');
     assert.equal(bad.status, 400);
+  });
+});
+
+describe('typing hint: POST /api/v1/typing', () => {
+  let h: Harness;
+  /** The local channel on its own port, its sink a recorder: what reaches `typing` is seen directly. */
+  let channel: LocalChannel;
+  let base: string;
+  const typed: string[] = [];
+  const joined = new Set(['local:typing']);
+  const sink: InboundSink = {
+    maxMediaBytes: 0,
+    isJoined: (chatId) => joined.has(chatId),
+    seen: () => false,
+    typing: (chatId) => {
+      typed.push(chatId);
+    },
+    ingest: async () => {
+      throw new Error('these tests post no messages');
+    },
+  };
+
+  before(async () => {
+    h = await startHarness({ env: { ANTHROPIC_API_KEY: '' } });
+    const store = h.pincer.store;
+    channel = new LocalChannel({
+      store,
+      host: '127.0.0.1',
+      port: 0,
+      token: TOKEN,
+      control: h.pincer.control,
+      insight: new Insight({ store, timezone: 'UTC', channels: () => [], queue: () => ({ active: 0, waiting: 0 }), isLive: () => false }),
+      log: createLogger('silent'),
+      assistantName: 'Andy',
+      allowedHosts: [],
+      tokenHint: 'the test',
+    });
+    await channel.start(sink);
+    base = channel.url;
+  });
+  after(async () => {
+    await channel?.stop();
+    await h?.stop();
+  });
+
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  };
+  const bearer = { authorization: `Bearer ${TOKEN}` };
+
+  test('hands the chat to the sink and answers 204 without a body', async () => {
+    typed.length = 0;
+    const res = await post('/api/v1/typing', { chat: 'local:typing' }, bearer);
+    assert.equal(res.status, 204, res.text);
+    assert.equal(res.text, '', 'a 204 has no body');
+    assert.deepEqual(typed, ['local:typing'], 'the sink was told once, about this chat');
+  });
+
+  test('needs the token or a session, and a session only from our own Origin', async () => {
+    typed.length = 0;
+    const none = await post('/api/v1/typing', { chat: 'local:typing' });
+    assert.equal(none.status, 401, none.text);
+    const wrong = await post('/api/v1/typing', { chat: 'local:typing' }, { authorization: 'Bearer not-the-token-at-all' });
+    assert.equal(wrong.status, 401, wrong.text);
+
+    const login = await post('/login', { token: TOKEN }, { origin: base });
+    assert.equal(login.status, 200, login.text);
+    const session = /pincer_session=[^;]+/.exec(login.headers.get('set-cookie') ?? '')?.[0];
+    assert.ok(session, `logging in set no session cookie: ${login.headers.get('set-cookie')}`);
+    const noOrigin = await post('/api/v1/typing', { chat: 'local:typing' }, { cookie: session });
+    assert.equal(noOrigin.status, 403, noOrigin.text);
+    const foreign = await post('/api/v1/typing', { chat: 'local:typing' }, { cookie: session, origin: 'http://evil.example' });
+    assert.equal(foreign.status, 403, foreign.text);
+    assert.deepEqual(typed, [], 'no refused request reached the sink');
+    const own = await post('/api/v1/typing', { chat: 'local:typing' }, { cookie: session, origin: base });
+    assert.equal(own.status, 204, own.text);
+    assert.deepEqual(typed, ['local:typing'], 'the page itself may send the hint');
+  });
+
+  test('only a joined local chat: another channel is 400, an unknown chat 404, a malformed body 400', async () => {
+    typed.length = 0;
+    const other = await post('/api/v1/typing', { chat: 'telegram:-42' }, bearer);
+    assert.equal(other.status, 400, other.text);
+    assert.match(other.text, /chat: must be local:<name>/);
+    const unknown = await post('/api/v1/typing', { chat: 'local:nobody-here' }, bearer);
+    assert.equal(unknown.status, 404, unknown.text);
+    assert.match(unknown.text, /local:nobody-here is not joined/);
+    const extra = await post('/api/v1/typing', { chat: 'local:typing', text: 'hi' }, bearer);
+    assert.equal(extra.status, 400, extra.text);
+    const notJson = await post('/api/v1/typing', '{"chat": ', bearer);
+    assert.equal(notJson.status, 400, notJson.text);
+    const missing = await post('/api/v1/typing', {}, bearer);
+    assert.equal(missing.status, 400, missing.text);
+    assert.deepEqual(typed, [], 'nothing refused reached the sink');
+  });
+
+  test("through pincer's own ingest: 404 before a chat's first message, 204 after it", async () => {
+    const before = await h.request('POST', '/api/v1/typing', { chat: 'local:web-typing' });
+    assert.equal(before.status, 404, JSON.stringify(before.body));
+    await h.send('local:web-typing', 'hello');
+    const res = await fetch(`${h.base}/api/v1/typing`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: JSON.stringify({ chat: 'local:web-typing' }),
+    });
+    assert.equal(res.status, 204, await res.text());
   });
 });
 

@@ -112,6 +112,27 @@ export function sendMessage(chat, text) {
   return request('POST', '/api/v1/messages', { chat, text });
 }
 
+/**
+ * Tells pincer someone started typing in a local chat, so it may start the chat's agent ahead of the message.
+ * Only a hint: it never fails, and an ended session shows on the next real call instead.
+ * @param {string} chat
+ * @returns {Promise<void>}
+ */
+export async function typing(chat) {
+  try {
+    await fetch('/api/v1/typing', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ chat }),
+      // It may still be on its way when the page closes.
+      keepalive: true,
+    });
+  } catch {
+    // Offline, or pincer restarting: the message itself will say so.
+  }
+}
+
 /** @returns {Promise<TaskView[]>} */
 export async function listTasks() {
   return (await request('GET', '/api/v1/tasks')).tasks;

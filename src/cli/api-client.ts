@@ -95,6 +95,11 @@ export class ApiClient {
     return body.id ?? '';
   }
 
+  /** Someone started typing in a local chat: a hint that may start its agent early (404 while the chat is not joined). */
+  async typing(chat: string): Promise<void> {
+    await this.request('POST', '/api/v1/typing', { chat });
+  }
+
   async poll(chat: string, after: string, waitSeconds: number, typing: boolean): Promise<MessagePage> {
     const query = new URLSearchParams({ chat, after, wait: String(waitSeconds), typing: typing ? '1' : '0' });
     const res = await fetch(`${this.#base}/api/v1/messages?${query}`, { headers: { authorization: `Bearer ${this.#token}` } });

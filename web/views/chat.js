@@ -1,7 +1,7 @@
 // @ts-check
 // A conversation: the list of joined chats, the open chat's messages (the newest 100, then whatever arrives),
 // what the agent is doing, and the composer for local chats.
-import { messages, sendMessage } from '../api.js';
+import { messages, sendMessage, typing as typingHint } from '../api.js';
 import { h, replace } from '../dom.js';
 import { showError } from '../errors.js';
 import { messageTime, preciseTime } from '../format.js';
@@ -20,6 +20,25 @@ const AFTER_PAGE = 200;
 const MAX_TEXT = 100_000;
 /** Within this many pixels of the bottom, new messages keep the view at the bottom. */
 const NEAR_BOTTOM_PX = 80;
+/** At most one typing hint per chat this often: one starts the chat's agent, which then stays up for a while. */
+const TYPING_HINT_MS = 10_000;
+
+/**
+ * When each chat's last typing hint went out; kept across views, so reopening a chat does not send another at once.
+ * @type {Map<string, number>}
+ */
+const typingHintSent = new Map();
+
+/**
+ * Someone typed in the composer: tell pincer, at most once per TYPING_HINT_MS for a chat (fire and forget).
+ * @param {string} chatId
+ */
+function hintTyping(chatId) {
+  const now = Date.now();
+  if (now - (typingHintSent.get(chatId) ?? Number.NEGATIVE_INFINITY) < TYPING_HINT_MS) return;
+  typingHintSent.set(chatId, now);
+  void typingHint(chatId);
+}
 
 /** @param {string} chatId */
 export const chatHref = (chatId) => `#/chat/${encodeURIComponent(chatId)}`;
@@ -231,6 +250,10 @@ function composerFor(chatId, afterSend) {
   const send = h('button', { id: 'send', type: 'submit' }, 'Send');
   const form = h('form', { id: 'composer', class: 'composer' }, text, send);
 
+  // Typing, pasting or dictating adds text; deleting it is not someone starting to write.
+  text.addEventListener('input', () => {
+    if (text.value.trim() !== '') hintTyping(chatId);
+  });
   text.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();

@@ -17,7 +17,7 @@ import { LiveHub } from './live.js';
 import { tokenMatches } from './token.js';
 import { SESSION_COOKIE, type WebAuth } from './web-auth.js';
 import { registerWebRoutes } from './web-routes.js';
-import { hostAllowed, SAFE_METHODS, sameOrigin } from './web-security.js';
+import { hostCheck, SAFE_METHODS, sameOrigin } from './web-security.js';
 
 export const MAX_TEXT_CHARS = 100_000;
 /** A text at the limit written as \uXXXX escapes (Python's json.dumps does that) takes 6 bytes a character. */
@@ -65,6 +65,8 @@ const postMessage = z.strictObject({
   sender: z.string().pipe(z.string().trim().min(1).max(64)).optional(),
   id: z.string().min(1).max(128).optional(),
 });
+
+const postTyping = z.strictObject({ chat: chatSchema });
 
 const listMessages = z.object({
   chat: z.string().regex(/^[a-z]+:.{1,256}$/, 'must be a chat id such as local:main'),
@@ -128,8 +130,9 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
   // The page sends nothing over the socket; a large frame is an attack, not a message.
   void app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
 
+  const hostAllowed = hostCheck(web.allowedHosts);
   app.addHook('onRequest', async (req, reply) => {
-    if (!hostAllowed(req.headers.host, web.allowedHosts))
+    if (!hostAllowed(req.headers.host))
       return reply
         .code(421)
         .send({ error: `requests naming host ${req.headers.host ?? '(none)'} are refused; add it to PINCER_ALLOWED_HOSTS if it is yours` });
@@ -190,6 +193,19 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
       isGroup: false,
     });
     return reply.code(result.duplicate ? 200 : 202).send({ id: String(result.seq), duplicate: result.duplicate, engaged: result.engaged });
+  });
+
+  // Someone started typing: pincer may start the chat's agent ahead of the message. Only a hint, stored nowhere.
+  app.post('/api/v1/typing', async (req, reply) => {
+    if (!authorized(req, reply)) return reply;
+    const parsed = postTyping.safeParse(req.body);
+    if (!parsed.success) return reply.code(400).send({ error: describe(parsed.error) });
+    const { chat } = parsed.data;
+    // A local chat is joined by its first message; before that (or after the owner removed it) there is no agent to start.
+    if (!sink.isJoined(chat))
+      return reply.code(404).send({ error: `chat ${chat} is not joined (a local chat is joined by its first message)` });
+    sink.typing(chat);
+    return reply.code(204).send();
   });
 
   app.get('/api/v1/messages', async (req, reply) => {
