@@ -154,6 +154,22 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
       await waitFor('the message to start the agent', () => ahead(h, 'hint:team').length === count + 1);
     });
 
+    test('typing in a new local chat (the web page, pincer chat) joins it and starts its agent before its first message', async () => {
+      const res = await fetch(`${h.base}/api/v1/typing`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer test-token-0123456789', 'content-type': 'application/json' },
+        body: JSON.stringify({ chat: 'local:fresh' }),
+      });
+      assert.equal(res.status, 204, await res.text());
+      await waitFor('the new chat to be started ahead', () => ahead(h, 'local:fresh').length === 1);
+      const id = await h.send('local:fresh', 'my very first message');
+      await h.reply('local:fresh', id);
+      assert.ok(
+        !stagesOf(h, Number(id)).includes('spawned'),
+        `no sandbox on the first message's path: ${stagesOf(h, Number(id)).join(' → ')}`,
+      );
+    });
+
     test('a hint for a chat pincer has not joined starts nothing', async () => {
       hint.sink?.typing('hint:stranger');
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -343,14 +343,11 @@ describe('typing hint: POST /api/v1/typing', () => {
     assert.deepEqual(typed, ['local:typing'], 'the page itself may send the hint');
   });
 
-  test('only a joined local chat: another channel is 400, an unknown chat 404, a malformed body 400', async () => {
+  test('local chats only: another channel is 400, a malformed body 400, a chat that cannot be joined 404', async () => {
     typed.length = 0;
     const other = await post('/api/v1/typing', { chat: 'telegram:-42' }, bearer);
     assert.equal(other.status, 400, other.text);
     assert.match(other.text, /chat: must be local:<name>/);
-    const unknown = await post('/api/v1/typing', { chat: 'local:nobody-here' }, bearer);
-    assert.equal(unknown.status, 404, unknown.text);
-    assert.match(unknown.text, /local:nobody-here is not joined/);
     const extra = await post('/api/v1/typing', { chat: 'local:typing', text: 'hi' }, bearer);
     assert.equal(extra.status, 400, extra.text);
     const notJson = await post('/api/v1/typing', '{"chat": ', bearer);
@@ -358,18 +355,29 @@ describe('typing hint: POST /api/v1/typing', () => {
     const missing = await post('/api/v1/typing', {}, bearer);
     assert.equal(missing.status, 400, missing.text);
     assert.deepEqual(typed, [], 'nothing refused reached the sink');
+    // The sink is told (it may join the chat); one it does not join is a 404.
+    const unjoinable = await post('/api/v1/typing', { chat: 'local:nobody-here' }, bearer);
+    assert.equal(unjoinable.status, 404, unjoinable.text);
+    assert.match(unjoinable.text, /local:nobody-here cannot be joined/);
   });
 
-  test("through pincer's own ingest: 404 before a chat's first message, 204 after it", async () => {
-    const before = await h.request('POST', '/api/v1/typing', { chat: 'local:web-typing' });
-    assert.equal(before.status, 404, JSON.stringify(before.body));
-    await h.send('local:web-typing', 'hello');
-    const res = await fetch(`${h.base}/api/v1/typing`, {
-      method: 'POST',
-      headers: { ...bearer, 'content-type': 'application/json' },
-      body: JSON.stringify({ chat: 'local:web-typing' }),
-    });
-    assert.equal(res.status, 204, await res.text());
+  test("through pincer's own ingest: a new local chat is joined by the hint, as by a first message; a reserved name is not", async () => {
+    const hint = async (chat: string) => {
+      const res = await fetch(`${h.base}/api/v1/typing`, {
+        method: 'POST',
+        headers: { ...bearer, 'content-type': 'application/json' },
+        body: JSON.stringify({ chat }),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    const first = await hint('local:web-typing');
+    assert.equal(first.status, 204, first.text);
+    assert.equal(h.pincer.store.groups.get('local:web-typing')?.folder, 'web-typing', 'the chat was joined with its own folder');
+    const again = await hint('local:web-typing');
+    assert.equal(again.status, 204, `a joined chat is simply hinted: ${again.text}`);
+    const reserved = await hint('local:global');
+    assert.equal(reserved.status, 404, reserved.text);
+    assert.equal(h.pincer.store.groups.get('local:global'), undefined, 'the shared memory folder is no chat');
   });
 });
 

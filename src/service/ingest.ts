@@ -1,6 +1,7 @@
 // Ingest: store first (idempotent), decide whether the message engages the agent, then wake the dispatcher.
 // Media of a joined chat is saved into its folder first, so the stored text can name the files; voice notes
 // are transcribed (when a service is configured) before the message is stored, their transcript in its text.
+import { LOCAL_CHAT } from '../channels/local/chat-id.js';
 import type { InboundAttachment, InboundMessage, InboundSink, IngestResult } from '../channels/types.js';
 import type { Logger } from '../log.js';
 import { engages, senderMayEngage } from '../router/trigger.js';
@@ -148,7 +149,17 @@ export function createIngest(deps: IngestDeps): InboundSink {
     isJoined: (chatId) => store.groups.get(chatId) !== undefined,
     seen: (chatId, platformId) => store.messages.has(chatId, platformId),
     typing: (chatId) => {
-      if (store.groups.get(chatId)) deps.onActivity?.(chatId);
+      // A new local chat is joined by its first keystroke, as by its first message (only local chats join on
+      // their own), so that its agent can start while that message is written.
+      const joined =
+        store.groups.get(chatId) ??
+        store.transaction(() => {
+          if (!LOCAL_CHAT.test(chatId)) return undefined;
+          const now = Date.now();
+          store.chats.seen({ id: chatId, channel: 'local', name: chatId.slice('local:'.length), isGroup: false }, now);
+          return joinLocalChat(store, deps.layout, chatId, deps.assistantName, now);
+        });
+      if (joined) deps.onActivity?.(chatId);
     },
     async ingest(m) {
       const key = `${m.chatId}\n${m.platformId}`;

@@ -201,10 +201,10 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
     const parsed = postTyping.safeParse(req.body);
     if (!parsed.success) return reply.code(400).send({ error: describe(parsed.error) });
     const { chat } = parsed.data;
-    // A local chat is joined by its first message; before that (or after the owner removed it) there is no agent to start.
-    if (!sink.isJoined(chat))
-      return reply.code(404).send({ error: `chat ${chat} is not joined (a local chat is joined by its first message)` });
+    // A new local chat is joined by the hint as by a first message; a name no folder may have joins nothing.
     sink.typing(chat);
+    if (!sink.isJoined(chat))
+      return reply.code(404).send({ error: `chat ${chat} cannot be joined: its name is reserved or taken by another group's folder` });
     return reply.code(204).send();
   });
 
