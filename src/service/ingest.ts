@@ -42,7 +42,7 @@ const isVoiceNote = (a: InboundAttachment): boolean =>
 
 export function createIngest(deps: IngestDeps): InboundSink {
   const { store } = deps;
-  const store_ = (m: InboundMessage, mediaLines: string[]): IngestResult =>
+  const store_ = (m: InboundMessage, mediaLines: string[]): IngestResult & { joined: boolean } =>
     store.transaction(() => {
       const now = Date.now();
       store.chats.seen({ id: m.chatId, channel: m.channel, name: m.chatName ?? null, isGroup: m.isGroup }, now);
@@ -66,7 +66,7 @@ export function createIngest(deps: IngestDeps): InboundSink {
         store.events.record({ messageSeq: seq, chatId: m.chatId, stage, detail, at: now });
       if (duplicate) {
         event('duplicate', `platform id ${m.platformId} was already stored`);
-        return { seq, duplicate, engaged: false };
+        return { seq, duplicate, engaged: false, joined: group !== undefined };
       }
       event('received', `from ${m.senderName} via ${m.channel}${mediaLines.length ? ` with ${mediaLines.length} file(s)` : ''}`);
       if (!group) event('ignored', 'chat is not a registered group (the main group can join it)');
@@ -82,7 +82,7 @@ export function createIngest(deps: IngestDeps): InboundSink {
               : `trigger ${group.trigger}`;
         event('engaged', why);
       }
-      return { seq, duplicate, engaged };
+      return { seq, duplicate, engaged, joined: group !== undefined };
     });
 
   /** The line of each saved file; audio files are transcribed first, all at once, each bounded in time. */
@@ -112,16 +112,17 @@ export function createIngest(deps: IngestDeps): InboundSink {
       senderName: wellFormed(raw.senderName),
       ...(raw.chatName === undefined ? {} : { chatName: wellFormed(raw.chatName) }),
     };
-    const result = store_(m, mediaLines.map(wellFormed));
+    const { joined, ...result } = store_(m, mediaLines.map(wellFormed));
     if (result.engaged) deps.onEngaged(m.chatId, result.seq);
-    else if (!result.duplicate && store.groups.get(m.chatId)) deps.onActivity?.(m.chatId);
+    else if (!result.duplicate && joined) deps.onActivity?.(m.chatId);
     return result;
   };
 
   const ingestOne = async (m: InboundMessage): Promise<IngestResult> => {
-    const group = store.groups.get(m.chatId);
     let lines: string[] = [];
     const media = (m.attachments ?? []).filter((a) => a.data.length <= deps.maxMediaBytes);
+    // Read here only for media: the common text message reads its group once, in the storing transaction.
+    const group = media.length > 0 ? store.groups.get(m.chatId) : undefined;
     // A redelivery's media was saved (and its voice notes transcribed) the first time: it is not done again.
     if (group && media.length > 0 && !store.messages.has(m.chatId, m.platformId)) {
       let saved: SavedAttachment[] | undefined;

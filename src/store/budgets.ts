@@ -23,6 +23,11 @@ export class BudgetTable {
   readonly #upsert;
   readonly #remove;
   readonly #notice;
+  /**
+   * Limits read so far, by scope (null: no row). Asked for every engaged message; only this table writes
+   * them, outside any transaction, so the copy stays true.
+   */
+  readonly #known = new Map<string, BudgetLimits | null>();
 
   constructor(db: Db) {
     this.#get = db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE scope = ?');
@@ -38,8 +43,13 @@ export class BudgetTable {
   }
 
   get(scope: BudgetScope): BudgetLimits | undefined {
-    const row = this.#get.get(scope);
-    return row && { dailyUsd: row.daily_usd, monthlyUsd: row.monthly_usd };
+    let limits = this.#known.get(scope);
+    if (limits === undefined) {
+      const row = this.#get.get(scope);
+      limits = row ? { dailyUsd: row.daily_usd, monthlyUsd: row.monthly_usd } : null;
+      this.#known.set(scope, limits);
+    }
+    return limits ?? undefined;
   }
 
   list(): Array<{ scope: BudgetScope } & BudgetLimits> {
@@ -48,10 +58,12 @@ export class BudgetTable {
 
   set(scope: BudgetScope, limits: BudgetLimits, at: number): void {
     this.#upsert.run(scope, limits.dailyUsd, limits.monthlyUsd, at);
+    this.#known.delete(scope);
   }
 
   remove(scope: BudgetScope): void {
     this.#remove.run(scope);
+    this.#known.delete(scope);
   }
 
   /** Records that a chat is told about a reached budget for a period; false when it was told already. */

@@ -39,9 +39,12 @@ export class Store {
   readonly budgets: BudgetTable;
   /** Tasks, groups and trace events as they change (messages have their own `messages.changes`). */
   readonly changes: StoreChanges = storeChanges();
+  /** One transaction wrapper for every call: better-sqlite3 builds a new one per `db.transaction()`. */
+  readonly #inTransaction: (fn: () => unknown) => unknown;
 
   constructor(path: string) {
     this.db = openDb(path);
+    this.#inTransaction = this.db.transaction((fn: () => unknown) => fn());
     this.chats = new ChatTable(this.db);
     this.groups = new GroupTable(this.db, this.changes);
     this.messages = new MessageTable(this.db);
@@ -57,7 +60,7 @@ export class Store {
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.#inTransaction(fn) as T;
   }
 
   close(): void {
