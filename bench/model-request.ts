@@ -82,6 +82,7 @@ export function modelRequestSection(run: ExchangeRun): Section {
   const prewarmed = run.samples.filter((x) => x.kind === 'prewarmed');
   const resumed = run.samples.filter((x) => x.kind === 'resumed');
   const first = run.samples.filter((x) => x.kind === 'first');
+  const typed = run.samples.filter((x) => x.kind === 'typed');
   const warm = run.samples.filter((x) => x.kind === 'warm');
   s.rows.push(
     {
@@ -98,6 +99,12 @@ export function modelRequestSection(run: ExchangeRun): Section {
       target: { stat: 'median', op: '<=', limit: COLD_MS },
     },
     {
+      metric: 'cold, first message of a new chat typed in the web page or pincer chat (typing hint first)',
+      unit: 'ms',
+      samples: typed.map(toModel),
+      target: { stat: 'median', op: '<=', limit: COLD_MS },
+    },
+    {
       metric: 'warm, follow-up into a live session',
       unit: 'ms',
       samples: warm.map(toModel),
@@ -109,6 +116,7 @@ export function modelRequestSection(run: ExchangeRun): Section {
     { title: 'where the time goes, cold, known group, agent started ahead', rows: breakdown(ahead, false) },
     { title: 'where the time goes, cold, known group, prewarming off', rows: breakdown(resumed, true) },
     { title: 'where the time goes, cold, new chat', rows: breakdown(first, true) },
+    { title: 'where the time goes, cold, new chat after a typing hint', rows: breakdown(typed.filter(startedAhead), false) },
     { title: 'where the time goes, warm', rows: breakdown(warm, false) },
   );
   if (prewarmed.length > 0) {
@@ -119,6 +127,10 @@ export function modelRequestSection(run: ExchangeRun): Section {
   }
   if (resumed.length > 0) s.notes.push(`cold, known group, prewarming off, medians of each step: ${coldSummary(resumed)}`);
   if (first.length > 0) s.notes.push(`cold, new chat, medians of each step: ${coldSummary(first)}`);
+  if (typed.length > 0)
+    s.notes.push(
+      `cold, new chat after a typing hint: ${typed.filter(startedAhead).length} of ${typed.length} messages found their agent started ahead (the hint joins the chat and starts it)`,
+    );
   const side = run.samples.reduce((n, x) => n + x.sideRequests, 0);
   const agent = run.samples.reduce((n, x) => n + x.agentRequests, 0);
   s.notes.push(`model requests carrying the timed messages: ${agent} agent-loop, ${side} side requests`);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Channel, InboundSink } from '../src/channels/types.js';
-import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
+import { HARNESS_TOKEN, type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
 
@@ -157,7 +157,7 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
     test('typing in a new local chat (the web page, pincer chat) joins it and starts its agent before its first message', async () => {
       const res = await fetch(`${h.base}/api/v1/typing`, {
         method: 'POST',
-        headers: { authorization: 'Bearer test-token-0123456789', 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${HARNESS_TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ chat: 'local:fresh' }),
       });
       assert.equal(res.status, 204, await res.text());

@@ -6,6 +6,8 @@
 //               may have started its agent again ahead of the message (the pool of recently active groups);
 //   resumed   — cold with prewarming off (PINCER_PREWARM=0): pincer starts a sandbox and resumes the session;
 //   first     — cold: the first message of a new chat (joined on the spot, new folder, fresh conversation);
+//   typed     — the same, written in the web page or `pincer chat`: they send a typing hint (POST /api/v1/typing)
+//               at the first keystroke, here a settle pause before the message, as someone takes to type it;
 //   warm      — a follow-up into a live session that idles between turns.
 // A cold message is sent once the sandbox that served the previous one has exited and a settle pause has
 // passed, so anything pincer prepares in the background has had time to be ready; the sandbox that served
@@ -13,7 +15,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Stage } from '../../src/store/index.js';
 import { type FakeModel, isAgentTurn, type ModelRequest, startFakeModel } from '../../test/helpers/fake-model.js';
-import { type Harness, startHarness } from '../../test/helpers/harness.js';
+import { HARNESS_TOKEN, type Harness, startHarness } from '../../test/helpers/harness.js';
 import { nowWall, wallOf } from './clock.js';
 import { pincerEnv, SIZES } from './settings.js';
 import { sleep, until, within } from './wait.js';
@@ -31,7 +33,7 @@ export interface SpawnRecord {
   exited?: number;
 }
 
-export type Kind = 'prewarmed' | 'resumed' | 'first' | 'warm';
+export type Kind = 'prewarmed' | 'resumed' | 'first' | 'typed' | 'warm';
 
 /** The sandbox serving the sample was started before the message was sent (pincer started it ahead). */
 export const startedAhead = (x: Sample): boolean => x.spawn !== undefined && x.spawn.called < x.sentAt;
@@ -157,6 +159,16 @@ function progress(text: string): void {
   process.stdout.write(text);
 }
 
+/** What the web page and `pincer chat` send at the first keystroke of a message. */
+async function typingHint(h: Harness, chat: string): Promise<void> {
+  const res = await fetch(`${h.base}/api/v1/typing`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${HARNESS_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ chat }),
+  });
+  if (res.status !== 204) throw new Error(`POST /api/v1/typing for ${chat}: ${res.status} ${await res.text()}`);
+}
+
 /** One pincer's cold messages: each sent once the sandbox that served the previous one has exited. */
 async function coldPhase(
   fake: FakeModel,
@@ -172,6 +184,7 @@ async function coldPhase(
   try {
     for (const [i, step] of plan.entries()) {
       await attempt(`${step.kind} #${i}`, async () => {
+        if (step.kind === 'typed') await typingHint(h, step.chat);
         await sleep(SIZES.settleMs);
         const sample = await exchange(h, spawns, step.kind, step.chat, since);
         if (step.timed) onSample(sample);
@@ -211,7 +224,11 @@ export async function runExchanges(): Promise<ExchangeRun> {
     runtime = await coldPhase(
       fake,
       { PINCER_IDLE_TIMEOUT_SEC: '3' },
-      [...repeat(SIZES.coldResumed, 'prewarmed', () => 'local:cold'), ...repeat(SIZES.coldFirst, 'first', (i) => `local:first-${i}`)],
+      [
+        ...repeat(SIZES.coldResumed, 'prewarmed', () => 'local:cold'),
+        ...repeat(SIZES.coldFirst, 'first', (i) => `local:first-${i}`),
+        ...repeat(SIZES.coldFirst, 'typed', (i) => `local:typed-${i}`),
+      ],
       (x) => samples.push(x),
       attempt,
     );

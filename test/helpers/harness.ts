@@ -15,6 +15,8 @@ import { type Pincer, startPincer } from '../../src/service/app.js';
 import { type FakeModel, type ModelScript, startFakeModel } from './fake-model.js';
 
 export const REAL_KEY = 'sk-ant-test-REAL-KEY-never-in-sandbox';
+/** The API token of every harness pincer. */
+export const HARNESS_TOKEN = 'test-token-0123456789';
 
 export interface Harness {
   pincer: Pincer;
@@ -57,7 +59,7 @@ export async function startHarness(
     {
       PINCER_HOME: home,
       PINCER_PORT: '0',
-      PINCER_TOKEN: 'test-token-0123456789',
+      PINCER_TOKEN: HARNESS_TOKEN,
       ANTHROPIC_API_KEY: REAL_KEY,
       ANTHROPIC_BASE_URL: fake.url,
       TZ: 'Europe/Berlin',
@@ -71,7 +73,7 @@ export async function startHarness(
     ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
   });
   const base = `http://127.0.0.1:${pincer.local.port}`;
-  const token = 'test-token-0123456789';
+  const token = HARNESS_TOKEN;
 
   const request: Harness['request'] = async (method, path, body, tok = token) => {
     const headers: Record<string, string> = {};
