@@ -66,6 +66,9 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
     test('at start the main group gets its agent, and its first message starts no sandbox', async () => {
       await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
       assert.match(ahead(h, 'local:main')[0]?.detail ?? '', /ahead of a message/, 'the event says why no message is attached');
+      // Started and prepared (MCP servers, system prompt, tools) without a word to the model.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(h.fake.requests.length, 0, 'an agent started ahead sends the model nothing');
       const id = await h.send('local:main', 'hello, are you there?');
       const reply = await h.reply('local:main', id);
       assert.equal(reply.text, 'ok', 'the prewarmed agent answered');

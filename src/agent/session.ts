@@ -2,7 +2,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type HookCallbackMatcher, type McpServerConfig, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
+import { type HookCallbackMatcher, type McpServerConfig, type Query, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/egress-policy.js';
@@ -86,6 +86,8 @@ export class AgentSession {
   #stderr = '';
   #killed = false;
   #sessionId: string | undefined;
+  #query: Query | undefined;
+  #prepare = false;
 
   constructor(options: AgentSessionOptions) {
     this.done = this.#run(options);
@@ -94,6 +96,20 @@ export class AgentSession {
   /** Claude Code's id of this conversation, once it has said it (it says so before its first result). */
   get sessionId(): string | undefined {
     return this.#sessionId;
+  }
+
+  /**
+   * The session was started ahead of its first message: Claude Code does now what it would otherwise do
+   * when that message arrives (connect its MCP servers, put its system prompt and tools together), asked
+   * through control requests that reach no model.
+   */
+  prepare(): void {
+    this.#prepare = true;
+    if (this.#query) this.#warmUp(this.#query);
+  }
+
+  #warmUp(q: Query): void {
+    void Promise.all([q.mcpServerStatus(), q.getContextUsage({ detail: 'summary' })]).catch(() => undefined);
   }
 
   /** Starts a turn. The caller keeps at most one turn in flight, so each push gets its own result. */
@@ -173,6 +189,8 @@ export class AgentSession {
           spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.plan, fixedEnv, onSpawn),
         },
       });
+      this.#query = messages;
+      if (this.#prepare) this.#warmUp(messages);
       for await (const m of messages) {
         if ('session_id' in m && typeof m.session_id === 'string' && m.session_id) this.#sessionId = m.session_id;
         if (m.type === 'result') o.handlers.onResult(toOutcome(m));

@@ -147,7 +147,7 @@ export class GroupLane implements Lane {
     if (this.#state.kind !== 'idle' || !this.#agent) return;
     clearTimeout(this.#state.timer);
     this.#state = { kind: 'idle', timer: this.#idleTimer() };
-    if (!this.#session) this.#liveSession();
+    if (!this.#session) this.#liveSession().prepare();
   }
 
   closeIfIdle(): void {
