@@ -5,13 +5,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LocalChannel } from '../src/channels/local/channel.js';
+import type { LocalChannel } from '../src/channels/local/channel.js';
 import type { InboundMessage, InboundSink } from '../src/channels/types.js';
 import { TYPING_HINT_MS, typingHinter } from '../src/cli/chat.js';
-import { createLogger } from '../src/log.js';
-import { Insight } from '../src/service/insight.js';
 import { TOKEN } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
+import { startLocalChannel } from './helpers/local-channel.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -99,20 +98,7 @@ describe('typing hints of pincer chat: the real CLI', () => {
 
   before(async () => {
     h = await startHarness({ env: { ANTHROPIC_API_KEY: '' } });
-    const store = h.pincer.store;
-    channel = new LocalChannel({
-      store,
-      host: '127.0.0.1',
-      port: 0,
-      token: TOKEN,
-      control: h.pincer.control,
-      insight: new Insight({ store, timezone: 'UTC', channels: () => [], queue: () => ({ active: 0, waiting: 0 }), isLive: () => false }),
-      log: createLogger('silent'),
-      assistantName: 'Andy',
-      allowedHosts: [],
-      tokenHint: 'the test',
-    });
-    await channel.start(sink);
+    channel = await startLocalChannel(h, sink);
   });
   after(async () => {
     await channel?.stop();

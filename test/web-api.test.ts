@@ -5,12 +5,11 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { describeToolUse } from '../src/agent/tool-use.js';
-import { LocalChannel } from '../src/channels/local/channel.js';
+import type { LocalChannel } from '../src/channels/local/channel.js';
 import type { InboundSink } from '../src/channels/types.js';
-import { createLogger } from '../src/log.js';
-import { Insight } from '../src/service/insight.js';
 import { pincer } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
+import { startLocalChannel } from './helpers/local-channel.js';
 
 const TOKEN = 'test-token-0123456789';
 
@@ -283,20 +282,7 @@ describe('typing hint: POST /api/v1/typing', () => {
 
   before(async () => {
     h = await startHarness({ env: { ANTHROPIC_API_KEY: '' } });
-    const store = h.pincer.store;
-    channel = new LocalChannel({
-      store,
-      host: '127.0.0.1',
-      port: 0,
-      token: TOKEN,
-      control: h.pincer.control,
-      insight: new Insight({ store, timezone: 'UTC', channels: () => [], queue: () => ({ active: 0, waiting: 0 }), isLive: () => false }),
-      log: createLogger('silent'),
-      assistantName: 'Andy',
-      allowedHosts: [],
-      tokenHint: 'the test',
-    });
-    await channel.start(sink);
+    channel = await startLocalChannel(h, sink);
     base = channel.url;
   });
   after(async () => {
