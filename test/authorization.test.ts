@@ -5,13 +5,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createLogger } from '../src/log.js';
-import { Budgets } from '../src/service/budgets.js';
-import { Control } from '../src/service/control.js';
+import type { Control } from '../src/service/control.js';
 import { registerGroup } from '../src/service/groups.js';
 import { prepareState, type StateLayout } from '../src/service/layout.js';
 import { Store } from '../src/store/index.js';
 import { sessionTools } from '../src/tools/pincer-server.js';
+import { standaloneControl } from './helpers/control.js';
 
 type Target = 'own' | 'other';
 type Actor = 'main' | 'team';
@@ -109,31 +108,7 @@ before(() => {
   home = mkdtempSync(join(tmpdir(), 'pincer-authz-'));
   layout = prepareState(home);
   store = new Store(layout.db);
-  control = new Control({
-    store,
-    layout,
-    sandbox: {
-      limits: { memoryBytes: 1, pids: 1, cpuSeconds: 1, tmpBytes: 1, fileBytes: 1 },
-      uidBase: 1_000_000,
-      mountAllowlistPath: join(home, 'none.json'),
-      protectedPaths: [home],
-    },
-    assistantName: 'Andy',
-    timezone: 'Europe/Berlin',
-    log: createLogger('silent'),
-    onTasksChanged: () => {},
-    onGroupJoined: () => {},
-    onGroupRemoved: () => {},
-    isLive: () => false,
-    budgets: new Budgets({
-      store,
-      timezone: 'Europe/Berlin',
-      defaults: { dailyUsd: null, monthlyUsd: null },
-      log: createLogger('silent'),
-      onOutbox: () => {},
-    }),
-    onBudgetChanged: () => {},
-  });
+  control = standaloneControl(layout, store);
   join_('main', true);
   join_('team');
   join_(OTHER);

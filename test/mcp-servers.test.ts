@@ -9,16 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger } from '../src/log.js';
 import { startMcpBridge } from '../src/proxy/mcp-bridge.js';
-import { Budgets } from '../src/service/budgets.js';
-import { Control } from '../src/service/control.js';
+import type { Control } from '../src/service/control.js';
 import { registerGroup } from '../src/service/groups.js';
 import { groupPaths, prepareState, type StateLayout } from '../src/service/layout.js';
 import { SECRET_MASK, VISIBLE_HOST_ROOTS } from '../src/service/mcp-servers.js';
 import { Store } from '../src/store/index.js';
 import { sessionTools } from '../src/tools/pincer-server.js';
 import { pincer } from './helpers/cli.js';
+import { standaloneControl } from './helpers/control.js';
 import { isAgentTurn, type ModelRequest } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
@@ -113,31 +112,7 @@ async function startHttpMcp(secret: string): Promise<{ url: string; seen: SeenRe
 
 function newControl(layout: StateLayout, store: Store, logLines: string[] = []): Control {
   const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
-  return new Control({
-    store,
-    layout,
-    sandbox: {
-      limits: { memoryBytes: 1, pids: 1, cpuSeconds: 1, tmpBytes: 1, fileBytes: 1 },
-      uidBase: 1_000_000,
-      mountAllowlistPath: join(layout.home, 'none.json'),
-      protectedPaths: [layout.home],
-    },
-    assistantName: 'Andy',
-    timezone: 'Europe/Berlin',
-    log,
-    onTasksChanged: () => {},
-    onGroupJoined: () => {},
-    onGroupRemoved: () => {},
-    isLive: () => false,
-    budgets: new Budgets({
-      store,
-      timezone: 'Europe/Berlin',
-      defaults: { dailyUsd: null, monthlyUsd: null },
-      log: createLogger('silent'),
-      onOutbox: () => {},
-    }),
-    onBudgetChanged: () => {},
-  });
+  return standaloneControl(layout, store, log);
 }
 
 /** Every file under a folder (links not followed) whose content contains `needle`. */
