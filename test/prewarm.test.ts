@@ -221,6 +221,24 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
       }
     });
 
+    test("a change to the group's settings ends the agent started with the old ones, and one with the new ones starts", async () => {
+      // A long idle timeout: only the change can end the first agent.
+      const h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_IDLE_TIMEOUT_SEC: '600' } });
+      try {
+        await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
+        const changed = await h.request('PATCH', '/api/v1/groups/main', { timezone: 'Asia/Tokyo' });
+        assert.equal(changed.status, 200, JSON.stringify(changed.body));
+        await waitFor('an agent with the new settings', () => ahead(h, 'local:main').length === 2, 10_000);
+        const id = await h.send('local:main', 'what time is it?');
+        await h.reply('local:main', id);
+        assert.ok(!stagesOf(h, Number(id)).includes('spawned'), 'the message found the new agent ready');
+        const request = h.fake.requests.filter((r) => JSON.stringify(r.body.messages ?? []).includes('what time is it?')).at(0);
+        assert.match(JSON.stringify(request?.body.messages ?? []), /\+09:00|Asia\/Tokyo|JST/, 'the prompt is in the new time zone');
+      } finally {
+        await h.stop();
+      }
+    });
+
     test('one slot: the agent started ahead gives it up to a group with a message', async () => {
       const h = await startHarness({ env: { PINCER_PREWARM: '1', MAX_CONCURRENT_AGENTS: '1' } });
       try {

@@ -79,6 +79,7 @@ export function startCore(options: CoreOptions = {}): Core {
     onTasksChanged: () => {},
     onGroupJoined: () => {},
     onGroupRemoved: () => {},
+    onGroupChanged: () => {},
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
     budgets,
     onBudgetChanged: () => {},

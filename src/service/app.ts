@@ -98,6 +98,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     onTasksChanged: () => scheduler?.rearm(),
     onGroupJoined: (chatId) => dispatcher?.prewarm(chatId, 'the chat was just joined'),
     onGroupRemoved: (chatId) => dispatcher?.forget(chatId),
+    onGroupChanged: (chatId) => dispatcher?.refresh(chatId),
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
     budgets,
     onBudgetChanged: () => dispatcher?.wakeWaiting(),

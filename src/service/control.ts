@@ -124,6 +124,8 @@ export interface ControlDeps {
   onGroupJoined(chatId: string): void;
   /** A group was left: its live session, if any, ends. */
   onGroupRemoved(chatId: string): void;
+  /** A group's settings changed: a live session started with the old ones ends as soon as it is idle. */
+  onGroupChanged(chatId: string): void;
   isLive(chatId: string): boolean;
   budgets: Budgets;
   /** A budget changed: messages that waited for it may be answered now. */
@@ -207,6 +209,7 @@ export class Control {
     if (change.timezone) this.#checkTimezone(change.timezone);
     const updated = this.#d.store.groups.updateSettings(g.chatId, change);
     this.#d.log.info({ folder, change, by: this.#who(actor) }, 'group changed');
+    this.#d.onGroupChanged(g.chatId);
     return this.#groupView(updated);
   }
 
@@ -289,6 +292,7 @@ export class Control {
     }
     this.#d.store.groups.setExtraMounts(g.chatId, mounts);
     this.#d.log.info({ folder, mounts: checked.mounts, by: this.#who(actor) }, 'extra mounts changed');
+    this.#d.onGroupChanged(g.chatId);
     return checked.mounts;
   }
 
@@ -299,7 +303,8 @@ export class Control {
   }
 
   /**
-   * Replaces a group's extra MCP servers, all or nothing; they apply from its next session. A masked value
+   * Replaces a group's extra MCP servers, all or nothing; they apply from its next session (a live one ends
+   * as soon as it is idle). A masked value
    * (as listings show it) keeps the stored one. Values are never logged.
    */
   setMcpServers(actor: Actor, folder: string, servers: unknown): McpServerView[] {
@@ -314,6 +319,7 @@ export class Control {
     this.#d.store.groups.setMcpServers(g.chatId, next);
     const names = next.map((s) => `${s.name} (${routeOf(s)})`);
     this.#d.log.info({ folder, servers: names, by: this.#who(actor) }, 'MCP servers changed');
+    this.#d.onGroupChanged(g.chatId);
     return maskServers(next);
   }
 

@@ -148,6 +148,12 @@ export class Dispatcher {
     if (lane) lane.shutdown();
   }
 
+  /** A group's settings changed: its live session, started with the old ones, ends as soon as it is idle. */
+  refresh(chatId: string): void {
+    const lane = this.#lanes.get(chatId);
+    if (lane instanceof GroupLane) lane.refresh();
+  }
+
   isLive(chatId: string): boolean {
     return this.#lanes.has(chatId);
   }

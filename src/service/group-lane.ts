@@ -98,6 +98,8 @@ export class GroupLane implements Lane {
   #resumed: string | undefined;
   #gotResult = false;
   #crashed = false;
+  /** The group's settings changed since this lane opened: it ends at its next idle moment. */
+  #stale = false;
   #shuttingDown = false;
   #resolveDone!: () => void;
 
@@ -148,6 +150,16 @@ export class GroupLane implements Lane {
     clearTimeout(this.#state.timer);
     this.#state = { kind: 'idle', timer: this.#idleTimer() };
     if (!this.#session) this.#liveSession().prepare();
+  }
+
+  /**
+   * The group's settings changed (trigger, time zone, mounts, MCP servers): this lane and its session hold
+   * the old ones, so it ends now if idle, else once its turn is done. The next message, or prewarm, opens
+   * a lane with the new settings.
+   */
+  refresh(): void {
+    this.#stale = true;
+    this.closeIfIdle();
   }
 
   closeIfIdle(): void {
@@ -392,7 +404,8 @@ export class GroupLane implements Lane {
   #becomeIdle(): void {
     this.#state = { kind: 'idle', timer: this.#idleTimer() };
     this.#deps.setTyping(this.#group.chatId, false);
-    this.#notifyIdle();
+    if (this.#stale) this.closeIfIdle();
+    else this.#notifyIdle();
   }
 
   #onResult(outcome: TurnOutcome): void {

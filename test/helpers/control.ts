@@ -22,6 +22,7 @@ export function standaloneControl(layout: StateLayout, store: Store, log: Logger
     onTasksChanged: () => {},
     onGroupJoined: () => {},
     onGroupRemoved: () => {},
+    onGroupChanged: () => {},
     isLive: () => false,
     budgets: new Budgets({
       store,
