@@ -329,7 +329,7 @@ describe('MCP servers: validation, authorization, masking', () => {
     const ok = await set.handler({ folder: 'team', servers: [{ name: 'sh', type: 'stdio', command: '/bin/sh' }] } as never, {});
     const text = ok.content.map((c) => ('text' in c ? c.text : '')).join('');
     assert.ok(!ok.isError, text);
-    assert.match(text, /sh \(stdio, sandbox\)\. They apply from its next session\./);
+    assert.match(text, /sh \(stdio, sandbox\)\. They apply from its next message/);
     const refused = await set.handler({ folder: 'team', servers: [{ name: 'sh', type: 'stdio', command: 'sh' }] } as never, {});
     assert.equal(refused.isError, true, 'a relative command is refused through the tool too');
 
@@ -444,7 +444,7 @@ describe('pincer groups mcp', () => {
     );
     const set = await pincer(at, 'groups', 'mcp', 'team', '--json-file', file);
     assert.equal(set.code, 0, set.stderr);
-    assert.match(set.stdout, /^MCP servers of "team" set \(2\); they apply from its next session\n/);
+    assert.match(set.stdout, /^MCP servers of "team" set \(2\); they apply from its next message\n/);
     const list = await pincer(at, 'groups', 'mcp', 'team');
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME\s+TYPE\s+ROUTE\s+COMMAND OR URL\s+SECRETS \(masked\)\n/);

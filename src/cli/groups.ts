@@ -118,7 +118,7 @@ async function mcpServers(client: ApiClient, folder: string, opts: { jsonFile?: 
   const answer = await client.request(change === undefined ? 'GET' : 'PUT', path, change === undefined ? undefined : { servers: change });
   if (opts.json) return printJson(answer);
   const { servers } = mcpServersAnswer.parse(answer);
-  if (change !== undefined) printLine(`MCP servers of "${folder}" set (${servers.length}); they apply from its next session`);
+  if (change !== undefined) printLine(`MCP servers of "${folder}" set (${servers.length}); they apply from its next message`);
   if (servers.length === 0) return printLine(`group "${folder}" has no MCP servers`);
   printTable(
     ['NAME', 'TYPE', 'ROUTE', 'COMMAND OR URL', 'SECRETS (masked)'],

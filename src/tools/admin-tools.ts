@@ -115,7 +115,7 @@ export function adminTools(control: Control, actor: Actor) {
         answer(() => {
           const accepted = control.setExtraMounts(actor, folder, mounts);
           const list = accepted.map((m) => `${m.hostPath} at ${m.sandboxPath} (${m.writable ? 'read-write' : 'read-only'})`).join(', ');
-          return `Extra mounts of ${folder}: ${list || 'none'}. They apply from its next session.`;
+          return `Extra mounts of ${folder}: ${list || 'none'}. They apply from its next message (a live session of it ends once idle).`;
         }),
     ),
     tool(
@@ -126,13 +126,13 @@ export function adminTools(control: Control, actor: Actor) {
     ),
     tool(
       'set_mcp_servers',
-      "Replace a group's extra MCP servers (e.g. a mail or calendar server the owner installed). stdio servers run inside the group's sandbox; http servers are reached by URL, and their secretHeaders are added by pincer on the host. A value of ******** keeps the stored secret. Applies from the group's next session. Secrets sent here pass through this conversation: the owner may prefer `pincer groups mcp`.",
+      "Replace a group's extra MCP servers (e.g. a mail or calendar server the owner installed). stdio servers run inside the group's sandbox; http servers are reached by URL, and their secretHeaders are added by pincer on the host. A value of ******** keeps the stored secret. Applies from the group's next message (a live session of it ends once idle). Secrets sent here pass through this conversation: the owner may prefer `pincer groups mcp`.",
       { folder, servers: z.array(mcpServer).max(20) },
       async (a) =>
         answer(() => {
           const servers = control.setMcpServers(actor, a.folder, a.servers);
           const list = servers.map((s) => `${s.name} (${s.type}, ${s.route})`).join(', ');
-          return `MCP servers of ${a.folder}: ${list || 'none'}. They apply from its next session.`;
+          return `MCP servers of ${a.folder}: ${list || 'none'}. They apply from its next message (a live session of it ends once idle).`;
         }),
     ),
   ];
