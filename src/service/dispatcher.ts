@@ -103,7 +103,8 @@ export class Dispatcher {
   /** Every group with unanswered engaging messages that may run now (after a restart, or a raised budget). */
   wakeWaiting(): void {
     for (const group of this.#store.groups.list()) {
-      if (!this.queue.isActive(group.chatId) && this.#hasWork(group.chatId)) {
+      // A live lane too: one idle (started ahead, say) with refused messages takes them up now.
+      if (this.#hasWork(group.chatId)) {
         this.#log.info({ chatId: group.chatId }, 'answering waiting messages');
         this.queue.wake(group.chatId);
       }
