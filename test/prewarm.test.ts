@@ -36,6 +36,16 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): 
   }
 }
 
+/** A pincer of its own for one test, stopped after it. */
+async function withPincer(env: Record<string, string>, run: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await startHarness({ env });
+  try {
+    await run(h);
+  } finally {
+    await h.stop();
+  }
+}
+
 /** A channel that only hands its sink to the test, to play a platform that says someone is typing. */
 class HintChannel implements Channel {
   readonly name = 'hint';
@@ -183,48 +193,38 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
 
   describe('bounds', () => {
     test('PINCER_PREWARM=0: nothing is started ahead, and the first message starts its sandbox', async () => {
-      const h = await startHarness({ env: { PINCER_PREWARM: '0' } });
-      try {
+      await withPincer({ PINCER_PREWARM: '0' }, async (h) => {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         assert.equal(spawns(h, 'local:main').length, 0, 'no agent at start');
         const id = await h.send('local:main', 'hi');
         await h.reply('local:main', id);
         assert.ok(stagesOf(h, Number(id)).includes('spawned'), 'the message started its own sandbox');
-      } finally {
-        await h.stop();
-      }
+      });
     });
 
     test('too little memory available: nothing is started ahead', async () => {
       // More than any machine has: the bound always refuses.
-      const h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_PREWARM_MIN_FREE_MB: String(1024 * 1024 * 1024) } });
-      try {
+      await withPincer({ PINCER_PREWARM: '1', PINCER_PREWARM_MIN_FREE_MB: String(1024 * 1024 * 1024) }, async (h) => {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         assert.equal(spawns(h, 'local:main').length, 0, 'no agent at start without the memory for it');
         assert.ok(!h.pincer.dispatcher.isLive('local:main'), 'no lane holds a slot');
-      } finally {
-        await h.stop();
-      }
+      });
     });
 
     test('an agent started ahead that crashes is not started again and again', async () => {
       // 16 MB cannot hold Claude Code: each sandbox dies as it starts.
-      const h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_SANDBOX_MEMORY_MB: '16' } });
-      try {
+      await withPincer({ PINCER_PREWARM: '1', PINCER_SANDBOX_MEMORY_MB: '16' }, async (h) => {
         await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
         await waitFor('its crash to end the lane', () => !h.pincer.dispatcher.isLive('local:main'), 20_000);
         await new Promise((resolve) => setTimeout(resolve, 2000));
         assert.equal(ahead(h, 'local:main').length, 1, 'no second start within the pause after a crash');
         assert.ok(!h.pincer.dispatcher.isLive('local:main'), 'no lane holds a slot');
-      } finally {
-        await h.stop();
-      }
+      });
     });
 
     test("a change to the group's settings ends the agent started with the old ones, and one with the new ones starts", async () => {
       // A long idle timeout: only the change can end the first agent.
-      const h = await startHarness({ env: { PINCER_PREWARM: '1', PINCER_IDLE_TIMEOUT_SEC: '600' } });
-      try {
+      await withPincer({ PINCER_PREWARM: '1', PINCER_IDLE_TIMEOUT_SEC: '600' }, async (h) => {
         await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
         const changed = await h.request('PATCH', '/api/v1/groups/main', { timezone: 'Asia/Tokyo' });
         assert.equal(changed.status, 200, JSON.stringify(changed.body));
@@ -234,22 +234,17 @@ describe('prewarm: agents started ahead of a message', { skip }, () => {
         assert.ok(!stagesOf(h, Number(id)).includes('spawned'), 'the message found the new agent ready');
         const request = h.fake.requests.filter((r) => JSON.stringify(r.body.messages ?? []).includes('what time is it?')).at(0);
         assert.match(JSON.stringify(request?.body.messages ?? []), /\+09:00|Asia\/Tokyo|JST/, 'the prompt is in the new time zone');
-      } finally {
-        await h.stop();
-      }
+      });
     });
 
     test('one slot: the agent started ahead gives it up to a group with a message', async () => {
-      const h = await startHarness({ env: { PINCER_PREWARM: '1', MAX_CONCURRENT_AGENTS: '1' } });
-      try {
+      await withPincer({ PINCER_PREWARM: '1', MAX_CONCURRENT_AGENTS: '1' }, async (h) => {
         await waitFor('the main group to be started ahead', () => ahead(h, 'local:main').length === 1);
         const id = await h.send('local:elsewhere', 'I need the only slot');
         const reply = await h.reply('local:elsewhere', id, 60_000);
         assert.equal(reply.text, 'ok', 'the other group was answered');
         assert.ok(stagesOf(h, Number(id)).includes('spawned'), 'it started its own sandbox in the freed slot');
-      } finally {
-        await h.stop();
-      }
+      });
     });
   });
 });

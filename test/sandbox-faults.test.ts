@@ -73,6 +73,19 @@ const MEMORY_ENV = { PINCER_SANDBOX_MEMORY_MB: '512', PINCER_TURN_TIMEOUT_SEC: '
 
 const skip = await memoryLimitUnavailable();
 
+/** After the fault the main group answers the next message; one reply per turn, the turns' statuses newest first. */
+async function assertGroupGoesOn(h: Harness, statuses: string[]): Promise<void> {
+  const next = await h.send('local:main', 'are you still there');
+  const ok = await h.reply('local:main', next, 30_000);
+  assert.equal(ok.text, 'still here');
+  const replies = (await h.messages('local:main')).filter((m) => m.fromAssistant);
+  assert.equal(replies.length, 2, `exactly one reply per turn: ${JSON.stringify(replies.map((m) => m.text))}`);
+  assert.deepEqual(
+    h.pincer.store.turns.recent('local:main', 5).map((t) => t.status),
+    statuses,
+  );
+}
+
 test('a tool that blows through the memory limit is killed; the agent says so, and the group continues', { skip }, async () => {
   const marker = `pincer-memory-bomb-${process.pid}`;
   const toolResults: string[] = [];
@@ -87,13 +100,7 @@ test('a tool that blows through the memory limit is killed; the agent says so, a
     assert.deepEqual(processesWith(marker), [], 'nothing of the bomb is left running');
     assert.equal(sandboxCgroups(h).length, 1, 'the agent lives on in its sandbox (and this test sees sandbox cgroups)');
 
-    const next = await h.send('local:main', 'are you still there');
-    const ok = await h.reply('local:main', next, 30_000);
-    assert.equal(ok.text, 'still here');
-    const replies = (await h.messages('local:main')).filter((m) => m.fromAssistant);
-    assert.equal(replies.length, 2, `exactly one reply per turn: ${JSON.stringify(replies.map((m) => m.text))}`);
-    const statuses = h.pincer.store.turns.recent('local:main', 5).map((t) => t.status);
-    assert.deepEqual(statuses, ['success', 'success']);
+    await assertGroupGoesOn(h, ['success', 'success']);
   } finally {
     await h.stop();
   }
@@ -115,13 +122,7 @@ test('a memory limit that takes the agent down ends the turn with a message, the
     assert.deepEqual(processesWith(marker), [], 'nothing of the bomb is left running');
     assert.deepEqual(sandboxCgroups(h), [], "the sandbox's cgroup is gone");
 
-    const next = await h.send('local:main', 'are you still there');
-    const ok = await h.reply('local:main', next, 30_000);
-    assert.equal(ok.text, 'still here');
-    const replies = (await h.messages('local:main')).filter((m) => m.fromAssistant);
-    assert.equal(replies.length, 2, `exactly one reply per turn: ${JSON.stringify(replies.map((m) => m.text))}`);
-    const statuses = h.pincer.store.turns.recent('local:main', 5).map((t) => t.status);
-    assert.deepEqual(statuses, ['success', 'crashed']);
+    await assertGroupGoesOn(h, ['success', 'crashed']);
   } finally {
     await h.stop();
   }
