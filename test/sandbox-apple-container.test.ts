@@ -35,7 +35,8 @@ describe('apple container command line', () => {
   it('isolates as far as the container CLI allows', () => {
     const args = runtime.buildArgs(specFor());
     assert.equal(args[0], 'run');
-    for (const flag of ['--rm', '-i', '--read-only', '--init']) assert.ok(args.includes(flag), flag);
+    for (const flag of ['--rm', '-i', '--read-only']) assert.ok(args.includes(flag), flag);
+    assert.ok(!args.includes('--init'), 'no --init: PID 1 must hold none of the host stream');
     for (const flag of ['-t', '--tty', '-d', '--ssh', '--virtualization', '-p', '--publish']) assert.ok(!args.includes(flag), `no ${flag}`);
     assert.deepEqual(values(args, '--network'), ['none']);
     assert.deepEqual(values(args, '--user'), ['501:20']);

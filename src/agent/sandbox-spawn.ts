@@ -3,6 +3,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
 import type { ModelCredential } from '../config.js';
+import { execOnlyCopy } from '../sandbox/exec-only.js';
 import type { Mount, ResourceLimits, Runtime, SandboxUser } from '../sandbox/types.js';
 
 export const SANDBOX_GROUP_DIR = '/workspace/group';
@@ -108,7 +109,8 @@ export function sandboxedSpawn(
         { hostPath: plan.groupDir, sandboxPath: SANDBOX_GROUP_DIR, writable: true },
         { hostPath: plan.globalDir, sandboxPath: SANDBOX_GLOBAL_DIR, writable: plan.globalWritable },
         { hostPath: plan.stateDir, sandboxPath: SANDBOX_HOME, writable: true },
-        { hostPath: realpathSync(options.command), sandboxPath: SANDBOX_CLAUDE, writable: false },
+        // Execute-only, so that Claude Code runs non-dumpable: no command of the agent's can trace it or write its memory.
+        { hostPath: execOnlyCopy(realpathSync(options.command)), sandboxPath: SANDBOX_CLAUDE, writable: false },
         ...plan.extraMounts,
         ...(plan.extraCaCerts ? [{ hostPath: plan.extraCaCerts, sandboxPath: SANDBOX_CA_CERTS, writable: false }] : []),
       ],

@@ -151,7 +151,7 @@ export class AppleContainerRuntime implements Runtime {
       'run',
       '--rm',
       '-i',
-      '--init',
+      // No `--init`: the bridge script is PID 1 and reaps, holding none of the host's stream (see bridgeScript).
       '--name',
       this.containerName(spec.name),
       '--label',

@@ -4,7 +4,6 @@
 // - Rootless podman (and rootless docker) map container uids to subordinate host uids, so `--user uid:gid`
 //   cannot write bind mounts owned by the host user; podman's `--userns=keep-id` would fix that. pincer
 //   keeps one set of flags and is tested with a rootful daemon, where uids are the host's.
-// - `--init` needs podman's catatonit (a dependency of the distribution packages).
 // - `--memory-swap` needs swap accounting (cgroup v2, or v1 with swapaccount=1), as with docker.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { grantAccess } from './access.js';
-import { bridgeScript, forwardMounts } from './bridge.js';
+import { bridgeScript, forwardMounts, type MountCheck } from './bridge.js';
+import { holdMounts, mountChecks } from './held-mounts.js';
 import type { LimitsReport, Mount, ProbeResult, Runtime, SandboxSpec } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -193,13 +193,19 @@ export class DockerRuntime implements Runtime {
   }
 
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
-    const args = this.buildArgs(spec);
-    grantAccess(spec);
-    return spawnContainer(this.name, args, ['rm', '-f', this.containerName(spec.name)], this.#log);
+    // The daemon mounts by path, later: the sandbox checks that each extra mount is the folder opened here.
+    const held = holdMounts(spec.mounts.filter((m) => m.external));
+    try {
+      const args = this.buildArgs(spec, mountChecks(held.mounts));
+      grantAccess(spec);
+      return spawnContainer(this.name, args, ['rm', '-f', this.containerName(spec.name)], this.#log);
+    } finally {
+      held.release();
+    }
   }
 
   /** The CLI's arguments for one sandbox (`run …`); public so tests can read them. */
-  buildArgs(spec: SandboxSpec): string[] {
+  buildArgs(spec: SandboxSpec, checks: MountCheck[] = []): string[] {
     assertSandboxName(spec.name);
     const { uid, gid } = spec.user;
     const l = spec.limits;
@@ -207,8 +213,8 @@ export class DockerRuntime implements Runtime {
       'run',
       '--rm',
       '-i',
-      // A tiny init as PID 1 forwards signals and reaps the orphans of the agent's shell commands.
-      '--init',
+      // No `--init`: docker-init would hold the host's end of Claude Code's stream where an agent's command could
+      // trace it. The bridge script is PID 1 and reaps the orphans of the agent's commands instead.
       '--pull',
       'never',
       '--name',
@@ -243,7 +249,7 @@ export class DockerRuntime implements Runtime {
     for (const m of [...forwardMounts(spec.forwards), ...spec.mounts]) a.push('--mount', mountArg(m));
     for (const [k, v] of Object.entries(spec.env)) a.push('-e', `${k}=${v}`);
     a.push('--workdir', spec.cwd, '--entrypoint', '/bin/sh', this.image);
-    a.push('-c', bridgeScript(spec.forwards), 'pincer-sandbox', spec.command, ...spec.args);
+    a.push('-c', bridgeScript(spec.forwards, checks), 'pincer-sandbox', spec.command, ...spec.args);
     return a;
   }
 
