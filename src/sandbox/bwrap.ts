@@ -1,6 +1,7 @@
 // The bubblewrap runtime: one unprivileged, fully unshared namespace per sandboxed process.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
@@ -15,7 +16,8 @@ import {
   prepareCgroups,
   type SandboxCgroup,
 } from './cgroup.js';
-import type { LimitsReport, ProbeResult, Runtime, SandboxSpec, SandboxUser } from './types.js';
+import { type HeldMount, holdMounts, mountChecks } from './held-mounts.js';
+import type { LimitsReport, Mount, ProbeResult, Runtime, SandboxSpec, SandboxUser } from './types.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,6 +25,10 @@ const execFileAsync = promisify(execFile);
 const ROOT_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 /** Host /etc entries the tools inside need; nothing with secrets (no shadow, no ssh, no machine-id). */
 const HOST_ETC = ['ssl', 'ca-certificates', 'alternatives', 'localtime', 'ld.so.cache', 'mime.types'];
+/** The /etc files each sandbox user gets from pincer. */
+const ETC_FILES = ['passwd', 'group', 'hosts', 'nsswitch.conf'] as const;
+/** The child's first descriptor past stdio: mount sources are passed from here on. */
+const FIRST_MOUNT_FD = 3;
 
 export interface BwrapOptions {
   /** A host folder for the runtime's own files (the sandboxes' synthesized /etc). */
@@ -104,22 +110,51 @@ export class BwrapRuntime implements Runtime {
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
     grantAccess(spec);
     this.#writeEtc(spec.user);
-    const cgroup = this.#createCgroup(spec);
-    const args = [
-      ...joinCgroup(cgroup),
-      ...this.#rlimits(spec),
-      ...privilegeDrop(canChangeOwners() ? spec.user : undefined),
-      this.#bwrap,
-      ...this.buildArgs(spec),
-    ];
-    const [file, ...rest] = args as [string, ...string[]];
-    const child = spawn(file, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-    if (cgroup) child.once('close', () => this.#removeCgroup(cgroup, CGROUP_REMOVE_TRIES));
-    return child;
+    // Every mount goes in by descriptor (the child's fd 3, 4, …): bwrap mounts exactly what was opened and checked.
+    const held = holdMounts(this.#mounts(spec));
+    try {
+      const cgroup = this.#createCgroup(spec);
+      const args = [
+        ...joinCgroup(cgroup),
+        ...this.#rlimits(spec),
+        ...privilegeDrop(canChangeOwners() ? spec.user : undefined),
+        this.#bwrap,
+        ...this.buildArgs(
+          spec,
+          held.mounts.map((m, i) => ({ ...m, fd: FIRST_MOUNT_FD + i })),
+        ),
+      ];
+      const [file, ...rest] = args as [string, ...string[]];
+      const child = spawn(file, rest, {
+        stdio: ['pipe', 'pipe', 'pipe', ...held.mounts.map((m) => m.fd)],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      }) as ChildProcessWithoutNullStreams;
+      if (cgroup) child.once('close', () => this.#removeCgroup(cgroup, CGROUP_REMOVE_TRIES));
+      return child;
+    } finally {
+      // The child has its own copies now; bwrap closes them once mounted.
+      held.release();
+    }
   }
 
-  /** The bwrap command line (without cgroup, rlimits and privilege drop); exported for tests that read it. */
-  buildArgs(spec: SandboxSpec): string[] {
+  /** Everything the sandbox mounts from the host, shallowest first (a mount inside another comes after it). */
+  #mounts(spec: SandboxSpec): Mount[] {
+    const etc = this.#etcDir(spec.user);
+    const mounts: Mount[] = [
+      ...HOST_ETC.filter((name) => existsSync(`/etc/${name}`)).map((name) => ({
+        hostPath: `/etc/${name}`,
+        sandboxPath: `/etc/${name}`,
+        writable: false,
+      })),
+      ...ETC_FILES.map((name) => ({ hostPath: join(etc, name), sandboxPath: `/etc/${name}`, writable: false })),
+      ...forwardMounts(spec.forwards),
+      ...spec.mounts,
+    ];
+    return mounts.sort((x, y) => x.sandboxPath.split('/').length - y.sandboxPath.split('/').length);
+  }
+
+  /** The bwrap command line (without cgroup, rlimits and privilege drop) for mounts already held; exported for tests that read it. */
+  buildArgs(spec: SandboxSpec, mounts: HeldMount[]): string[] {
     const a: string[] = [
       '--unshare-all',
       '--unshare-user',
@@ -128,6 +163,9 @@ export class BwrapRuntime implements Runtime {
       'ALL',
       '--die-with-parent',
       '--new-session',
+      // No bwrap reaper as PID 1: it would hold the host's end of Claude Code's stream where an agent's
+      // command could trace it. The bridge script is PID 1 and reaps instead (see bridgeScript).
+      '--as-pid-1',
       '--clearenv',
     ];
     for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
@@ -139,17 +177,12 @@ export class BwrapRuntime implements Runtime {
       if (st.isSymbolicLink()) a.push('--symlink', readlinkSync(host), host);
       else if (st.isDirectory()) a.push('--ro-bind', host, host);
     }
-    for (const name of HOST_ETC) if (existsSync(`/etc/${name}`)) a.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
-    const etc = this.#etcDir(spec.user);
-    for (const name of ['passwd', 'group', 'hosts', 'nsswitch.conf']) a.push('--ro-bind', join(etc, name), `/etc/${name}`);
     a.push('--proc', '/proc', '--dev', '/dev', '--size', String(spec.limits.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp');
-    const mounts = [...forwardMounts(spec.forwards), ...spec.mounts].sort(
-      (x, y) => x.sandboxPath.split('/').length - y.sandboxPath.split('/').length,
-    );
-    for (const m of mounts) a.push(m.writable ? '--bind' : '--ro-bind', m.hostPath, m.sandboxPath);
+    for (const m of mounts) a.push(m.writable ? '--bind-fd' : '--ro-bind-fd', String(m.fd), m.sandboxPath);
     // The root is bwrap's own tmpfs: read-only once everything is mounted, so only the writable mounts and /tmp take writes.
     a.push('--remount-ro', '/');
-    a.push('--chdir', spec.cwd, '--', '/bin/sh', '-c', bridgeScript(spec.forwards), 'pincer-sandbox', spec.command, ...spec.args);
+    const script = bridgeScript(spec.forwards, mountChecks(mounts));
+    a.push('--chdir', spec.cwd, '--', '/bin/sh', '-c', script, 'pincer-sandbox', spec.command, ...spec.args);
     return a;
   }
 
@@ -192,14 +225,30 @@ export class BwrapRuntime implements Runtime {
     return join(this.#stateDir, `etc-${user.uid}`);
   }
 
+  /**
+   * The sandbox's /etc files, in the runtime's own folder. Each is written to a fresh name (O_EXCL, no link
+   * followed) and renamed over the old one, so nothing planted there could redirect the write.
+   */
   #writeEtc(user: SandboxUser): void {
     if (this.#etcWritten.has(user.uid)) return;
     const dir = this.#etcDir(user);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'passwd'), `root:x:0:0::/root:/bin/sh\nagent:x:${user.uid}:${user.gid}::/home/agent:/bin/sh\n`);
-    writeFileSync(join(dir, 'group'), `root:x:0:\nagent:x:${user.gid}:\n`);
-    writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
-    writeFileSync(join(dir, 'nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files\n');
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    const files: Record<(typeof ETC_FILES)[number], string> = {
+      passwd: `root:x:0:0::/root:/bin/sh\nagent:x:${user.uid}:${user.gid}::/home/agent:/bin/sh\n`,
+      group: `root:x:0:\nagent:x:${user.gid}:\n`,
+      hosts: '127.0.0.1 localhost\n::1 localhost\n',
+      'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n',
+    };
+    for (const name of ETC_FILES) {
+      const temp = join(dir, `.${name}-${randomBytes(6).toString('hex')}`);
+      const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      try {
+        writeSync(fd, files[name]);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, join(dir, name));
+    }
     this.#etcWritten.add(user.uid);
   }
 }
