@@ -3,7 +3,21 @@
 // every runtime that works here and prints a table of attempt × runtime × result.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir, networkInterfaces, tmpdir } from 'node:os';
@@ -14,6 +28,7 @@ import { agentEnv, type SandboxPlan, sandboxedSpawn } from '../src/agent/sandbox
 import { createLogger } from '../src/log.js';
 import { type EgressRecord, startEgressProxy } from '../src/proxy/egress-proxy.js';
 import { startModelProxy } from '../src/proxy/model-proxy.js';
+import { bridgeScript } from '../src/sandbox/bridge.js';
 import { BwrapRuntime } from '../src/sandbox/bwrap.js';
 import { DockerRuntime } from '../src/sandbox/docker.js';
 import type { ResourceLimits, Runtime } from '../src/sandbox/types.js';
@@ -107,7 +122,14 @@ async function runIn(
   w: World,
   group: Group,
   script: string,
-  opts: { limits?: Partial<ResourceLimits>; timeoutMs?: number; during?: () => Promise<void> } = {},
+  opts: {
+    limits?: Partial<ResourceLimits>;
+    timeoutMs?: number;
+    during?: () => Promise<void>;
+    mountAllowlistPath?: string;
+    /** Runs between the host's check of the plan (its extra mounts) and the sandbox's start. */
+    beforeSpawn?: () => void;
+  } = {},
 ): Promise<RunResult> {
   const plan = sandboxPlan(
     w.layout,
@@ -115,11 +137,12 @@ async function runIn(
     {
       limits: { ...LIMITS, ...opts.limits },
       uidBase: 1_000_000,
-      mountAllowlistPath: join(w.home, 'no-allowlist.json'),
+      mountAllowlistPath: opts.mountAllowlistPath ?? join(w.home, 'no-allowlist.json'),
       protectedPaths: [w.home],
     },
     log,
   );
+  opts.beforeSpawn?.();
   const egress = await startEgressProxy(plan.egressSocket, { policy: () => ({ mode: 'open' }), onRecord: (r) => w.egress.push(r) });
   const model = await startModelProxy(plan.modelSocket, { upstream: w.upstream.url, credential: { kind: 'api-key', value: REAL_KEY } });
   try {
@@ -289,6 +312,26 @@ const ATTEMPTS: Attempt[] = [
       `grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status || echo ESCAPED-nnp; [ "$(id -u)" = 0 ] && echo ESCAPED-root; true`,
   },
   {
+    // The script stands in for Claude Code (run, as Claude Code is, from an execute-only copy); the attacker is
+    // its child with stdio of its own, as Claude Code's Bash is. Opening /proc/<pid>/mem for writing needs the
+    // same access as ptrace attach.
+    name: "forge Claude Code's output: write its memory, or trace a process holding the host's stream",
+    script: () =>
+      `cat > /tmp/forge.sh <<'EOF'
+pids=$(ls /proc | grep '^[0-9]*$'); n=0
+for p in $pids; do
+  [ "$p" = "$$" ] || [ ! -d /proc/$p ] && continue
+  n=$((n+1))
+  (exec 3<>/proc/$p/mem) 2>/dev/null || continue
+  [ "$p" = "$PPID" ] && echo "ESCAPED-agent-memory-writable"
+  for f in 0 1 2; do l=$(readlink /proc/$p/fd/$f 2>/dev/null); case "$l" in pipe:*|socket:*) echo "ESCAPED-$p-$(cat /proc/$p/comm)-holds-$l";; esac; done
+done
+echo "examined $n"
+EOF
+/bin/sh /tmp/forge.sh </dev/null >/tmp/forge.out 2>&1; cat /tmp/forge.out`,
+    check: (_w, r) => assert.match(r.out, /examined [2-9]/, `the attacker saw no other process: ${r.out}`),
+  },
+  {
     name: 'plant a symlink for the host to follow',
     script: (w) => `rm -f CLAUDE.md && ln -s '${join(w.home, 'planted-target')}' CLAUDE.md && echo planted`,
     check: (w, r) => {
@@ -385,6 +428,102 @@ for (const rt of RUNTIMES) {
         attempt.check?.(w, r);
       });
     }
+
+    it('swapping an extra mount for a link to the project between check and mount fails', async () => {
+      // The attacker's set-up: a read-write allowlist root holding the group's narrower mount, and a secret
+      // elsewhere. Another sandbox that can write the root swaps the inner folder for a link right after the check.
+      const root = mkdtempSync(join(tmpdir(), 'pincer-escape-root-'));
+      const secret = mkdtempSync(join(tmpdir(), 'pincer-escape-project-'));
+      try {
+        mkdirSync(join(root, 'inner'));
+        writeFileSync(join(root, 'inner', 'note.txt'), 'inner note');
+        writeFileSync(join(secret, 'dot-env'), 'ANTHROPIC_API_KEY=swapped-in-secret');
+        for (const d of [root, join(root, 'inner'), secret]) chmodSync(d, 0o755);
+        chmodSync(join(secret, 'dot-env'), 0o644);
+        const allowlist = join(w.home, 'allowlist.json');
+        writeFileSync(allowlist, JSON.stringify({ allowedRoots: [{ path: root, allowReadWrite: true }], nonMainReadOnly: false }));
+        const group = { ...w.alpha, extraMounts: [{ hostPath: join(root, 'inner'), name: 'inner', readOnly: true }] };
+        const control = await runIn(w, group, 'cat /workspace/extra/inner/note.txt', { mountAllowlistPath: allowlist });
+        assert.match(control.out, /inner note/, `control: the extra mount was not there: ${control.out}`);
+        let out: string;
+        try {
+          const r = await runIn(w, group, 'cat /workspace/extra/inner/dot-env; ls /workspace/extra/inner', {
+            mountAllowlistPath: allowlist,
+            beforeSpawn: () => {
+              renameSync(join(root, 'inner'), join(root, 'inner-moved'));
+              symlinkSync(secret, join(root, 'inner'));
+            },
+          });
+          out = r.out;
+        } catch (err) {
+          out = `refused: ${(err as Error).message}`;
+        }
+        const escaped = out.includes('swapped-in-secret') || out.includes('dot-env');
+        record('swap an extra mount between check and mount', rt.name, escaped ? 'ESCAPED' : 'blocked');
+        assert.equal(escaped, false, `the swapped folder was mounted: ${out}`);
+        assert.match(out, /changed after it was checked|not the folder that was checked/);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        rmSync(secret, { recursive: true, force: true });
+      }
+    });
+
+    it('an extra mount that is not the folder the host opened stops the sandbox before the agent runs', async () => {
+      // The daemon (or bwrap) mounts a path after the host's check: the sandbox compares what it got with the
+      // device and inode the host opened, so a swap in that last window is caught too.
+      const spec = {
+        name: `check-${process.pid}`,
+        user: { uid: 1_000_001, gid: 1_000_001 },
+        mounts: [{ hostPath: '/usr/share', sandboxPath: '/workspace/extra/share', writable: false }],
+        forwards: [],
+        env: { PATH: '/usr/bin:/bin' },
+        command: '/bin/echo',
+        args: ['AGENT-RAN'],
+        cwd: '/',
+        limits: LIMITS,
+      };
+      const script = bridgeScript([], [{ sandboxPath: '/workspace/extra/share', identity: '1:1' }]);
+      const child =
+        w.runtime instanceof DockerRuntime
+          ? spawn('docker', [...w.runtime.buildArgs(spec, [{ sandboxPath: '/workspace/extra/share', identity: '1:1' }])])
+          : spawn('bwrap', [
+              '--unshare-all',
+              '--ro-bind',
+              '/usr',
+              '/usr',
+              '--symlink',
+              'usr/bin',
+              '/bin',
+              '--symlink',
+              'usr/lib',
+              '/lib',
+              '--symlink',
+              'usr/lib64',
+              '/lib64',
+              '--proc',
+              '/proc',
+              '--dev',
+              '/dev',
+              '--ro-bind',
+              '/usr/share',
+              '/workspace/extra/share',
+              '--',
+              '/bin/sh',
+              '-c',
+              script,
+              'pincer-sandbox',
+              '/bin/echo',
+              'AGENT-RAN',
+            ]);
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+      const code = await new Promise<number | null>((r) => child.once('close', r));
+      record('a mount that is not the checked folder', rt.name, out.includes('AGENT-RAN') ? 'ESCAPED' : 'stopped');
+      assert.equal(code, 98, out);
+      assert.doesNotMatch(out, /AGENT-RAN/);
+      assert.match(out, /not the folder that was checked/);
+    });
 
     it('a fork bomb is stopped by the limits without harming the host or other groups', async () => {
       let hostOk = false;

@@ -20,6 +20,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refusedAddressReason } from './address-class.js';
 import { type EgressPolicy, hostAllowedByPolicy, isHostName } from './egress-policy.js';
+import { listenUnix } from './unix-listen.js';
 
 export interface EgressRecord {
   host: string;
@@ -312,13 +313,7 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     handleConnect(req, socket, head).catch(() => socket.destroy());
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
+  await listenUnix(server, socketPath);
   // A listening server that errors later (rare) must not crash the host.
   server.on('error', () => {});
   return {

@@ -10,6 +10,7 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SandboxUser } from '../sandbox/types.js';
+import { listenUnix } from './unix-listen.js';
 
 export interface McpBridgeOptions {
   /** The MCP endpoint; every message is POSTed to exactly this URL. */
@@ -59,14 +60,12 @@ export function startMcpBridge(socketPath: string, options: McpBridgeOptions): M
   });
   server.on('error', (err) => options.onError?.(`bridge socket: ${err.message}`));
   rmSync(socketPath, { force: true });
-  server.listen(socketPath, () => {
-    try {
+  listenUnix(server, socketPath)
+    .then(() => {
       chmodSync(socketPath, 0o600);
       if (options.owner) chownSync(socketPath, options.owner.uid, options.owner.gid);
-    } catch (err) {
-      options.onError?.(`bridge socket: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  });
+    })
+    .catch((err: unknown) => options.onError?.(`bridge socket: ${err instanceof Error ? err.message : String(err)}`));
 
   return {
     socketPath,

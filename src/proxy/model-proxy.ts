@@ -12,6 +12,7 @@ import {
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ModelCredential } from '../config.js';
+import { listenUnix } from './unix-listen.js';
 
 export interface ModelProxyOptions {
   /** Base URL of the real model endpoint, e.g. https://api.anthropic.com */
@@ -120,10 +121,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
 
   rmSync(socketPath, { force: true });
   const server: Server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
+  await listenUnix(server, socketPath);
   return {
     socketPath,
     close: () =>

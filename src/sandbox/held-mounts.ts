@@ -35,25 +35,30 @@ export function holdMounts(mounts: Mount[]): HeldMounts {
     for (const m of held.splice(0)) closeSync(m.fd);
   };
   try {
-    for (const m of mounts) {
-      // Host paths of pincer's own (the system's /etc/localtime link, the group's folders) are followed as before.
-      const fd = openSync(m.hostPath, O_PATH | (m.external ? constants.O_NOFOLLOW | constants.O_DIRECTORY : 0));
-      if (!m.external) {
-        held.push({ ...m, fd });
-        continue;
-      }
-      const st = fstatSync(fd);
-      held.push({ ...m, fd, identity: `${st.dev}:${st.ino}` });
-      if (readlinkSync(`/proc/self/fd/${fd}`) !== m.hostPath || !st.isDirectory()) {
-        throw new MountChangedError(`extra mount ${m.sandboxPath}: ${m.hostPath} changed after it was checked; not mounted`);
-      }
-    }
+    for (const m of mounts) held.push(m.external ? holdExternal(m) : { ...m, fd: openSync(m.hostPath, O_PATH) });
   } catch (err) {
     release();
     if (err instanceof MountChangedError) throw err;
     throw new MountChangedError(`cannot open a mount source: ${(err as Error).message}`);
   }
   return { mounts: held, release };
+}
+
+/** An owner's folder, opened without following a link at its end, and checked to be still where it was checked. */
+function holdExternal(m: Mount): HeldMount {
+  const changed = (why: string) =>
+    new MountChangedError(`extra mount ${m.sandboxPath}: ${m.hostPath} changed after it was checked (${why}); not mounted`);
+  let fd: number;
+  try {
+    fd = openSync(m.hostPath, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+  } catch (err) {
+    throw changed((err as NodeJS.ErrnoException).code ?? String(err));
+  }
+  const st = fstatSync(fd);
+  const opened = readlinkSync(`/proc/self/fd/${fd}`);
+  if (opened === m.hostPath && st.isDirectory()) return { ...m, fd, identity: `${st.dev}:${st.ino}` };
+  closeSync(fd);
+  throw changed(`it now leads to ${opened}`);
 }
 
 /** The identities the sandbox checks before anything of the agent's runs. */

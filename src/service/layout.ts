@@ -1,7 +1,6 @@
 // Where pincer keeps its state (PINCER_HOME) and how a group's folders are laid out.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { GroupPaths } from '../agent/sandbox-spawn.js';
 import { BROWSER_SKILL, BROWSER_SKILL_PATH } from './browser-skill.js';
@@ -9,10 +8,6 @@ import { BROWSER_SKILL, BROWSER_SKILL_PATH } from './browser-skill.js';
 /** Folder names are chosen by the host and always match this; never taken raw from a chat. */
 export const FOLDER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const RESERVED_FOLDERS = new Set(['global']);
-/** A sandbox's name: its group's folder (shortened) and a random suffix; it names its socket folder. */
-export const MAX_SANDBOX_NAME = 40 + 1 + 8;
-/** Unix socket paths are limited to 108 bytes; leave room for `/s/<sandbox name>/egress.sock`. */
-const MAX_RUN_DIR = 108 - 1 - '/s/'.length - MAX_SANDBOX_NAME - '/egress.sock'.length;
 
 export interface StateLayout {
   home: string;
@@ -20,6 +15,7 @@ export interface StateLayout {
   groupsDir: string;
   globalDir: string;
   sessionsDir: string;
+  /** Always inside the state folder: sockets with long paths are bound through a descriptor (proxy/unix-listen.ts). */
   runDir: string;
   /** One folder per live sandbox, holding its proxies' sockets; emptied at start. */
   socketsDir: string;
@@ -42,8 +38,7 @@ export function prepareState(home: string): StateLayout {
   mkdirSync(home, { recursive: true });
   chmodSync(home, 0o711);
   const instance = createHash('sha256').update(home).digest('hex').slice(0, 12);
-  const preferredRun = join(home, 'run');
-  const runDir = preferredRun.length <= MAX_RUN_DIR ? preferredRun : join(tmpdir(), `pincer-${instance}`);
+  const runDir = join(home, 'run');
   const layout: StateLayout = {
     home,
     db: join(home, 'pincer.db'),
@@ -58,11 +53,22 @@ export function prepareState(home: string): StateLayout {
   rmSync(layout.socketsDir, { recursive: true, force: true });
   for (const dir of [layout.groupsDir, layout.sessionsDir, runDir, layout.socketsDir]) {
     mkdirSync(dir, { recursive: true });
+    ownFolder(dir);
     chmodSync(dir, 0o711);
   }
   mkdirSync(layout.globalDir, { recursive: true });
   createIfMissing(join(layout.globalDir, 'CLAUDE.md'), '# Shared memory\n\nNotes here are read by the assistant in every chat.\n');
   return layout;
+}
+
+/** pincer's own folders must be folders of pincer's user, not links or someone else's planted in their place. */
+function ownFolder(dir: string): void {
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== process.geteuid?.()) {
+    throw new Error(
+      `${dir} must be a folder of pincer's own user (uid ${process.geteuid?.()}), not ${st.isSymbolicLink() ? 'a link' : `owned by uid ${st.uid}`}`,
+    );
+  }
 }
 
 /**

@@ -156,8 +156,6 @@ export async function sandboxChecks(config: Config, scratchParent: string | unde
     return [fail('sandbox runtime', `could not prepare a sandbox: ${oneLine(err)}`, 'see docs/TROUBLESHOOTING.md')];
   } finally {
     rmSync(scratch, { recursive: true, force: true });
-    // A long PINCER_HOME puts the run folder (sockets) under the system's temp folder instead.
-    if (layout && !layout.runDir.startsWith(`${scratch}/`)) rmSync(layout.runDir, { recursive: true, force: true });
   }
 }
 
