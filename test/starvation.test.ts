@@ -52,7 +52,10 @@ describe('a hostile group with long scheduled runs every minute', { skip }, () =
         if (conversation(req).includes('set up the chores')) {
           if (called(req, SCHEDULE_TASK)) return { text: `Tool said: ${lastUserText(req).slice(0, 3000)}` };
           // pincer's tools are deferred: the agent loads the tool's schema first, as a real model does.
-          if (!offers(req, SCHEDULE_TASK)) return { toolUse: { name: 'ToolSearch', input: { query: `select:${SCHEDULE_TASK}` } } };
+          if (!offers(req, SCHEDULE_TASK)) {
+            if (!offers(req, 'ToolSearch')) return { text: 'neither schedule_task nor ToolSearch offered' };
+            return { toolUse: { name: 'ToolSearch', input: { query: `select:${SCHEDULE_TASK}` } } };
+          }
           return {
             content: Array.from({ length: MAX_TASKS + 1 }, (_, i) => ({
               toolUse: {
