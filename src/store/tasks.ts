@@ -310,12 +310,10 @@ export class TaskRunTable {
     return this.get(row.id);
   }
 
-  /** Records a due time that was not run, and why; undefined when this due time already has a run. */
-  skip(r: { taskId: number; chatId: string; dueAt: number; at: number; contextMode: ContextMode; reason: string }): TaskRun | undefined {
+  /** Records a due time that was not run, and why (nothing when this due time already has a run). */
+  skip(r: { taskId: number; chatId: string; dueAt: number; at: number; contextMode: ContextMode; reason: string }): void {
     const row = this.#insertSkipped.get(r.taskId, r.chatId, r.dueAt, r.at, r.at - r.dueAt, r.contextMode, r.at, r.reason);
-    if (!row) return undefined;
-    this.#changes.emit('tasks');
-    return this.get(row.id);
+    if (row) this.#changes.emit('tasks');
   }
 
   get(id: number): TaskRun | undefined {
