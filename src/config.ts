@@ -101,6 +101,7 @@ const schema = z.object({
   /** An agent is started ahead of a message only while the host has this much memory available. */
   PINCER_PREWARM_MIN_FREE_MB: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).default(1024)),
   PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
+  PINCER_MAX_TASKS_PER_GROUP: positiveInt(50),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 });
 
@@ -141,6 +142,8 @@ export interface Config {
   /** Agents started ahead of a message: the pool of recently active groups, and the memory it needs free. */
   prewarm: { poolSize: number; minFreeBytes: number };
   turnTimeoutMs: number;
+  /** Active and paused scheduled tasks one group may have. */
+  maxTasksPerGroup: number;
   logLevel: string;
 }
 
@@ -217,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
     prewarm: { poolSize: c.PINCER_PREWARM, minFreeBytes: c.PINCER_PREWARM_MIN_FREE_MB * MIB },
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
+    maxTasksPerGroup: c.PINCER_MAX_TASKS_PER_GROUP,
     logLevel: c.LOG_LEVEL,
   };
 }

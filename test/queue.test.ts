@@ -1,8 +1,9 @@
-// GroupQueue with fake lanes: the cap, FIFO order, waking live lanes, freeing idle slots, requeueing, drain.
+// GroupQueue with fake lanes: the cap, FIFO order, fairness between groups, waking live lanes, freeing idle
+// slots, requeueing, drain.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import { GroupQueue, type Lane } from '../src/queue/group-queue.js';
+import { GroupQueue, type Lane, type QueuePolicy } from '../src/queue/group-queue.js';
 
 /** A lane that the test ends by hand; busy or idle as the test says. Closing an idle lane ends it. */
 class FakeLane implements Lane {
@@ -54,7 +55,7 @@ const settle = async () => {
   for (let i = 0; i < 5; i++) await tick();
 };
 
-function makeQueue(max: number, hasWork: (key: string) => boolean = () => false) {
+function makeQueue(max: number, hasWork: (key: string) => boolean = () => false, policy?: QueuePolicy<string>) {
   const opened: string[] = [];
   const lanes = new Map<string, FakeLane>();
   let maxSeen = 0;
@@ -73,6 +74,7 @@ function makeQueue(max: number, hasWork: (key: string) => boolean = () => false)
       return lane;
     },
     hasWork,
+    policy,
   );
   const lane = (key: string): FakeLane => {
     const l = lanes.get(key);
@@ -126,6 +128,49 @@ describe('GroupQueue', () => {
       await settle();
     }
     assert.deepEqual(opened, ['a', 'c', 'b', 'd']);
+  });
+
+  describe('fairness', () => {
+    // Keys `group/run`: a group's scheduled runs count against the group; `main` is the main group's lane.
+    const policy: QueuePolicy<string> = { groupOf: (key) => key.split('/')[0] ?? key, isFirst: (key) => key === 'main' };
+
+    test('a group holding a slot gets no second one while a group holding none waits, whoever came first', async () => {
+      const { queue, opened, lane } = makeQueue(2, undefined, policy);
+      queue.wake('hostile/1');
+      queue.wake('hostile/2');
+      assert.equal(queue.activeCount, 2, 'with no one else waiting, one group may use every slot');
+      queue.wake('hostile/3');
+      queue.wake('hostile/4');
+      queue.wake('team');
+      lane('hostile/1').finish();
+      await settle();
+      assert.deepEqual(opened.slice(2), ['team']);
+      lane('hostile/2').finish();
+      await settle();
+      assert.deepEqual(opened.slice(2), ['team', 'hostile/3'], 'among equals, the longest waiting');
+    });
+
+    test("the main group's messages get the next free slot, ahead of everyone who waited longer", async () => {
+      const { queue, opened, lane } = makeQueue(1, undefined, policy);
+      queue.wake('hostile/1');
+      for (const key of ['hostile/2', 'team', 'hostile/3', 'main']) assert.equal(queue.wake(key), 'queued');
+      lane('hostile/1').finish();
+      await settle();
+      assert.deepEqual(opened, ['hostile/1', 'main']);
+      lane('main').finish();
+      await settle();
+      assert.deepEqual(opened, ['hostile/1', 'main', 'team'], 'then the group holding nothing, before the second hostile run');
+    });
+
+    test('however many runs a group queues, another group waits for one lane at most', async () => {
+      const { queue, opened, lane } = makeQueue(1, undefined, policy);
+      queue.wake('hostile/0');
+      for (let i = 1; i <= 20; i++) queue.wake(`hostile/${i}`);
+      queue.wake('team');
+      lane('hostile/0').finish();
+      await settle();
+      assert.equal(opened.at(-1), 'team');
+    });
   });
 
   test('a wake of a live group wakes its lane and returns live, without opening another', () => {

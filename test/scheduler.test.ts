@@ -1,5 +1,6 @@
 // The scheduler against a real store with a controlled clock: due runs start once, the next due time is
-// stored first, downtime leads to one late run, once-tasks complete, left groups cancel their tasks.
+// stored first, downtime leads to one late run, once-tasks complete, left groups cancel their tasks, and a due
+// time that comes while the task's previous run still goes is skipped and logged.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +115,43 @@ describe('scheduler', () => {
     assert.equal(isolated[0]?.taskId, iso.id);
     assert.equal(isolated[0]?.messageSeq, null);
     assert.equal(woken.length, 1, 'only the group-context task went through the chat');
+  });
+
+  test('a due time while the previous isolated run still goes is skipped and logged, and the next one runs again', () => {
+    const t = task({ contextMode: 'isolated' });
+    scheduler.start();
+    assert.equal(isolated.length, 1);
+    const first = isolated[0] as TaskRun;
+    now = T0 + HOUR;
+    store.tasks.update(t.id, { nextRunAt: now });
+    scheduler.start();
+    assert.equal(isolated.length, 1, 'no second run of the task was handed over');
+    const skipped = store.taskRuns.forTask(t.id, 10)[0];
+    assert.equal(skipped?.status, 'skipped');
+    assert.equal(skipped?.dueAt, T0 + HOUR);
+    assert.equal(skipped?.error, `run #${first.id} of this task (due ${new Date(T0).toISOString()}) was still going`);
+    assert.equal(store.tasks.get(t.id)?.nextRunAt, T0 + 2 * HOUR, 'the schedule moves on');
+    store.taskRuns.finish(first.id, { status: 'ok', endedAt: now, durationMs: HOUR, result: 'done', error: null, costUsd: null });
+    now = T0 + 2 * HOUR;
+    scheduler.start();
+    assert.equal(isolated.length, 2);
+    assert.equal(isolated[1]?.dueAt, T0 + 2 * HOUR);
+  });
+
+  test('a group-context run goes until its message is answered; one the cursor passed unfinished holds nothing up', () => {
+    const t = task();
+    scheduler.start();
+    const seq = woken[0]?.seq as number;
+    now = T0 + HOUR;
+    store.tasks.update(t.id, { nextRunAt: now });
+    scheduler.start();
+    assert.equal(woken.length, 1, 'its prompt is still unanswered: no second prompt');
+    assert.equal(store.taskRuns.forTask(t.id, 10)[0]?.status, 'skipped');
+    // A turn that left the message out (too many waited) moved the cursor past it without finishing its run.
+    store.groups.advanceCursor('local:main', seq);
+    now = T0 + 2 * HOUR;
+    scheduler.start();
+    assert.equal(woken.length, 2);
   });
 
   test('a task whose group was left is cancelled, not run', () => {

@@ -75,6 +75,7 @@ export function startCore(options: CoreOptions = {}): Core {
     sandbox,
     assistantName: config.assistantName,
     timezone: config.timezone,
+    maxTasksPerGroup: config.maxTasksPerGroup,
     log,
     onTasksChanged: () => {},
     onGroupJoined: () => {},

@@ -1,7 +1,9 @@
 // Runs scheduled tasks on time with one timer, set to the earliest stored due time (no minute polling).
 // A due task's next due time is stored, and its run recorded, in the same transaction, before the run
 // starts: a crash or restart can never run one due time twice, and after downtime a recurring task runs
-// once (late, and saying so), not once per missed slot.
+// once (late, and saying so), not once per missed slot. A due time that comes while the task's previous run
+// still goes (waits for a slot, or runs) is skipped and logged as such: runs of one task never overlap or
+// pile up in the queue, however long each takes.
 import type { Logger } from '../log.js';
 import type { Store, Task, TaskRun } from '../store/index.js';
 import { runPrompt, scheduleOf } from './run-prompt.js';
@@ -99,6 +101,13 @@ export class Scheduler {
     // Strictly after both the slot that is due and now: missed slots are skipped, never run in a burst.
     const next = nextDueAfter(scheduleOf(task), Math.max(now, dueAt));
     store.tasks.update(task.id, next === null ? { status: 'completed', nextRunAt: null } : { nextRunAt: next });
+    const previous = store.taskRuns.runningFor(task.id);
+    if (previous && this.#stillGoing(previous)) {
+      const reason = `run #${previous.id} of this task (due ${new Date(previous.dueAt).toISOString()}) was still going`;
+      store.taskRuns.skip({ taskId: task.id, chatId: task.chatId, dueAt, at: now, contextMode: task.contextMode, reason });
+      this.#d.log.warn({ task: task.id, dueAt, previousRun: previous.id }, 'scheduled run skipped: the previous run still goes');
+      return undefined;
+    }
     let messageSeq: number | null = null;
     if (task.contextMode === 'group') {
       const { seq, duplicate } = store.messages.insert({
@@ -131,5 +140,14 @@ export class Scheduler {
       messageSeq,
     });
     return run;
+  }
+
+  /**
+   * An isolated run marked running waits for a slot or runs. A group-context run goes until its message is
+   * answered; one the group's cursor passed without finishing it (its turn left it out) holds nothing up.
+   */
+  #stillGoing(run: TaskRun): boolean {
+    if (run.messageSeq === null) return true;
+    return run.messageSeq > this.#d.store.groups.state(run.chatId).cursor;
   }
 }

@@ -94,6 +94,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
     sandbox,
     assistantName: config.assistantName,
     timezone: config.timezone,
+    maxTasksPerGroup: config.maxTasksPerGroup,
     log: log.child({ part: 'control' }),
     onTasksChanged: () => scheduler?.rearm(),
     onGroupJoined: (chatId) => dispatcher?.prewarm(chatId, 'the chat was just joined'),

@@ -117,6 +117,8 @@ export interface ControlDeps {
   assistantName: string;
   /** pincer's `TZ`: the default time zone of groups and their tasks. */
   timezone: string;
+  /** Active and paused tasks one group may have: each may hold a slot of the queue when it runs. */
+  maxTasksPerGroup: number;
   log: Logger;
   /** Tasks changed: the scheduler re-arms its one timer. */
   onTasksChanged(): void;
@@ -332,6 +334,12 @@ export class Control {
     const now = this.#now();
     const parsed = parseSchedule(input.scheduleType, input.scheduleValue, timezone, now);
     if (!parsed.ok) throw new ControlError('invalid', parsed.error);
+    const max = this.#d.maxTasksPerGroup;
+    if (this.#d.store.tasks.scheduledCount(target.chatId) >= max)
+      throw new ControlError(
+        'conflict',
+        `group ${target.folder} already has ${max} scheduled tasks (active or paused), the most allowed (PINCER_MAX_TASKS_PER_GROUP): cancel one before scheduling another; nothing was scheduled`,
+      );
     const task = this.#d.store.tasks.add({
       chatId: target.chatId,
       prompt,

@@ -2,6 +2,8 @@
 // their own (`run:<id>`) under the same cap; lanes are tracked for an orderly stop. Slots no message needs
 // hold agents started ahead of a message (prewarm): for the most recently active groups, and for a group
 // whose chat shows activity; they give their slot up to any group with work (GroupQueue closes idle lanes).
+// A freed slot goes to the main group's messages first, then to the group holding the fewest slots, its
+// isolated runs counted with its lane: a group's scheduled runs cannot crowd out the other groups.
 import type { Logger } from '../log.js';
 import { GroupQueue } from '../queue/group-queue.js';
 import type { Store, TaskRun } from '../store/index.js';
@@ -65,6 +67,7 @@ export class Dispatcher {
         return lane;
       },
       (key) => this.#hasWork(key),
+      { groupOf: (key) => this.#groupOf(key), isFirst: (key) => this.#store.groups.get(key)?.isMain === true },
     );
   }
 
@@ -80,7 +83,7 @@ export class Dispatcher {
       ? 'into the live session'
       : this.queue.activeCount < this.#maxConcurrent
         ? 'a session starts'
-        : `waiting for a slot (${this.queue.waitingCount} groups ahead)`;
+        : `waiting for a slot (${this.queue.waitingCount} others waiting)`;
     this.#store.events.record({ messageSeq: seq, chatId, stage: 'queued', detail, at: Date.now() });
     this.queue.wake(chatId);
   }
@@ -175,6 +178,12 @@ export class Dispatcher {
     const task = run && this.#store.tasks.get(run.taskId);
     const group = run && this.#store.groups.get(run.chatId);
     return run && task && group && new IsolatedRun(deps, run, task, group);
+  }
+
+  /** The group a lane counts against: an isolated run's is its task's group. */
+  #groupOf(key: string): string {
+    if (!key.startsWith(RUN_KEY)) return key;
+    return this.#store.taskRuns.get(Number(key.slice(RUN_KEY.length)))?.chatId ?? key;
   }
 
   #hasWork(key: string): boolean {

@@ -169,4 +169,37 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE groups ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
   `,
+  // A run due while the task's previous run still goes is logged as 'skipped'. SQLite cannot alter a CHECK:
+  // the table is rebuilt (nothing references task_runs).
+  `
+  CREATE TABLE task_runs_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    chat_id TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    late_ms INTEGER NOT NULL,
+    context_mode TEXT NOT NULL,
+    message_seq INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'error', 'skipped')),
+    ended_at INTEGER,
+    duration_ms INTEGER,
+    result TEXT,
+    error TEXT,
+    cost_usd REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    UNIQUE (task_id, due_at)
+  );
+  INSERT INTO task_runs_new (id, task_id, chat_id, due_at, started_at, late_ms, context_mode, message_seq, status, ended_at,
+                             duration_ms, result, error, cost_usd, input_tokens, output_tokens)
+    SELECT id, task_id, chat_id, due_at, started_at, late_ms, context_mode, message_seq, status, ended_at,
+           duration_ms, result, error, cost_usd, input_tokens, output_tokens FROM task_runs;
+  DROP TABLE task_runs;
+  ALTER TABLE task_runs_new RENAME TO task_runs;
+  CREATE INDEX task_runs_by_task ON task_runs(task_id, id);
+  CREATE INDEX task_runs_by_message ON task_runs(message_seq) WHERE message_seq IS NOT NULL;
+  CREATE INDEX task_runs_by_end ON task_runs(ended_at) WHERE context_mode = 'isolated';
+  CREATE INDEX task_runs_running ON task_runs(task_id, id) WHERE status = 'running';
+  `,
 ];

@@ -81,6 +81,7 @@ export class TaskTable {
   readonly #forChat;
   readonly #due;
   readonly #nextDue;
+  readonly #scheduledCount;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -98,6 +99,9 @@ export class TaskTable {
     this.#forChat = db.prepare<[string], TaskRow>(`SELECT * FROM tasks WHERE chat_id = ? AND status != 'cancelled' ORDER BY id`);
     this.#due = db.prepare<[number], TaskRow>(`SELECT * FROM tasks WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at, id`);
     this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT MIN(next_run_at) AS at FROM tasks WHERE status = 'active'`);
+    this.#scheduledCount = db.prepare<[string], { n: number }>(
+      `SELECT COUNT(*) AS n FROM tasks WHERE chat_id = ? AND status IN ('active', 'paused')`,
+    );
   }
 
   add(t: NewTask): Task {
@@ -155,9 +159,15 @@ export class TaskTable {
   nextDueAt(): number | null {
     return this.#nextDue.get()?.at ?? null;
   }
+
+  /** How many of a chat's tasks may still run: active ones and paused ones (a resume needs no room). */
+  scheduledCount(chatId: string): number {
+    return this.#scheduledCount.get(chatId)?.n ?? 0;
+  }
 }
 
-export type RunStatus = 'running' | 'ok' | 'error';
+/** `skipped`: the run was due while the task's previous run still went, so it never started. */
+export type RunStatus = 'running' | 'ok' | 'error' | 'skipped';
 
 export interface TaskRun {
   id: number;
@@ -232,9 +242,11 @@ export interface RunEnd {
 
 export class TaskRunTable {
   readonly #insert;
+  readonly #insertSkipped;
   readonly #get;
   readonly #forTask;
   readonly #running;
+  readonly #runningForTask;
   readonly #finish;
   readonly #finishMessages;
   readonly #last;
@@ -254,7 +266,14 @@ export class TaskRunTable {
       `INSERT INTO task_runs (task_id, chat_id, due_at, started_at, late_ms, context_mode, message_seq, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'running') ON CONFLICT (task_id, due_at) DO NOTHING RETURNING id`,
     );
+    this.#insertSkipped = db.prepare<[number, string, number, number, number, string, number, string], { id: number }>(
+      `INSERT INTO task_runs (task_id, chat_id, due_at, started_at, late_ms, context_mode, status, ended_at, duration_ms, error)
+       VALUES (?, ?, ?, ?, ?, ?, 'skipped', ?, 0, ?) ON CONFLICT (task_id, due_at) DO NOTHING RETURNING id`,
+    );
     this.#get = db.prepare<[number], RunRow>('SELECT * FROM task_runs WHERE id = ?');
+    this.#runningForTask = db.prepare<[number], RunRow>(
+      `SELECT * FROM task_runs WHERE task_id = ? AND status = 'running' ORDER BY id DESC LIMIT 1`,
+    );
     this.#forTask = db.prepare<[number, number], RunRow>('SELECT * FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT ?');
     this.#running = db.prepare<[string], RunRow>(`SELECT * FROM task_runs WHERE status = 'running' AND context_mode = ? ORDER BY id`);
     this.#finish = db.prepare<
@@ -291,8 +310,20 @@ export class TaskRunTable {
     return this.get(row.id);
   }
 
+  /** Records a due time that was not run, and why (nothing when this due time already has a run). */
+  skip(r: { taskId: number; chatId: string; dueAt: number; at: number; contextMode: ContextMode; reason: string }): void {
+    const row = this.#insertSkipped.get(r.taskId, r.chatId, r.dueAt, r.at, r.at - r.dueAt, r.contextMode, r.at, r.reason);
+    if (row) this.#changes.emit('tasks');
+  }
+
   get(id: number): TaskRun | undefined {
     const row = this.#get.get(id);
+    return row && toRun(row);
+  }
+
+  /** The task's newest run still marked running (waiting for a slot, or under way), if any. */
+  runningFor(taskId: number): TaskRun | undefined {
+    const row = this.#runningForTask.get(taskId);
     return row && toRun(row);
   }
 

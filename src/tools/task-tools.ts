@@ -19,6 +19,8 @@ export function taskTools(control: Control, actor: Actor) {
         'once: a local time "YYYY-MM-DDTHH:MM" in the time zone.',
         'context_mode group: runs in this chat with its conversation; isolated: a fresh session without history.',
         'target_group: another group folder (main group only).',
+        "A group's number of active and paused tasks is limited: cancel tasks no longer needed.",
+        "A run due while the same task's previous run still goes is skipped (see its runs).",
       ].join(' '),
       {
         prompt: z.string().min(1).max(20_000).describe('What the agent should do when the task runs'),

@@ -18,6 +18,7 @@ export function standaloneControl(layout: StateLayout, store: Store, log: Logger
     },
     assistantName: 'Andy',
     timezone: 'Europe/Berlin',
+    maxTasksPerGroup: 50,
     log,
     onTasksChanged: () => {},
     onGroupJoined: () => {},
