@@ -1,6 +1,6 @@
 // Reading and writing inside a folder a sandbox controls: links, swaps, FIFOs, devices, size, bad content.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -27,6 +27,18 @@ import {
   type SafeFsErrorCode,
   writeFileInside,
 } from '../src/sandbox/safe-fs.js';
+
+const SAFE_FS_MODULE = new URL('../src/sandbox/safe-fs.ts', import.meta.url).href;
+/** Runs node (with tsx) on "$@" once /proc is unmounted in this mount namespace. */
+const NO_PROC_NODE = `umount -l /proc && exec ${JSON.stringify(process.execPath)} --import tsx "$@"`;
+
+/** Why a reader without /proc cannot be started here (it needs root to unshare a mount namespace), or false. */
+function noProcSkip(): string | false {
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'], {
+    stdio: 'ignore',
+  });
+  return probe.status === 0 ? false : 'cannot unmount /proc in a mount namespace of its own here (needs root and unshare)';
+}
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'pincer-safefs-')));
 const root = join(base, 'group');
@@ -141,6 +153,55 @@ describe('readFileInside', () => {
     assert.throws(() => readFileInsideSync(join(base, 'nope'), 'x', 10), safeFsError('missing'));
     await assert.rejects(readFileInside(root, 'hello.txt', -1), RangeError);
     await assert.rejects(readFileInside(root, 'hello.txt', 1.5), RangeError);
+  });
+});
+
+/**
+ * Where /proc/self/fd cannot name a folder's entries (other platforms), paths are opened whole and the opened
+ * file is checked afterwards. That fallback is run here in a child whose mount namespace has no /proc. It is not
+ * race-free (a folder swapped at the right moment is read through): only what holds without a race is asserted.
+ */
+describe('without /proc', () => {
+  it('reads inside and refuses links, FIFOs and folders, naming no host path', { skip: noProcSkip() }, () => {
+    const reader = join(base, 'reader.mjs');
+    writeFileSync(
+      reader,
+      `const { existsSync } = await import('node:fs');
+      const { readFileInside, readFileInsideSync, SafeFsError } = await import(${JSON.stringify(SAFE_FS_MODULE)});
+      const [root] = process.argv.slice(2);
+      const seen = { procfs: existsSync('/proc/self/fd') };
+      for (const rel of ['hello.txt', 'sub/deeper/note.md', 'passwd', 'etc/passwd', 'sub-link/deeper/note.md', 'fifo', 'sub', 'nope']) {
+        for (const [how, read] of [['async', (r) => readFileInside(root, r, 1024)], ['sync', async (r) => readFileInsideSync(root, r, 1024)]]) {
+          try {
+            seen[how + ' ' + rel] = (await read(rel)).toString();
+          } catch (err) {
+            if (!(err instanceof SafeFsError)) throw err;
+            seen[how + ' ' + rel] = err.code + ': ' + err.reason;
+          }
+        }
+      }
+      process.stdout.write(JSON.stringify(seen));`,
+    );
+    const out = execFileSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', NO_PROC_NODE, 'sh', reader, root], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const seen = JSON.parse(out) as Record<string, string | boolean>;
+    assert.equal(seen.procfs, false, 'the reader ran without /proc');
+    const expected: Record<string, string> = {
+      'hello.txt': 'hello',
+      'sub/deeper/note.md': '# note',
+      passwd: 'symlink: is a symbolic link',
+      'etc/passwd': 'symlink: etc is a symbolic link',
+      'sub-link/deeper/note.md': 'symlink: sub-link is a symbolic link',
+      fifo: 'not-file: is a FIFO',
+      sub: 'not-file: is a directory',
+      nope: 'missing: does not exist',
+    };
+    for (const [rel, outcome] of Object.entries(expected)) {
+      assert.equal(seen[`async ${rel}`], outcome, rel);
+      assert.equal(seen[`sync ${rel}`], outcome, rel);
+    }
   });
 });
 

@@ -5,8 +5,9 @@
 // the folder opened before it, by naming that folder's descriptor (`/proc/self/fd/<fd>/<name>`, Node's stand-in
 // for openat) with O_NOFOLLOW: a folder swapped for a symlink at any moment makes that one open fail, so the
 // host never resolves a path outside the root, not even briefly. Where /proc/self/fd cannot name a folder
-// (not Linux, or no procfs), components are named by their full path as before and the opened file is proven
-// afterwards to be the one inside the root: nothing outside is read or written, but it may be opened.
+// (macOS, or Linux without procfs), components are named by their full path and the opened file is checked
+// afterwards against the path resolved again. That narrows the race without closing it: a folder swapped back
+// and forth at the right moments can still be opened, and read, through (test/safe-fs.test.ts measures it).
 import {
   closeSync,
   constants,
