@@ -55,6 +55,15 @@ describe('the instance lock', () => {
     assert.deepEqual(readdirSync(home), [], 'no temporary file is left behind');
   });
 
+  it('is one lock for one folder named two ways', () => {
+    const home = newHome();
+    const alias = join(newHome(), 'alias');
+    symlinkSync(home, alias);
+    const lock = takeInstanceLock(home, 'http://127.0.0.1:1111');
+    assert.throws(() => takeInstanceLock(alias, 'http://127.0.0.1:2222'), AlreadyRunningError);
+    lock.release();
+  });
+
   it('takes over the lock of a pincer that died', () => {
     const home = newHome();
     writeFileSync(join(home, LOCK_FILE), JSON.stringify({ pid: deadPid(), url: 'http://127.0.0.1:1' }));

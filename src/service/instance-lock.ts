@@ -15,6 +15,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -63,7 +64,8 @@ const heldHere = new Set<string>();
  */
 export function takeInstanceLock(home: string, url: string): InstanceLock {
   mkdirSync(home, { recursive: true, mode: 0o700 });
-  const path = join(home, LOCK_FILE);
+  // Real path: one folder named two ways (a link, a relative path) is still one folder with one lock.
+  const path = join(realpathSync(home), LOCK_FILE);
   const own: LockContent = { pid: process.pid, url, ...startedField(process.pid) };
   for (let attempt = 0; attempt < TAKE_ATTEMPTS; attempt++) {
     if (placeExclusively(path, own)) {
