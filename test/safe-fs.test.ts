@@ -132,6 +132,12 @@ describe('readFileInside', () => {
     { name: 'an empty path', rel: '', code: 'bad-path', reason: /empty path/ },
     { name: 'the root itself', rel: './', code: 'bad-path', reason: /names the root itself/ },
     { name: 'a NUL byte', rel: 'hello.txt\0', code: 'bad-path', reason: /NUL byte/ },
+    {
+      name: 'a name too long for the file system',
+      rel: `sub/${'n'.repeat(300)}`,
+      code: 'bad-path',
+      reason: /a name in the path is too long/,
+    },
   ];
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {

@@ -144,6 +144,8 @@ function translate(err: unknown, shown: string): unknown {
       return new SafeFsError('exists', shown, 'already exists (as a file, folder or link)', { cause: err });
     case 'ENXIO':
       return new SafeFsError('not-file', shown, 'is a socket or device, not a regular file', { cause: err });
+    case 'ENAMETOOLONG':
+      return new SafeFsError('bad-path', shown, 'a name in the path is too long', { cause: err });
     default:
       return err;
   }
