@@ -1,6 +1,6 @@
 // Reading and writing inside a folder a sandbox controls: links, swaps, FIFOs, devices, size, bad content.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -11,6 +11,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,18 @@ import {
   type SafeFsErrorCode,
   writeFileInside,
 } from '../src/sandbox/safe-fs.js';
+
+const SAFE_FS_MODULE = new URL('../src/sandbox/safe-fs.ts', import.meta.url).href;
+/** Runs node (with tsx) on "$@" once /proc is unmounted in this mount namespace. */
+const NO_PROC_NODE = `umount -l /proc && exec ${JSON.stringify(process.execPath)} --import tsx "$@"`;
+
+/** Why a reader without /proc cannot be started here (it needs root to unshare a mount namespace), or false. */
+function noProcSkip(): string | false {
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'], {
+    stdio: 'ignore',
+  });
+  return probe.status === 0 ? false : 'cannot unmount /proc in a mount namespace of its own here (needs root and unshare)';
+}
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'pincer-safefs-')));
 const root = join(base, 'group');
@@ -52,11 +65,18 @@ after(() => {
   rmSync(base, { recursive: true, force: true });
 });
 
+/** The reason is what callers pass on to the agent: it names parts of the path given, never one of the host's. */
+function assertReasonNamesNoHostPath(err: SafeFsError): void {
+  for (const hostPath of [base, tmpdir(), '/proc/'])
+    assert.ok(!err.reason.includes(hostPath), `the reason names the host path ${hostPath}: ${err.reason}`);
+}
+
 /** A check for assert.throws/rejects: a SafeFsError with `code` whose message names `path`. */
 function safeFsError(code: SafeFsErrorCode, path?: string | RegExp): (err: unknown) => boolean {
   return (err: unknown) => {
     assert.ok(err instanceof SafeFsError, `expected a SafeFsError, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
+    assertReasonNamesNoHostPath(err);
     if (typeof path === 'string') assert.ok(err.message.startsWith(`${path}: `), `message names ${path}: ${err.message}`);
     else if (path) assert.match(err.message, path);
     return true;
@@ -112,6 +132,12 @@ describe('readFileInside', () => {
     { name: 'an empty path', rel: '', code: 'bad-path', reason: /empty path/ },
     { name: 'the root itself', rel: './', code: 'bad-path', reason: /names the root itself/ },
     { name: 'a NUL byte', rel: 'hello.txt\0', code: 'bad-path', reason: /NUL byte/ },
+    {
+      name: 'a name too long for the file system',
+      rel: `sub/${'n'.repeat(300)}`,
+      code: 'bad-path',
+      reason: /a name in the path is too long/,
+    },
   ];
   for (const r of refusals) {
     it(`refuses ${r.name}`, async () => {
@@ -137,6 +163,55 @@ describe('readFileInside', () => {
 });
 
 /**
+ * Where /proc/self/fd cannot name a folder's entries (other platforms), paths are opened whole and the opened
+ * file is checked afterwards. That fallback is run here in a child whose mount namespace has no /proc. It is not
+ * race-free (a folder swapped at the right moment is read through): only what holds without a race is asserted.
+ */
+describe('without /proc', () => {
+  it('reads inside and refuses links, FIFOs and folders, naming no host path', { skip: noProcSkip() }, () => {
+    const reader = join(base, 'reader.mjs');
+    writeFileSync(
+      reader,
+      `const { existsSync } = await import('node:fs');
+      const { readFileInside, readFileInsideSync, SafeFsError } = await import(${JSON.stringify(SAFE_FS_MODULE)});
+      const [root] = process.argv.slice(2);
+      const seen = { procfs: existsSync('/proc/self/fd') };
+      for (const rel of ['hello.txt', 'sub/deeper/note.md', 'passwd', 'etc/passwd', 'sub-link/deeper/note.md', 'fifo', 'sub', 'nope']) {
+        for (const [how, read] of [['async', (r) => readFileInside(root, r, 1024)], ['sync', async (r) => readFileInsideSync(root, r, 1024)]]) {
+          try {
+            seen[how + ' ' + rel] = (await read(rel)).toString();
+          } catch (err) {
+            if (!(err instanceof SafeFsError)) throw err;
+            seen[how + ' ' + rel] = err.code + ': ' + err.reason;
+          }
+        }
+      }
+      process.stdout.write(JSON.stringify(seen));`,
+    );
+    const out = execFileSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', NO_PROC_NODE, 'sh', reader, root], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const seen = JSON.parse(out) as Record<string, string | boolean>;
+    assert.equal(seen.procfs, false, 'the reader ran without /proc');
+    const expected: Record<string, string> = {
+      'hello.txt': 'hello',
+      'sub/deeper/note.md': '# note',
+      passwd: 'symlink: is a symbolic link',
+      'etc/passwd': 'symlink: etc is a symbolic link',
+      'sub-link/deeper/note.md': 'symlink: sub-link is a symbolic link',
+      fifo: 'not-file: is a FIFO',
+      sub: 'not-file: is a directory',
+      nope: 'missing: does not exist',
+    };
+    for (const [rel, outcome] of Object.entries(expected)) {
+      assert.equal(seen[`async ${rel}`], outcome, rel);
+      assert.equal(seen[`sync ${rel}`], outcome, rel);
+    }
+  });
+});
+
+/**
  * A child process flips `d` between a real folder (holding `f` = inside) and a symlink to a folder outside
  * (holding `f` = SECRET) as fast as it can. Whatever the interleaving, nothing outside may be read or written.
  */
@@ -151,21 +226,31 @@ describe('under a folder swapped for a symlink mid-operation', () => {
     const present = (n) => { try { lstatSync(p(n)); return true; } catch { return false; } };
     const move = (from, to) => {
       try { renameSync(p(from), p(to)); }
-      catch { if (present('d.real') && present('d.link')) rmSync(p('d'), { recursive: true, force: true }); }
+      catch {
+        // The host may be creating a file in it meanwhile (ENOTEMPTY): the next round tries again.
+        if (present('d.real') && present('d.link')) try { rmSync(p('d'), { recursive: true, force: true }); } catch {}
+      }
     };
+    process.stdout.write('swapping');
     for (;;) { move('d.real', 'd'); move('d', 'd.real'); move('d.link', 'd'); move('d', 'd.link'); }`;
 
-  async function duringSwaps(body: () => Promise<void>): Promise<void> {
+  /** `outsideF`: what `f` is in the folder outside: a secret, or a FIFO whose every opening is noticed. */
+  async function duringSwaps(body: () => Promise<void>, outsideF: 'secret' | 'fifo' = 'secret'): Promise<void> {
     for (const d of [arena, away]) rmSync(d, { recursive: true, force: true });
     mkdirSync(join(arena, 'd.real'), { recursive: true });
     mkdirSync(away, { recursive: true });
     writeFileSync(join(arena, 'd.real', 'f'), 'inside');
-    writeFileSync(join(away, 'f'), 'SECRET');
+    if (outsideF === 'fifo') execFileSync('mkfifo', [join(away, 'f')]);
+    else writeFileSync(join(away, 'f'), 'SECRET');
     symlinkSync(away, join(arena, 'd.link'));
-    const child = spawn(process.execPath, ['-e', swapper, arena], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['-e', swapper, arena], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A loaded machine may take long to start node: the race begins when the swapper says so.
+      await new Promise((resolve, reject) => {
+        child.stdout.once('data', resolve);
+        child.once('exit', (code) => reject(new Error(`the swapper exited (${code}) before it started`)));
+      });
       await body();
     } finally {
       child.kill('SIGKILL');
@@ -192,22 +277,72 @@ describe('under a folder swapped for a symlink mid-operation', () => {
     assert.ok((seen.get('inside') ?? 0) > 0, 'some reads succeeded, so the swap was racing real reads');
   });
 
+  it('never opens anything outside, and no refusal names a host path', async (t) => {
+    // A writer's open of a FIFO blocks until someone opens it for reading, and any such open, however brief,
+    // releases it: "touched" means the host opened the file outside.
+    const fifo = join(away, 'f');
+    const seen = new Map<string, number>();
+    const count = (k: string) => seen.set(k, (seen.get(k) ?? 0) + 1);
+    let touched = '';
+    await duringSwaps(async () => {
+      const watcher = spawn('sh', ['-c', ': > "$1"; echo touched', 'sh', fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+      watcher.stdout.on('data', (chunk: Buffer) => {
+        touched += chunk.toString();
+      });
+      const watcherExited = new Promise((resolve) => watcher.once('exit', resolve));
+      try {
+        for (let i = 0; i < 3000 && !touched; i++) {
+          try {
+            const data = i % 2 === 0 ? await readFileInside(arena, 'd/f', 64) : readFileInsideSync(arena, 'd/f', 64);
+            count(data.toString());
+          } catch (err) {
+            assert.ok(err instanceof SafeFsError, `only SafeFsErrors, got ${String(err)}`);
+            assertReasonNamesNoHostPath(err);
+            count(err.code);
+          }
+        }
+        // A release a moment ago reaches us through the watcher's pipe.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      } finally {
+        watcher.kill('SIGKILL');
+        await watcherExited;
+      }
+    }, 'fifo');
+    t.diagnostic(`outcomes: ${JSON.stringify(Object.fromEntries(seen))}`);
+    assert.equal(touched, '', `the host opened the FIFO outside the root (after ${[...seen.values()].reduce((a, b) => a + b, 0)} reads)`);
+    assert.ok((seen.get('inside') ?? 0) > 0, 'some reads succeeded, so the swap was racing real reads');
+    assert.ok((seen.get('symlink') ?? 0) > 0, 'some reads met the link, so the race was on');
+  });
+
   it('never leaves a file outside', async (t) => {
     const seen = new Map<string, number>();
+    // Created and removed again still counts: the host must not create anything outside, even for a moment.
+    const createdOutside: string[] = [];
     await duringSwaps(async () => {
-      for (let i = 0; i < 1500; i++) {
-        try {
-          await writeFileInside(arena, `d/w${i}`, 'x');
-          seen.set('written', (seen.get('written') ?? 0) + 1);
-        } catch (err) {
-          assert.ok(err instanceof SafeFsError, `only SafeFsErrors, got ${String(err)}`);
-          seen.set(err.code, (seen.get(err.code) ?? 0) + 1);
-        }
+      const watcher = watch(away, (event, name) => createdOutside.push(`${event} ${name}`));
+      try {
+        await writeWhileSwapping(seen);
+      } finally {
+        watcher.close();
       }
     });
     t.diagnostic(`outcomes: ${JSON.stringify(Object.fromEntries(seen))}`);
-    assert.deepEqual(readdirSync(away), ['f'], 'a file was created outside the root');
+    assert.deepEqual(createdOutside, [], 'a file was created outside the root');
+    assert.deepEqual(readdirSync(away), ['f'], 'a file was left outside the root');
   });
+
+  async function writeWhileSwapping(seen: Map<string, number>): Promise<void> {
+    for (let i = 0; i < 1500; i++) {
+      try {
+        await writeFileInside(arena, `d/w${i}`, 'x');
+        seen.set('written', (seen.get('written') ?? 0) + 1);
+      } catch (err) {
+        assert.ok(err instanceof SafeFsError, `only SafeFsErrors, got ${String(err)}`);
+        assertReasonNamesNoHostPath(err);
+        seen.set(err.code, (seen.get(err.code) ?? 0) + 1);
+      }
+    }
+  }
 });
 
 describe('writeFileInside', () => {

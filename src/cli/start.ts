@@ -1,6 +1,7 @@
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { startPincer } from '../service/app.js';
+import { type Pincer, startPincer } from '../service/app.js';
+import { AlreadyRunningError } from '../service/instance-lock.js';
 
 export async function runStart(): Promise<void> {
   let config: Config;
@@ -14,7 +15,16 @@ export async function runStart(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const pincer = await startPincer(config, log);
+  let pincer: Pincer;
+  try {
+    pincer = await startPincer(config, log);
+  } catch (err) {
+    if (err instanceof AlreadyRunningError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   // A login link is a credential: only a person at a terminal gets one, never a service's log (the journal).
   const login = process.stderr.isTTY
     ? `web page, one-time login link (15 min): ${pincer.local.loginLink()}`

@@ -1,8 +1,28 @@
 // Host-side access to folders a sandbox can write. Everything there is hostile: symlinks pointing out (or
 // swapped in mid-operation), giant or growing files, FIFOs, devices, malformed content.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type Stats, statSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readlink, realpath, stat, unlink } from 'node:fs/promises';
+//
+// A path is never handed to the kernel whole. The root is opened once, then each component is opened inside
+// the folder opened before it, by naming that folder's descriptor (`/proc/self/fd/<fd>/<name>`, Node's stand-in
+// for openat) with O_NOFOLLOW: a folder swapped for a symlink at any moment makes that one open fail, so the
+// host never resolves a path outside the root, not even briefly. Where /proc/self/fd cannot name a folder
+// (macOS, or Linux without procfs), components are named by their full path and the opened file is checked
+// afterwards against the path resolved again. That narrows the race without closing it: a folder swapped back
+// and forth at the right moments can still be opened, and read, through (7 of 3,000 racing reads here).
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  open as openCallback,
+  openSync,
+  readSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
+import { promisify } from 'node:util';
 import type { z } from 'zod';
 
 export type SafeFsErrorCode =
@@ -20,7 +40,10 @@ export class SafeFsError extends Error {
   readonly code: SafeFsErrorCode;
   /** The path as the caller named it (root joined with the relative path). */
   readonly path: string;
-  /** Why, without the path: for callers that name the file their own way (the agent knows its sandbox path). */
+  /**
+   * Why, without the path: for callers that name the file their own way (the agent knows its sandbox path).
+   * It never names a host path, only parts of the relative path the caller gave.
+   */
   readonly reason: string;
 
   constructor(code: SafeFsErrorCode, path: string, reason: string, options?: ErrorOptions) {
@@ -37,20 +60,32 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 // EXCL with CREAT refuses any existing name, a dangling symlink included, so nothing is ever created through one.
 const CREATE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+// DIRECTORY with NOFOLLOW: a link (ENOTDIR), a file or a FIFO (ENOTDIR, never opened) is refused as a folder.
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NOCTTY;
 const CHUNK = 64 * 1024;
+/** Opens to a plain descriptor (a folder on the way is closed as soon as the next one is open). */
+const openFd = promisify(openCallback);
 
 interface Target {
   realRoot: string;
   segments: string[];
-  /** The real root joined with the segments: what gets opened. */
-  full: string;
   /** What errors name: the root as given joined with the relative path. */
   shown: string;
 }
 
+/** An open folder on the way, and how to name an entry of it without resolving anything above it. */
+interface Folder {
+  fd: number;
+  /** The components from the root to this folder (empty for the root itself). */
+  depth: number;
+  /** Its host path: only used to name entries where /proc/self/fd cannot. */
+  path: string;
+  rootDev: number;
+}
+
 function parseTarget(root: string, relativePath: string, realRoot: string): Target {
   const segments = splitRelative(root, relativePath);
-  return { realRoot, segments, full: join(realRoot, ...segments), shown: join(root, ...segments) };
+  return { realRoot, segments, shown: join(root, ...segments) };
 }
 
 /** The relative path's components; anything that could leave the root or name the root itself is refused. */
@@ -92,10 +127,13 @@ function isStrictlyInside(parent: string, child: string): boolean {
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
+function errnoOf(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
 /** Maps the errors a hostile tree can provoke to SafeFsError; anything else (EACCES, EIO) passes through. */
 function translate(err: unknown, shown: string): unknown {
-  const code = err instanceof Error && 'code' in err ? err.code : undefined;
-  switch (code) {
+  switch (errnoOf(err)) {
     case 'ENOENT':
       return new SafeFsError('missing', shown, 'does not exist', { cause: err });
     case 'ENOTDIR':
@@ -106,6 +144,8 @@ function translate(err: unknown, shown: string): unknown {
       return new SafeFsError('exists', shown, 'already exists (as a file, folder or link)', { cause: err });
     case 'ENXIO':
       return new SafeFsError('not-file', shown, 'is a socket or device, not a regular file', { cause: err });
+    case 'ENAMETOOLONG':
+      return new SafeFsError('bad-path', shown, 'a name in the path is too long', { cause: err });
     default:
       return err;
   }
@@ -120,14 +160,27 @@ function describeKind(st: Stats): string {
   return 'not a regular file';
 }
 
-/** Refusal for one folder on the way, or undefined when it is a real directory. */
-function parentProblem(t: Target, dir: string, st: Stats): SafeFsError | undefined {
-  if (st.isSymbolicLink()) return new SafeFsError('symlink', t.shown, `${relative(t.realRoot, dir)} is a symbolic link`);
-  if (!st.isDirectory()) return new SafeFsError('missing', t.shown, `${relative(t.realRoot, dir)} is not a directory`);
+/** The folder on the way as the caller named it, relative to the root: all a refusal may say of it. */
+function folderName(t: Target, depth: number): string {
+  return t.segments.slice(0, depth).join('/');
+}
+
+/** Why the folder `depth` components down could not be opened as one, from what is there now (not followed). */
+function folderRefusal(t: Target, depth: number, err: unknown, there: Stats | undefined): unknown {
+  const name = folderName(t, depth);
+  if (errnoOf(err) !== 'ENOTDIR') return translate(err, t.shown);
+  if (there?.isSymbolicLink()) return new SafeFsError('symlink', t.shown, `${name} is a symbolic link`, { cause: err });
+  return new SafeFsError('missing', t.shown, `${name} is not a directory`, { cause: err });
+}
+
+/** Refusal for an opened folder that is not a folder of the root's file system, or undefined. */
+function openedFolderProblem(t: Target, depth: number, st: Stats, rootDev: number): SafeFsError | undefined {
+  if (!st.isDirectory()) return new SafeFsError('missing', t.shown, `${folderName(t, depth)} is not a directory`);
+  if (st.dev !== rootDev) return new SafeFsError('outside', t.shown, `${folderName(t, depth)} is on another file system`);
   return undefined;
 }
 
-/** Refusal for the final entry as seen before opening it, or undefined. */
+/** Refusal for the final entry (as seen before opening it, or as opened), or undefined. */
 function fileProblem(t: Target, st: Stats, maxBytes: number | undefined): SafeFsError | undefined {
   if (st.isSymbolicLink()) return new SafeFsError('symlink', t.shown, 'is a symbolic link');
   if (!st.isFile()) return new SafeFsError('not-file', t.shown, `is ${describeKind(st)}`);
@@ -136,46 +189,188 @@ function fileProblem(t: Target, st: Stats, maxBytes: number | undefined): SafeFs
   return undefined;
 }
 
-function outsideError(t: Target, where: string): SafeFsError {
-  return new SafeFsError('outside', t.shown, `resolves to ${where}, outside ${t.realRoot}`);
-}
-
 const tooBigWhileReading = (t: Target, maxBytes: number) =>
   new SafeFsError('too-big', t.shown, `grew past the ${maxBytes} bytes allowed while being read`);
+const changedWhileOpening = (t: Target) => new SafeFsError('outside', t.shown, 'changed while being opened');
 
-function isNoProcfs(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
+/** Whether /proc/self/fd/<fd>/<name> names an entry of an open folder here; probed once per process. */
+let folderFdNaming: boolean | undefined;
+
+function probeFdNaming(dirFd: number, dirStat: Stats): void {
+  if (folderFdNaming !== undefined) return;
+  try {
+    const viaProc = statSync(`/proc/self/fd/${dirFd}`);
+    folderFdNaming = viaProc.dev === dirStat.dev && viaProc.ino === dirStat.ino;
+  } catch {
+    folderFdNaming = false;
+  }
+}
+
+/** The path that names `name` inside `folder`: through its descriptor where possible, so nothing above is resolved. */
+function entryPath(folder: Folder, name: string): string {
+  return folderFdNaming ? `/proc/self/fd/${folder.fd}/${name}` : join(folder.path, name);
 }
 
 /**
- * Reads a regular file inside `root`, at most `maxBytes`. Folders on the way and the file itself must not be
- * symlinks (checked before opening, so a link to a device is never opened), and after opening, the open
- * descriptor itself is checked: its real path (via /proc/self/fd) must be inside realpath(root), which
- * defeats a folder swapped for a symlink between the checks and the open.
+ * Opens the folder holding the target's last component, one component at a time from the real root, none
+ * followed if it is a link; `create` makes missing folders (as real folders: mkdir never follows a link at
+ * its last component). The caller closes the returned folder.
+ */
+async function openParent(t: Target, create: boolean): Promise<Folder> {
+  let folder: Folder;
+  try {
+    folder = rootFolder(t, await openFd(t.realRoot, DIR_FLAGS));
+  } catch (err) {
+    throw translate(err, t.shown);
+  }
+  try {
+    for (const seg of t.segments.slice(0, -1)) {
+      const path = entryPath(folder, seg);
+      const depth = folder.depth + 1;
+      if (create) {
+        await mkdir(path, { mode: 0o755 }).catch((err: unknown) => {
+          if (errnoOf(err) !== 'EEXIST') throw translate(err, t.shown);
+        });
+      }
+      let next: number;
+      try {
+        next = await openFd(path, DIR_FLAGS);
+      } catch (err) {
+        throw folderRefusal(t, depth, err, await lstat(path).catch(() => undefined));
+      }
+      folder = enter(t, folder, seg, next);
+    }
+    return folder;
+  } catch (err) {
+    closeSync(folder.fd);
+    throw err;
+  }
+}
+
+/** The root, opened: probes once whether /proc/self/fd names its entries. Closes `fd` if it cannot. */
+function rootFolder(t: Target, fd: number): Folder {
+  try {
+    const st = fstatSync(fd);
+    probeFdNaming(fd, st);
+    return { fd, depth: 0, path: t.realRoot, rootDev: st.dev };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/** Steps from `folder` into its entry `seg`, opened as `next`: checks what was opened, then closes `folder`. */
+function enter(t: Target, folder: Folder, seg: string, next: number): Folder {
+  const depth = folder.depth + 1;
+  let problem: SafeFsError | undefined;
+  try {
+    problem = openedFolderProblem(t, depth, fstatSync(next), folder.rootDev);
+  } catch (err) {
+    closeSync(next);
+    throw err;
+  }
+  if (problem) {
+    closeSync(next);
+    throw problem;
+  }
+  closeSync(folder.fd);
+  return { ...folder, fd: next, depth, path: join(folder.path, seg) };
+}
+
+/** Synchronous twin of openParent, without `create`. */
+function openParentSync(t: Target): Folder {
+  let folder: Folder;
+  try {
+    folder = rootFolder(t, openSync(t.realRoot, DIR_FLAGS));
+  } catch (err) {
+    throw translate(err, t.shown);
+  }
+  try {
+    for (const seg of t.segments.slice(0, -1)) {
+      const path = entryPath(folder, seg);
+      let next: number;
+      try {
+        next = openSync(path, DIR_FLAGS);
+      } catch (err) {
+        let there: Stats | undefined;
+        try {
+          there = lstatSync(path);
+        } catch {
+          there = undefined;
+        }
+        throw folderRefusal(t, folder.depth + 1, err, there);
+      }
+      folder = enter(t, folder, seg, next);
+    }
+    return folder;
+  } catch (err) {
+    closeSync(folder.fd);
+    throw err;
+  }
+}
+
+/** Checks what was opened as the target's file: on the root's file system and, without /proc, really inside. */
+async function checkOpened(t: Target, folder: Folder, st: Stats): Promise<void> {
+  if (st.dev !== folder.rootDev) throw new SafeFsError('outside', t.shown, 'is on another file system');
+  if (folderFdNaming) return;
+  // Named by full path: a folder on the way may have been swapped for a link between our opens. Prove that the
+  // path, resolved now, still leads inside the root to this very file.
+  const real = await realpath(join(t.realRoot, ...t.segments)).catch(() => undefined);
+  const again = real === undefined ? undefined : await stat(real).catch(() => undefined);
+  if (real === undefined || again === undefined || !isStrictlyInside(t.realRoot, real) || again.dev !== st.dev || again.ino !== st.ino)
+    throw changedWhileOpening(t);
+}
+
+function checkOpenedSync(t: Target, folder: Folder, st: Stats): void {
+  if (st.dev !== folder.rootDev) throw new SafeFsError('outside', t.shown, 'is on another file system');
+  if (folderFdNaming) return;
+  let real: string;
+  let again: Stats;
+  try {
+    real = realpathSync(join(t.realRoot, ...t.segments));
+    again = statSync(real);
+  } catch {
+    throw changedWhileOpening(t);
+  }
+  if (!isStrictlyInside(t.realRoot, real) || again.dev !== st.dev || again.ino !== st.ino) throw changedWhileOpening(t);
+}
+
+function lastSegment(t: Target): string {
+  const last = t.segments.at(-1);
+  if (last === undefined) throw new Error('a target always has at least one component');
+  return last;
+}
+
+/**
+ * Reads a regular file inside `root`, at most `maxBytes`. No folder on the way and not the file itself may be
+ * a symlink, whenever it is swapped in; the file is looked at before it is opened (so a FIFO or device is not
+ * opened in the first place) and checked again as opened (type, size, file system).
  */
 export async function readFileInside(root: string, relativePath: string, maxBytes: number): Promise<Buffer> {
   checkMaxBytes(maxBytes);
   const t = parseTarget(root, relativePath, await realRoot(root));
+  const folder = await openParent(t, false);
   try {
-    await checkParents(t, false);
-    const problem = fileProblem(t, await lstat(t.full), maxBytes);
-    if (problem) throw problem;
-  } catch (err) {
-    throw translate(err, t.shown);
-  }
-  let fh: FileHandle;
-  try {
-    fh = await open(t.full, READ_FLAGS);
-  } catch (err) {
-    throw translate(err, t.shown);
-  }
-  try {
-    const st = await verifyOpened(fh, t);
-    const problem = fileProblem(t, st, maxBytes);
-    if (problem) throw problem;
-    return await readBounded(fh, t, maxBytes, st.size);
+    const path = entryPath(folder, lastSegment(t));
+    let fh: FileHandle;
+    try {
+      const problem = fileProblem(t, await lstat(path), maxBytes);
+      if (problem) throw problem;
+      fh = await open(path, READ_FLAGS);
+    } catch (err) {
+      throw translate(err, t.shown);
+    }
+    try {
+      const st = await fh.stat();
+      await checkOpened(t, folder, st);
+      const problem = fileProblem(t, st, maxBytes);
+      if (problem) throw problem;
+      return await readBounded(fh, t, maxBytes, st.size);
+    } finally {
+      await fh.close();
+    }
   } finally {
-    await fh.close();
+    closeSync(folder.fd);
   }
 }
 
@@ -183,41 +378,40 @@ export async function readFileInside(root: string, relativePath: string, maxByte
 export function readFileInsideSync(root: string, relativePath: string, maxBytes: number): Buffer {
   checkMaxBytes(maxBytes);
   const t = parseTarget(root, relativePath, realRootSync(root));
-  let fd: number;
+  const folder = openParentSync(t);
   try {
-    let dir = t.realRoot;
-    for (const seg of t.segments.slice(0, -1)) {
-      dir = join(dir, seg);
-      const problem = parentProblem(t, dir, lstatSync(dir));
+    const path = entryPath(folder, lastSegment(t));
+    let fd: number;
+    try {
+      const problem = fileProblem(t, lstatSync(path), maxBytes);
       if (problem) throw problem;
+      fd = openSync(path, READ_FLAGS);
+    } catch (err) {
+      throw translate(err, t.shown);
     }
-    const problem = fileProblem(t, lstatSync(t.full), maxBytes);
-    if (problem) throw problem;
-    fd = openSync(t.full, READ_FLAGS);
-  } catch (err) {
-    throw translate(err, t.shown);
-  }
-  try {
-    const st = fstatSync(fd);
-    const where = openedPathSync(fd, t, st);
-    if (!isStrictlyInside(t.realRoot, where)) throw outsideError(t, where);
-    const problem = fileProblem(t, st, maxBytes);
-    if (problem) throw problem;
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const want = Math.min(Math.max(CHUNK, st.size + 1 - total), maxBytes + 1 - total);
-      if (want <= 0) break;
-      const buf = Buffer.allocUnsafe(want);
-      const got = readSync(fd, buf, 0, want, total);
-      if (got === 0) break;
-      chunks.push(buf.subarray(0, got));
-      total += got;
+    try {
+      const st = fstatSync(fd);
+      checkOpenedSync(t, folder, st);
+      const problem = fileProblem(t, st, maxBytes);
+      if (problem) throw problem;
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        const want = Math.min(Math.max(CHUNK, st.size + 1 - total), maxBytes + 1 - total);
+        if (want <= 0) break;
+        const buf = Buffer.allocUnsafe(want);
+        const got = readSync(fd, buf, 0, want, total);
+        if (got === 0) break;
+        chunks.push(buf.subarray(0, got));
+        total += got;
+      }
+      if (total > maxBytes) throw tooBigWhileReading(t, maxBytes);
+      return Buffer.concat(chunks, total);
+    } finally {
+      closeSync(fd);
     }
-    if (total > maxBytes) throw tooBigWhileReading(t, maxBytes);
-    return Buffer.concat(chunks, total);
   } finally {
-    closeSync(fd);
+    closeSync(folder.fd);
   }
 }
 
@@ -240,26 +434,29 @@ export async function writeFileInside(
   const mode = options.mode ?? 0o644;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError(`mode must be within 0o000-0o777, got ${mode}`);
   const t = parseTarget(root, relativePath, await realRoot(root));
-  let fh: FileHandle;
+  const folder = await openParent(t, true);
   try {
-    await checkParents(t, true);
-    fh = await open(t.full, CREATE_FLAGS, mode);
-  } catch (err) {
-    throw translate(err, t.shown);
-  }
-  // From here on the file is ours (EXCL): any failure removes it again, wherever it landed.
-  let where: string | undefined;
-  try {
-    where = await openedPath(fh, t);
-    if (!isStrictlyInside(t.realRoot, where)) throw outsideError(t, where);
-    await fh.chmod(mode);
-    await fh.writeFile(data);
-    return where;
-  } catch (err) {
-    await removeIfSame(where ?? t.full, fh);
-    throw err;
+    const path = entryPath(folder, lastSegment(t));
+    let fh: FileHandle;
+    try {
+      fh = await open(path, CREATE_FLAGS, mode);
+    } catch (err) {
+      throw translate(err, t.shown);
+    }
+    // From here on the file is ours (EXCL): any failure removes it again, by its name in the folder we hold.
+    try {
+      await checkOpened(t, folder, await fh.stat());
+      await fh.chmod(mode);
+      await fh.writeFile(data);
+      return join(t.realRoot, ...t.segments);
+    } catch (err) {
+      await removeIfSame(path, fh);
+      throw err;
+    } finally {
+      await fh.close();
+    }
   } finally {
-    await fh.close();
+    closeSync(folder.fd);
   }
 }
 
@@ -287,68 +484,6 @@ function parseJson<T>(data: Buffer, shown: string, schema: z.ZodType<T>): T {
     throw new SafeFsError('invalid', shown, `unexpected content: ${problems.join('; ')}`, { cause: parsed.error });
   }
   return parsed.data;
-}
-
-/** Every folder between the root and the file must be a real directory; `create` makes missing ones. */
-async function checkParents(t: Target, create: boolean): Promise<void> {
-  let dir = t.realRoot;
-  for (const seg of t.segments.slice(0, -1)) {
-    dir = join(dir, seg);
-    let st: Stats;
-    try {
-      st = await lstat(dir);
-    } catch (err) {
-      if (!create || !(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err;
-      // mkdir never follows a link at its last component: a link planted meanwhile makes it fail (EEXIST),
-      // and the lstat below then sees the link.
-      await mkdir(dir, { mode: 0o755 }).catch((e: unknown) => {
-        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
-      });
-      st = await lstat(dir);
-    }
-    const problem = parentProblem(t, dir, st);
-    if (problem) throw problem;
-  }
-}
-
-/** Checks the open descriptor itself: where it really is, and what it is. */
-async function verifyOpened(fh: FileHandle, t: Target): Promise<Stats> {
-  const where = await openedPath(fh, t);
-  if (!isStrictlyInside(t.realRoot, where)) throw outsideError(t, where);
-  return fh.stat();
-}
-
-/** The real path of an open descriptor: /proc/self/fd on Linux; elsewhere, the path re-resolved and proven to be the same inode. */
-async function openedPath(fh: FileHandle, t: Target): Promise<string> {
-  try {
-    return await readlink(`/proc/self/fd/${fh.fd}`);
-  } catch (err) {
-    if (!isNoProcfs(err)) throw err;
-  }
-  const [st, real] = await Promise.all([fh.stat(), realpath(t.full).catch(() => undefined)]);
-  const again = real === undefined ? undefined : await stat(real).catch(() => undefined);
-  if (real === undefined || again === undefined || again.dev !== st.dev || again.ino !== st.ino) {
-    throw new SafeFsError('outside', t.shown, 'changed while being opened');
-  }
-  return real;
-}
-
-function openedPathSync(fd: number, t: Target, st: Stats): string {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`);
-  } catch (err) {
-    if (!isNoProcfs(err)) throw err;
-  }
-  let real: string;
-  let again: Stats;
-  try {
-    real = realpathSync(t.full);
-    again = statSync(real);
-  } catch {
-    throw new SafeFsError('outside', t.shown, 'changed while being opened');
-  }
-  if (again.dev !== st.dev || again.ino !== st.ino) throw new SafeFsError('outside', t.shown, 'changed while being opened');
-  return real;
 }
 
 /** Reads at most maxBytes + 1 bytes, so a file that grows after fstat is still refused. */

@@ -20,6 +20,7 @@ import { Dispatcher } from './dispatcher.js';
 import { ensureMainGroup } from './groups.js';
 import { createIngest } from './ingest.js';
 import { Insight } from './insight.js';
+import { type InstanceLock, takeInstanceLock } from './instance-lock.js';
 import { groupPaths, prepareState, type StateLayout } from './layout.js';
 import { OutboxWorker } from './outbox-worker.js';
 import { MAX_SEND_FILE_BYTES } from './tool-context.js';
@@ -51,7 +52,21 @@ export interface StartOptions {
   egressTestSeam?: EgressTestSeam;
 }
 
+/**
+ * Starts pincer on the state folder `config.home`. Throws AlreadyRunningError, having touched nothing, when
+ * another live pincer uses that folder: its sockets, sandboxes and containers are not orphans.
+ */
 export async function startPincer(config: Config, log: Logger, options: StartOptions = {}): Promise<Pincer> {
+  const lock = takeInstanceLock(config.home, `http://${config.host}:${config.port}`);
+  try {
+    return await startLocked(config, log, options, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: Config, log: Logger, options: StartOptions, lock: InstanceLock): Promise<Pincer> {
   const layout = prepareState(config.home);
   const store = new Store(layout.db);
   const runtime = await selectRuntime({
@@ -201,6 +216,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
   outbox.wake();
   agents.recover();
   tasks.start();
+  lock.announce(local.url);
   log.info({ url: local.url, home: layout.home }, 'pincer is running');
 
   return {
@@ -219,6 +235,7 @@ export async function startPincer(config: Config, log: Logger, options: StartOpt
       await agents.stop();
       await outbox.stop();
       store.close();
+      lock.release();
     },
   };
 }
