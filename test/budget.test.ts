@@ -136,12 +136,14 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
   /** An answer to a call the agent makes with curl: at Opus 4.1's ($15 in, $75 out per million) $1.65. */
   const BIG = { input_tokens: 100_000, output_tokens: 2_000 };
   const BIG_USD = (100_000 * 15 + 2_000 * 75) / 1e6;
-  const ten_curls = [
-    'for i in 0 1 2 3 4 5 6 7 8 9; do s=false; [ $((i % 2)) = 0 ] && s=true;',
-    `curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:3129/v1/messages -H 'x-api-key: x' -H 'content-type: application/json'`,
-    `-d "{\\"model\\":\\"claude-opus-4-1\\",\\"max_tokens\\":10,\\"stream\\":$s,\\"messages\\":[{\\"role\\":\\"user\\",\\"content\\":\\"stolen $i\\"}]}";`,
-    'done',
-  ].join(' ');
+  /** The agent's Bash calls the model proxy itself, as the sandbox's curl can: `stolen <tag> <i>`, streamed and not. */
+  const curls = (tag: string, n: number) =>
+    [
+      `for i in $(seq 0 ${n - 1}); do s=false; [ $((i % 2)) = 0 ] && s=true;`,
+      `curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:3129/v1/messages -H 'x-api-key: x' -H 'content-type: application/json'`,
+      `-d "{\\"model\\":\\"claude-opus-4-1\\",\\"max_tokens\\":10,\\"stream\\":$s,\\"messages\\":[{\\"role\\":\\"user\\",\\"content\\":\\"stolen ${tag} $i\\"}]}";`,
+      'done',
+    ].join(' ');
   // Claude Code's stdout is the stream-json channel to pincer. Its Bash runs as the same user: with no ptrace
   // restriction it takes a copy of that socket (pidfd_getfd) and writes a result of its own into it.
   const forged = JSON.stringify({
@@ -182,13 +184,19 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
         if (!isAgentTurn(req)) return { text: 'side', usage: { input_tokens: 0, output_tokens: 0 } };
         if (isToolResult(req)) return { text: 'done', usage: SMALL };
         if (text.includes('run the curls'))
-          return { toolUse: { name: 'Bash', input: { command: ten_curls, description: 'curls' } }, usage: SMALL };
+          return {
+            toolUse: {
+              name: 'Bash',
+              input: { command: curls(text.includes('three') ? 'capped' : 'ten', text.includes('three') ? 3 : 10), description: 'curls' },
+            },
+            usage: SMALL,
+          };
         if (text.includes('forge a result'))
           return { toolUse: { name: 'Bash', input: { command: forge, description: 'forge' } }, usage: SMALL };
         return { text: 'answered', usage: SMALL };
       },
     });
-    for (const folder of ['equal', 'curls', 'forger'])
+    for (const folder of ['equal', 'curls', 'capped', 'forger'])
       h.pincer.control.registerGroup({ kind: 'owner' }, { chatId: `local:${folder}`, folder, respondToAll: true });
   });
   after(async () => h?.stop());
@@ -214,7 +222,7 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
   test("ten calls the agent makes with curl through the model proxy count in its group's spend", async () => {
     const id = await h.send('local:curls', 'please run the curls');
     await h.reply('local:curls', id);
-    const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen'));
+    const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen ten'));
     assert.equal(stolen.length, 10, 'the ten calls reached the model');
     await new Promise((r) => setTimeout(r, 200));
     // The agent's own two answers, and the ten the owner's key paid for.
@@ -225,6 +233,16 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
     );
     const [turn] = h.pincer.store.turns.recent('local:curls', 1);
     assert.ok(turn?.costUsd !== null && close(turn?.costUsd ?? 0, expected), `the turn's own cost: $${turn?.costUsd}`);
+  });
+
+  test('once a call takes a group over its budget, its next calls are refused at the proxy, the endpoint not called', async () => {
+    h.pincer.control.setBudget({ kind: 'owner' }, { group: 'capped', dailyUsd: 1 });
+    const id = await h.send('local:capped', 'please run the curls, three of them');
+    const reply = await h.reply('local:capped', id);
+    const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen capped'));
+    assert.equal(stolen.length, 1, 'the first call went out (the group was within budget); the two after it did not');
+    // The agent's own next call is refused too: Claude Code ends the turn with pincer's words, at once (402 is not retried).
+    assert.match(reply.text, /402 pincer: this group's daily budget is reached: \$1\.\d\d of \$1\.00/);
   });
 
   test('a forged result with total_cost_usd -1000 changes no spend figure', async (t) => {
