@@ -43,12 +43,22 @@ function post(socketPath: string, body: unknown): Promise<{ status: number; body
   });
 }
 
+/** Waits (bounded) until `done` holds: a call is recorded when the endpoint's answer closes, just after curl has it. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('spend metered at the model proxy', () => {
   let dir: string;
   let store: Store;
   let budgets: Budgets;
   let fake: FakeModel;
   let proxy: ModelProxy;
+  const calls = () => store.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM model_usage').get()?.n ?? 0;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pincer-metering-'));
@@ -85,8 +95,7 @@ describe('spend metered at the model proxy', () => {
       assert.equal(answer.status, 200, answer.body);
     }
     assert.equal(fake.requests.length, 10);
-    // The stream's 'close' is what records a call: give the last one a moment.
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => calls() === 10, 'ten recorded calls');
     const spent = budgets.view(CHAT).spentTodayUsd;
     const expected = 10 * BIG_OPUS_4_1_USD;
     assert.ok(Math.abs(spent - expected) <= expected * 0.01, `recorded $${spent}, the endpoint's usage prices to $${expected}`);
@@ -126,7 +135,7 @@ describe('spend metered at the model proxy', () => {
     const before = budgets.view(CHAT).spentTodayUsd;
     const answer = await post(proxy.socketPath, { model: 'claude-someday-9', max_tokens: 10, stream: true, messages: [] });
     assert.equal(answer.status, 200);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => calls() === 11, 'the call recorded');
     const row = store.db
       .prepare<[string], { cost: number | null; budget: number; input: number }>(
         'SELECT cost_usd AS cost, budget_usd AS budget, input_tokens AS input FROM model_usage WHERE model = ?',
