@@ -183,8 +183,8 @@ export const MIGRATIONS: readonly string[] = [
     budget_usd REAL NOT NULL,
     at INTEGER NOT NULL
   );
-  CREATE INDEX model_usage_by_time ON model_usage(at);
-  CREATE INDEX model_usage_by_chat ON model_usage(chat_id, at);
+  CREATE INDEX model_usage_by_time ON model_usage(at, budget_usd);
+  CREATE INDEX model_usage_by_chat ON model_usage(chat_id, at, budget_usd);
   -- Spend before metering (the agent's own figures) still counts for this day's and month's budgets.
   INSERT INTO model_usage (chat_id, model, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, web_searches, cost_usd, budget_usd, at)
     SELECT chat_id, NULL, COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), 0, 0, 0, cost_usd, cost_usd, ended_at

@@ -32,6 +32,7 @@ export interface UsageSlot {
 }
 
 const SLOT_MS = 15 * 60_000;
+const MAX_KNOWN_TOTALS = 1000;
 
 /** Every metered model call: the source of truth for spend (budgets) and usage. */
 export class ModelUsageTable {
@@ -39,6 +40,11 @@ export class ModelUsageTable {
   readonly #spent;
   readonly #spentForChat;
   readonly #since;
+  /**
+   * Totals asked for so far, by start and chat (every model call asks for up to four). Only this table writes
+   * model_usage, outside any transaction, so adding each recorded call keeps them true.
+   */
+  readonly #totals = new Map<string, { at: number; chatId: string | undefined; total: number }>();
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -58,12 +64,21 @@ export class ModelUsageTable {
 
   record(e: ModelUsageEntry): void {
     this.#insert.run(e);
+    for (const t of this.#totals.values()) if (e.at >= t.at && (t.chatId === undefined || t.chatId === e.chatId)) t.total += e.budgetUsd;
   }
 
   /** What calls at or after `at` count against budgets: all groups', or one chat's. */
   spentSince(at: number, chatId?: string): number {
-    const row = chatId === undefined ? this.#spent.get(at) : this.#spentForChat.get(at, chatId);
-    return row?.total ?? 0;
+    const key = `${at} ${chatId ?? ''}`;
+    let known = this.#totals.get(key);
+    if (!known) {
+      // Old periods' totals are never asked again: a bound, not an eviction policy, keeps the map small.
+      if (this.#totals.size >= MAX_KNOWN_TOTALS) this.#totals.clear();
+      const row = chatId === undefined ? this.#spent.get(at) : this.#spentForChat.get(at, chatId);
+      known = { at, chatId, total: row?.total ?? 0 };
+      this.#totals.set(key, known);
+    }
+    return known.total;
   }
 
   /** The calls since `at` by chat and quarter hour, for usage per group and day. */
