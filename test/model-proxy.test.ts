@@ -204,4 +204,32 @@ describe("model proxy, an agent's own calls with the owner's key", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a budget that cannot be read refuses the call (never lets it through)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-'));
+    const endpoint = await recordingEndpoint();
+    const errors: Error[] = [];
+    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: endpoint.url,
+      credential,
+      meter: {
+        admit: () => {
+          throw new Error('database is locked');
+        },
+        record: () => {},
+      },
+      onError: (e) => errors.push(e),
+    });
+    try {
+      const answer = await send(proxy.socketPath, 'POST', '/v1/messages?beta=true');
+      assert.equal(answer.status, 402);
+      assert.match(answer.body, /budget could not be checked/);
+      assert.deepEqual(endpoint.seen, []);
+      assert.match(errors[0]?.message ?? '', /checking the budget failed: database is locked/);
+    } finally {
+      await proxy.close();
+      await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

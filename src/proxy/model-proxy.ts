@@ -89,6 +89,16 @@ export function allowedCall(method: string | undefined, url: string): 'message' 
   return method === 'POST' ? CALLS.get(url) : undefined;
 }
 
+/** The meter's answer; a meter that fails refuses (a budget that cannot be read is not a budget that allows). */
+function admit(options: ModelProxyOptions): { ok: true } | { ok: false; message: string } {
+  try {
+    return options.meter?.admit() ?? { ok: true };
+  } catch (err) {
+    options.onError?.(new Error(`checking the budget failed: ${err instanceof Error ? err.message : String(err)}`));
+    return { ok: false, message: 'pincer: the budget could not be checked; no model call goes out' };
+  }
+}
+
 function answerError(res: ServerResponse, status: number, type: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ type: 'error', error: { type, message } }));
@@ -109,7 +119,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       answerError(res, 403, 'permission_error', 'pincer model proxy forwards only POST /v1/messages and /v1/messages/count_tokens');
       return;
     }
-    const admission = options.meter?.admit() ?? { ok: true };
+    const admission = admit(options);
     if (!admission.ok) {
       req.resume();
       options.onRefused?.({ method, path, reason: admission.message });
