@@ -49,7 +49,20 @@ describe('trace, status and usage', () => {
 
   test('usage is summed per group and day in pincer’s time zone; status shows channels, groups, queue, next tasks, today', async () => {
     const now = Date.now();
-    const turn = (chatId: string, endedAt: number, costUsd: number) =>
+    const turn = (chatId: string, endedAt: number, costUsd: number) => {
+      // The turn's one model call, as the proxy metered it; the turn itself carries no money for usage.
+      h.pincer.store.modelUsage.record({
+        chatId,
+        model: 'claude-haiku-4-5',
+        inputTokens: 100,
+        outputTokens: 10,
+        cacheWriteTokens: 0,
+        cacheReadTokens: 0,
+        webSearches: 0,
+        costUsd,
+        budgetUsd: costUsd,
+        at: endedAt,
+      });
       h.pincer.store.turns.record({
         chatId,
         firstSeq: 0,
@@ -64,6 +77,7 @@ describe('trace, status and usage', () => {
         inputTokens: 100,
         outputTokens: 10,
       });
+    };
     turn('local:family', now, 0.25);
     turn('local:family', now, 0.5);
     turn('local:family', now - 2 * DAY, 1);

@@ -1,39 +1,43 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { forwardHeaders, isApiPath, startModelProxy } from '../src/proxy/model-proxy.js';
+import { allowedCall, forwardHeaders, type ProxyRefusal, startModelProxy } from '../src/proxy/model-proxy.js';
 import { startFakeModel } from './helpers/fake-model.js';
 
 describe('model proxy', () => {
-  it('forwards only /v1/ API paths, nothing that climbs out of them', () => {
-    const table: Array<[string, boolean]> = [
-      ['/v1/messages?beta=true', true],
-      ['/v1/messages/count_tokens', true],
-      ['/', false],
-      ['/echo', false],
-      ['//evil.example/v1/x', false],
-      ['/v1/../echo', false],
-      ['/v1/%2e%2e/echo', false],
-      ['/v1/..%2fecho', false],
-      ['/v1/./messages', false],
-      ['/v1/%zz', false],
-      ['/v1/a\\..\\b', false],
-      ['http://evil.example/v1/messages', false],
+  it('forwards only the calls Claude Code makes, spelled as it spells them', () => {
+    const table: Array<[string, string, string | undefined]> = [
+      ['POST', '/v1/messages?beta=true', 'message'],
+      ['POST', '/v1/messages', 'message'],
+      ['POST', '/v1/messages/count_tokens?beta=true', 'count'],
+      ['POST', '/v1/messages/count_tokens', 'count'],
+      ['GET', '/v1/messages', undefined],
+      ['POST', '/v1/messages?beta=true&x=1', undefined],
+      ['POST', '/v1/messages/', undefined],
+      ['POST', '/v1/files', undefined],
+      ['POST', '/', undefined],
+      ['POST', '//evil.example/v1/messages', undefined],
+      ['POST', '/v1/../v1/messages', undefined],
+      ['POST', '/v1/%6dessages', undefined],
+      ['POST', 'http://evil.example/v1/messages', undefined],
     ];
-    for (const [path, ok] of table) assert.equal(isApiPath(path), ok, path);
+    for (const [method, path, call] of table) assert.equal(allowedCall(method, path), call, `${method} ${path}`);
   });
 
   it("replaces the sandbox's credential with the real one, in the header of its kind", () => {
     const incoming = { 'x-api-key': 'placeholder', authorization: 'Bearer placeholder', 'anthropic-version': '2023-06-01', host: 'x' };
     assert.deepEqual(forwardHeaders(incoming, { kind: 'api-key', value: 'REAL' }), {
       'anthropic-version': '2023-06-01',
+      'accept-encoding': 'identity',
       'x-api-key': 'REAL',
     });
     assert.deepEqual(forwardHeaders(incoming, { kind: 'oauth', value: 'TOK' }), {
       'anthropic-version': '2023-06-01',
+      'accept-encoding': 'identity',
       authorization: 'Bearer TOK',
     });
   });
@@ -100,6 +104,131 @@ describe('model proxy, streaming through', () => {
     } finally {
       await proxy.close();
       await fake.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("model proxy, an agent's own calls with the owner's key", () => {
+  const credential = { kind: 'api-key' as const, value: 'REAL' };
+
+  /** A model endpoint that records every request, whatever its method and path, and answers 200. */
+  async function recordingEndpoint(): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      seen,
+      close: () =>
+        new Promise((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  /** Sends a request over the proxy's socket exactly as written (as curl inside the sandbox would). */
+  function send(socketPath: string, method: string, path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { socketPath, method, path, headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end(method === 'GET' || method === 'HEAD' || method === 'DELETE' ? undefined : '{"model":"m","messages":[]}');
+    });
+  }
+
+  it('refuses files, batches, admin keys, odd spellings and other methods, and logs each; none reaches the endpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-'));
+    const endpoint = await recordingEndpoint();
+    const refused: ProxyRefusal[] = [];
+    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: endpoint.url,
+      credential,
+      onRefused: (r) => refused.push(r),
+    });
+    const attacks: Array<[string, string]> = [
+      ['GET', '/v1/files'],
+      ['DELETE', '/v1/files/file_011CNha8iCJcU1wXNR6q4V8w'],
+      ['POST', '/v1/files'],
+      ['GET', '/v1/messages/batches'],
+      ['POST', '/v1/messages/batches'],
+      ['POST', '/v1/organizations/api_keys'],
+      ['GET', '/v1/models'],
+      ['POST', '/v1/messages/../files'],
+      ['POST', '/v1//files'],
+      ['POST', '/v1/messages/%2e%2e/files'],
+      ['POST', '/v1/%2e%2e/v1/files'],
+      ['POST', '/v1/messages/count_tokens/../../files'],
+      ['POST', '//v1/messages'],
+      ['POST', '/v1/messages?beta=true&batch=1'],
+      ['HEAD', '/v1/messages'],
+      ['PUT', '/v1/messages'],
+      ['GET', '/v1/messages'],
+      ['POST', 'http://127.0.0.1/v1/files'],
+    ];
+    try {
+      for (const [method, path] of attacks) {
+        const answer = await send(proxy.socketPath, method, path);
+        assert.equal(answer.status, 403, `${method} ${path}`);
+        if (method !== 'HEAD') assert.match(answer.body, /"permission_error"/, `${method} ${path}`);
+      }
+      assert.deepEqual(endpoint.seen, [], 'nothing reached the endpoint with the real key');
+      assert.deepEqual(
+        refused.map((r) => `${r.method} ${r.path}`),
+        attacks.map(([m, p]) => `${m} ${p}`),
+        'each refusal is reported with its method and path',
+      );
+      // The way Claude Code calls still goes through.
+      assert.equal((await send(proxy.socketPath, 'POST', '/v1/messages?beta=true')).status, 200);
+      assert.equal((await send(proxy.socketPath, 'POST', '/v1/messages/count_tokens?beta=true')).status, 200);
+      assert.deepEqual(endpoint.seen, ['POST /v1/messages?beta=true', 'POST /v1/messages/count_tokens?beta=true']);
+    } finally {
+      await proxy.close();
+      await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a budget that cannot be read refuses the call (never lets it through)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-'));
+    const endpoint = await recordingEndpoint();
+    const errors: Error[] = [];
+    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: endpoint.url,
+      credential,
+      meter: {
+        admit: () => {
+          throw new Error('database is locked');
+        },
+        record: () => {},
+      },
+      onError: (e) => errors.push(e),
+    });
+    try {
+      const answer = await send(proxy.socketPath, 'POST', '/v1/messages?beta=true');
+      assert.equal(answer.status, 402);
+      assert.match(answer.body, /budget could not be checked/);
+      assert.deepEqual(endpoint.seen, []);
+      assert.match(errors[0]?.message ?? '', /checking the budget failed: database is locked/);
+    } finally {
+      await proxy.close();
+      await endpoint.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -7,7 +7,8 @@ import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/egress-policy.js';
 import { type EgressRecord, type EgressTestSeam, startEgressProxy } from '../proxy/egress-proxy.js';
-import { startModelProxy } from '../proxy/model-proxy.js';
+import { SpendTally } from '../proxy/model-metering.js';
+import { type ModelMeter, startModelProxy } from '../proxy/model-proxy.js';
 import type { Runtime } from '../sandbox/types.js';
 import { type PromptContent, PromptStream } from './prompt-stream.js';
 import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
@@ -18,6 +19,7 @@ export interface TurnOutcome {
   /** The agent's final text, or what went wrong. */
   text: string;
   sessionId: string;
+  /** Metered by the model proxy for the calls since the previous result; null when a model's price is not known. */
   costUsd: number | null;
   inputTokens: number | null;
   outputTokens: number | null;
@@ -65,6 +67,8 @@ export interface AgentSessionOptions {
   egressTestSeam?: EgressTestSeam;
   onEgress: (record: EgressRecord) => void;
   credential: ModelCredential;
+  /** The group's spend: every model call of the sandbox is admitted and metered by it, at the proxy. */
+  meter: ModelMeter;
   modelBaseUrl: string;
   model: string | undefined;
   /** How often Claude Code retries a failed model request before the turn fails. */
@@ -88,6 +92,10 @@ export class AgentSession {
   #sessionId: string | undefined;
   #query: Query | undefined;
   #prepare = false;
+  /** What the proxy metered since the last result. */
+  readonly #spend = new SpendTally();
+  /** The agent's own running total at its last result (a cross-check only: the sandbox writes it). */
+  #reportedTotalUsd: number | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.done = this.#run(options);
@@ -129,6 +137,19 @@ export class AgentSession {
     this.#abort.abort();
   }
 
+  /** The turn's result: its cost and tokens are what the proxy metered, never what the sandbox says. */
+  #outcome(o: AgentSessionOptions, m: SDKResultMessage): TurnOutcome {
+    const spent = this.#spend.take();
+    // Claude Code reports a running total for the session (continued from the transcript when resumed).
+    const total = Number.isFinite(m.total_cost_usd) ? m.total_cost_usd : undefined;
+    const base = this.#reportedTotalUsd ?? (o.resume ? undefined : 0);
+    const reportedUsd = total !== undefined && base !== undefined ? total - base : undefined;
+    this.#reportedTotalUsd = total;
+    if (reportedUsd !== undefined && spent.costUsd !== null && Math.abs(reportedUsd - spent.costUsd) > Math.max(0.01, spent.costUsd / 5))
+      o.log.warn({ meteredUsd: spent.costUsd, reportedUsd }, "the agent's own figure for a turn's cost differs from the metered one");
+    return toOutcome(m, spent);
+  }
+
   async #compactEnd(o: AgentSessionOptions, end: CompactEnd): Promise<void> {
     try {
       await o.handlers.onCompactEnd?.(end);
@@ -160,7 +181,16 @@ export class AgentSession {
         startModelProxy(o.plan.modelSocket, {
           upstream: o.modelBaseUrl,
           credential: o.credential,
+          meter: {
+            admit: () => o.meter.admit(),
+            record: (call) => {
+              o.meter.record(call);
+              this.#spend.add(call);
+            },
+          },
           onRequest: () => o.handlers.onModelRequest(),
+          onRefused: (refusal) => o.log.warn(refusal, 'model proxy refused a request'),
+          onUnmetered: (why) => o.log.warn({ why }, 'a model answer could not be metered'),
           onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
         }),
       ]);
@@ -193,7 +223,7 @@ export class AgentSession {
       if (this.#prepare) this.#warmUp(messages);
       for await (const m of messages) {
         if ('session_id' in m && typeof m.session_id === 'string' && m.session_id) this.#sessionId = m.session_id;
-        if (m.type === 'result') o.handlers.onResult(toOutcome(m));
+        if (m.type === 'result') o.handlers.onResult(this.#outcome(o, m));
         else if (m.type === 'system' && m.subtype === 'compact_boundary')
           await this.#compactEnd(o, { ok: true, trigger: m.compact_metadata.trigger === 'auto' ? 'auto' : 'manual' });
         else if (m.type === 'system' && m.subtype === 'status' && m.compact_result === 'failed')
@@ -236,14 +266,8 @@ function preCompactHooks(o: AgentSessionOptions): Partial<Record<'PreCompact', H
   return { PreCompact: [{ hooks: [hook], timeout: 120 }] };
 }
 
-function toOutcome(m: SDKResultMessage): TurnOutcome {
-  const common = {
-    sessionId: m.session_id,
-    costUsd: m.total_cost_usd ?? null,
-    inputTokens: m.usage?.input_tokens ?? null,
-    outputTokens: m.usage?.output_tokens ?? null,
-    durationMs: m.duration_ms ?? null,
-  };
+function toOutcome(m: SDKResultMessage, spent: Pick<TurnOutcome, 'costUsd' | 'inputTokens' | 'outputTokens'>): TurnOutcome {
+  const common = { sessionId: m.session_id, ...spent, durationMs: m.duration_ms ?? null };
   if (m.subtype === 'success' && !m.is_error) return { ok: true, text: m.result, ...common };
   const text = m.subtype === 'success' ? m.result : m.errors.join('; ') || m.subtype;
   return { ok: false, text, ...common };

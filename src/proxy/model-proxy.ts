@@ -1,5 +1,6 @@
-// The host side of the sandbox's only way to the model: a Unix-socket HTTP server that swaps the
-// sandbox's placeholder credential for the real one and streams the exchange through unbuffered.
+// The host side of the sandbox's only way to the model: a Unix-socket HTTP server that forwards only the
+// calls Claude Code makes, swaps the sandbox's placeholder credential for the real one, streams the exchange
+// through unbuffered, and meters each answer's usage for the group's budget.
 
 import { rmSync } from 'node:fs';
 import {
@@ -12,14 +13,34 @@ import {
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ModelCredential } from '../config.js';
+import { type MeteredCall, usageReader } from './model-metering.js';
 import { listenUnix } from './unix-listen.js';
+
+/** The group's spend, as the proxy sees it: asked before each call goes out, told what each answer used. */
+export interface ModelMeter {
+  /** Whether a call may go out now; a refusal's message is what Claude Code is answered. */
+  admit(): { ok: true } | { ok: false; message: string };
+  record(call: MeteredCall): void;
+}
+
+/** A request the proxy answered itself, without forwarding it. */
+export interface ProxyRefusal {
+  method: string;
+  path: string;
+  reason: string;
+}
 
 export interface ModelProxyOptions {
   /** Base URL of the real model endpoint, e.g. https://api.anthropic.com */
   upstream: string;
   credential: ModelCredential;
+  /** Without one nothing is metered or refused for budget (pincer doctor's one-token check). */
+  meter?: ModelMeter;
   /** Called as each request arrives, before it is forwarded. */
   onRequest?: (path: string) => void;
+  onRefused?: (refusal: ProxyRefusal) => void;
+  /** A successful model answer whose usage could not be read: its cost is not counted. */
+  onUnmetered?: (why: string) => void;
   onError?: (err: Error) => void;
 }
 
@@ -39,27 +60,49 @@ const DROPPED = new Set([
   'upgrade',
   'x-api-key',
   'authorization',
+  'accept-encoding',
 ]);
 
 export function forwardHeaders(incoming: IncomingMessage['headers'], credential: ModelCredential): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(incoming)) if (v !== undefined && !DROPPED.has(k)) out[k] = v;
+  // Uncompressed, so that the usage in the answer can be read on its way through.
+  out['accept-encoding'] = 'identity';
   if (credential.kind === 'api-key') out['x-api-key'] = credential.value;
   else out.authorization = `Bearer ${credential.value}`;
   return out;
 }
 
-/** `/v1/…` in origin form, nothing that could climb out of it once joined to the endpoint's base path. */
-export function isApiPath(path: string): boolean {
-  if (!path.startsWith('/v1/')) return false;
-  const pathname = path.split('?')[0] ?? '';
-  let decoded: string;
+/**
+ * The calls Claude Code makes, as it spells them (its own gateway lists exactly these two paths): a model
+ * call is metered, a token count is free. Anything else (files, batches, admin keys, any other spelling)
+ * is refused, so the real credential goes with nothing else.
+ */
+const CALLS: ReadonlyMap<string, 'message' | 'count'> = new Map([
+  ['/v1/messages', 'message'],
+  ['/v1/messages?beta=true', 'message'],
+  ['/v1/messages/count_tokens', 'count'],
+  ['/v1/messages/count_tokens?beta=true', 'count'],
+]);
+
+/** Which allowed call a request is, compared as sent (no decoding, no normalizing); undefined: refused. */
+export function allowedCall(method: string | undefined, url: string): 'message' | 'count' | undefined {
+  return method === 'POST' ? CALLS.get(url) : undefined;
+}
+
+/** The meter's answer; a meter that fails refuses (a budget that cannot be read is not a budget that allows). */
+function admit(options: ModelProxyOptions): { ok: true } | { ok: false; message: string } {
   try {
-    decoded = decodeURIComponent(pathname);
-  } catch {
-    return false;
+    return options.meter?.admit() ?? { ok: true };
+  } catch (err) {
+    options.onError?.(new Error(`checking the budget failed: ${err instanceof Error ? err.message : String(err)}`));
+    return { ok: false, message: 'pincer: the budget could not be checked; no model call goes out' };
   }
-  return !decoded.split('/').some((segment) => segment === '..' || segment === '.') && !decoded.includes('\\');
+}
+
+function answerError(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ type: 'error', error: { type, message } }));
 }
 
 export async function startModelProxy(socketPath: string, options: ModelProxyOptions): Promise<ModelProxy> {
@@ -69,13 +112,20 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = req.url ?? '/';
-    // The real credential goes only with API calls: never to another path of the endpoint's host.
-    if (!isApiPath(path)) {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'pincer model proxy forwards only /v1/ paths' } }),
-      );
+    const method = req.method ?? '';
+    const call = allowedCall(method, path);
+    if (!call) {
       req.resume();
+      options.onRefused?.({ method, path, reason: 'not a call Claude Code makes' });
+      answerError(res, 403, 'permission_error', 'pincer model proxy forwards only POST /v1/messages and /v1/messages/count_tokens');
+      return;
+    }
+    const admission = admit(options);
+    if (!admission.ok) {
+      req.resume();
+      options.onRefused?.({ method, path, reason: admission.message });
+      // 402: Claude Code does not retry it (it retries 400, 429 and 5xx) and ends the turn with the message.
+      answerError(res, 402, 'billing_error', admission.message);
       return;
     }
     options.onRequest?.(path);
@@ -85,11 +135,12 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         protocol: base.protocol,
         hostname: base.hostname,
         port: base.port || undefined,
-        method: req.method,
+        method,
         path: basePath + path,
         headers: { ...forwardHeaders(req.headers, options.credential), host: base.host },
       },
       (upstreamRes) => {
+        if (call === 'message') meterAnswer(upstreamRes, options);
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         // A stream the endpoint cuts midway is cut here too: pipe() alone would leave the agent waiting forever.
         upstreamRes.on('error', (err) => {
@@ -133,4 +184,34 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         });
       }),
   };
+}
+
+/**
+ * Reads the usage of a model answer as it streams past, and records it once the answer is over: whole, cut
+ * by the endpoint, or abandoned by the agent (what the endpoint had reported by then was billed).
+ */
+function meterAnswer(upstreamRes: IncomingMessage, options: ModelProxyOptions): void {
+  const { meter } = options;
+  const status = upstreamRes.statusCode ?? 0;
+  // An error answer bills nothing.
+  if (!meter || status < 200 || status >= 300) return;
+  const encoding = upstreamRes.headers['content-encoding'];
+  const reader = encoding === undefined || encoding === 'identity' ? usageReader(upstreamRes.headers['content-type']) : undefined;
+  if (!reader) {
+    options.onUnmetered?.(`answer ${status} of type ${upstreamRes.headers['content-type'] ?? 'none'}, encoding ${encoding ?? 'none'}`);
+    return;
+  }
+  upstreamRes.on('data', (chunk: Buffer) => reader.write(chunk));
+  upstreamRes.once('close', () => {
+    const used = reader.result();
+    if (!used) {
+      options.onUnmetered?.(`answer ${status} without a readable usage`);
+      return;
+    }
+    try {
+      meter.record(used);
+    } catch (err) {
+      options.onError?.(new Error(`recording a model call's usage failed: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  });
 }

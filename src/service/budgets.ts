@@ -1,7 +1,11 @@
 // Spend limits: one per group and one over all groups, per calendar day and month in pincer's time zone.
 // When one is reached no agent starts for the group; the chat is told once per period and limit; what it
 // sent is kept and answered when the budget allows again (raised by the main group, or a new day/month).
+// Spend is what the model proxy metered from the endpoint's answers, for every call a sandbox made; the
+// proxy also refuses a group's calls once a limit is reached, whoever in the sandbox makes them.
 import type { Logger } from '../log.js';
+import { budgetCostUsd, callCostUsd, type MeteredCall } from '../proxy/model-metering.js';
+import type { ModelMeter } from '../proxy/model-proxy.js';
 import { wallAt, wallToInstant } from '../scheduler/schedule.js';
 import { type BudgetLimits, GLOBAL_SCOPE, type Store } from '../store/index.js';
 
@@ -69,6 +73,31 @@ export class Budgets {
     return { ok: true };
   }
 
+  /** The meter of a sandbox of this chat's group: its model calls are admitted against, and counted in, the budgets. */
+  meterFor(chatId: string): ModelMeter {
+    return {
+      admit: () => {
+        const verdict = this.check(chatId);
+        return verdict.ok
+          ? verdict
+          : { ok: false, message: `pincer: ${describeVerdict(verdict)}; no model call goes out until it allows again` };
+      },
+      record: (call: MeteredCall) =>
+        this.#d.store.modelUsage.record({
+          chatId,
+          model: call.model,
+          inputTokens: call.usage.input,
+          outputTokens: call.usage.output,
+          cacheWriteTokens: call.usage.cacheWrite5m + call.usage.cacheWrite1h,
+          cacheReadTokens: call.usage.cacheRead,
+          webSearches: call.usage.webSearches,
+          costUsd: callCostUsd(call),
+          budgetUsd: budgetCostUsd(call),
+          at: this.#now(),
+        }),
+    };
+  }
+
   /**
    * A message (or a scheduled run, seq null) gets no agent because of a budget: the trace says why, and the
    * chat is told, once per period and limit (a raised limit that is reached again is news).
@@ -76,8 +105,7 @@ export class Budgets {
   refuse(chatId: string, seq: number | null, verdict: Exclude<BudgetVerdict, { ok: true }>): void {
     const { store } = this.#d;
     const now = this.#now();
-    const what = `${verdict.scope === 'group' ? "this group's" : 'the overall'} ${verdict.period === 'day' ? 'daily' : 'monthly'} budget`;
-    const detail = `${what} is reached: ${usd(verdict.spentUsd)} of ${usd(verdict.limitUsd)}`;
+    const detail = describeVerdict(verdict);
     store.events.record({ messageSeq: seq, chatId, stage: 'over_budget', detail, at: now });
     const start = verdict.period === 'day' ? startOfDay(now, this.#d.timezone) : startOfMonth(now, this.#d.timezone);
     const period = `${verdict.scope}:${verdict.period}:${start}:${verdict.limitUsd}`;
@@ -92,9 +120,14 @@ export class Budgets {
   }
 
   #spentSince(at: number, chatId?: string): number {
-    const { store } = this.#d;
-    return store.turns.costSince(at, chatId) + store.taskRuns.isolatedCostSince(at, chatId);
+    return this.#d.store.modelUsage.spentSince(at, chatId);
   }
+}
+
+/** "this group's daily budget is reached: $3.00 of $2.00" */
+function describeVerdict(verdict: Exclude<BudgetVerdict, { ok: true }>): string {
+  const what = `${verdict.scope === 'group' ? "this group's" : 'the overall'} ${verdict.period === 'day' ? 'daily' : 'monthly'} budget`;
+  return `${what} is reached: ${usd(verdict.spentUsd)} of ${usd(verdict.limitUsd)}`;
 }
 
 const DAY_MS = 24 * 3600_000;

@@ -223,6 +223,7 @@ export class GroupLane implements Lane {
         this.#log.debug({ egress: r }, r.allowed ? 'egress allowed' : 'egress refused');
       },
       credential,
+      meter: this.#deps.budgets.meterFor(chatId),
       modelBaseUrl: settings.modelBaseUrl,
       model: settings.model,
       maxRetries: settings.modelMaxRetries,

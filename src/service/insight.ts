@@ -21,7 +21,12 @@ export interface UsageRow {
   date: string;
   group: string;
   turns: number;
+  /** Model calls the proxy metered (every call the group's sandboxes made). */
+  calls: number;
+  /** Of the calls with a known price. */
   costUsd: number;
+  /** Calls to a model whose price is not known: their cost is not in `costUsd`. */
+  unpricedCalls: number;
   inputTokens: number;
   outputTokens: number;
 }
@@ -92,25 +97,34 @@ export class Insight {
     };
   }
 
-  /** Cost and tokens per group and day (in pincer's time zone) for the last `days` days, newest first. */
+  /** Turns, metered calls, cost and tokens per group and day (in pincer's time zone) for the last `days` days, newest first. */
   usage(days: number): UsageRow[] {
     const { store } = this.#d;
     const since = this.#now() - days * DAY_MS;
     const folder = new Map(store.groups.list().map((g) => [g.chatId, g.folder]));
     const rows = new Map<string, UsageRow>();
-    const add = (chatId: string, at: number, cost: number | null, input: number | null, output: number | null, turns: number) => {
+    const rowOf = (chatId: string, at: number): UsageRow => {
       const date = this.#day.format(at);
       const group = folder.get(chatId) ?? chatId;
       const key = `${date} ${group}`;
-      const row = rows.get(key) ?? { date, group, turns: 0, costUsd: 0, inputTokens: 0, outputTokens: 0 };
-      row.turns += turns;
-      row.costUsd += cost ?? 0;
-      row.inputTokens += input ?? 0;
-      row.outputTokens += output ?? 0;
-      rows.set(key, row);
+      let row = rows.get(key);
+      if (!row) {
+        row = { date, group, turns: 0, calls: 0, costUsd: 0, unpricedCalls: 0, inputTokens: 0, outputTokens: 0 };
+        rows.set(key, row);
+      }
+      return row;
     };
-    for (const t of store.turns.costsSince(since)) add(t.chatId, t.endedAt, t.costUsd, t.inputTokens, t.outputTokens, 1);
-    for (const r of store.taskRuns.isolatedCostsSince(since)) add(r.chatId, r.endedAt, r.costUsd, null, null, 1);
+    for (const t of store.turns.endedSince(since)) rowOf(t.chatId, t.endedAt).turns += 1;
+    for (const r of store.taskRuns.isolatedCostsSince(since)) rowOf(r.chatId, r.endedAt).turns += 1;
+    // The money and tokens are the proxy's metering, never what an agent reported.
+    for (const slot of store.modelUsage.usageSince(since)) {
+      const row = rowOf(slot.chatId, slot.at);
+      row.calls += slot.calls;
+      row.costUsd += slot.costUsd;
+      row.unpricedCalls += slot.unpricedCalls;
+      row.inputTokens += slot.inputTokens;
+      row.outputTokens += slot.outputTokens;
+    }
     return [...rows.values()].sort((a, b) => b.date.localeCompare(a.date) || a.group.localeCompare(b.group));
   }
 }

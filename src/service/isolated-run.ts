@@ -94,6 +94,7 @@ export class IsolatedRun implements Lane {
       egressTestSeam: this.#deps.egressTestSeam,
       onEgress: (r) => store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null }),
       credential: settings.credential,
+      meter: this.#deps.budgets.meterFor(chatId),
       modelBaseUrl: settings.modelBaseUrl,
       model: settings.model,
       maxRetries: settings.modelMaxRetries,

@@ -6,6 +6,7 @@ import { EgressTable } from './egress.js';
 import { EventTable } from './events.js';
 import { GroupTable } from './groups.js';
 import { MessageTable } from './messages.js';
+import { ModelUsageTable } from './model-usage.js';
 import { OutboxTable } from './outbox.js';
 import { TaskRunTable, TaskTable } from './tasks.js';
 import { TurnTable } from './turns.js';
@@ -19,6 +20,7 @@ export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
 export type { Group, GroupSettings, GroupState, NewGroup } from './groups.js';
 export type { NewMessage, StoredMessage } from './messages.js';
+export type { ModelUsageEntry, UsageSlot } from './model-usage.js';
 export type { OutboxItem } from './outbox.js';
 export type { ContextMode, NewTask, RunEnd, ScheduleKind, Task, TaskRun, TaskStatus, TaskUpdate } from './tasks.js';
 export type { TurnRecord } from './turns.js';
@@ -37,6 +39,7 @@ export class Store {
   readonly taskRuns: TaskRunTable;
   readonly webSessions: WebSessionTable;
   readonly budgets: BudgetTable;
+  readonly modelUsage: ModelUsageTable;
   /** Tasks, groups and trace events as they change (messages have their own `messages.changes`). */
   readonly changes: StoreChanges = storeChanges();
   /** One transaction wrapper for every call: better-sqlite3 builds a new one per `db.transaction()`. */
@@ -56,6 +59,7 @@ export class Store {
     this.taskRuns = new TaskRunTable(this.db, this.changes);
     this.webSessions = new WebSessionTable(this.db);
     this.budgets = new BudgetTable(this.db);
+    this.modelUsage = new ModelUsageTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

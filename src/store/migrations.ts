@@ -202,4 +202,28 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX task_runs_by_end ON task_runs(ended_at) WHERE context_mode = 'isolated';
   CREATE INDEX task_runs_running ON task_runs(task_id, id) WHERE status = 'running';
   `,
+  `
+  CREATE TABLE model_usage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id TEXT NOT NULL,
+    model TEXT,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    web_searches INTEGER NOT NULL,
+    cost_usd REAL,
+    budget_usd REAL NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX model_usage_by_time ON model_usage(at, budget_usd);
+  CREATE INDEX model_usage_by_chat ON model_usage(chat_id, at, budget_usd);
+  -- Spend before metering (the agent's own figures) still counts for this day's and month's budgets.
+  INSERT INTO model_usage (chat_id, model, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, web_searches, cost_usd, budget_usd, at)
+    SELECT chat_id, NULL, COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), 0, 0, 0, cost_usd, cost_usd, ended_at
+    FROM turns WHERE cost_usd IS NOT NULL;
+  INSERT INTO model_usage (chat_id, model, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, web_searches, cost_usd, budget_usd, at)
+    SELECT chat_id, NULL, COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), 0, 0, 0, cost_usd, cost_usd, ended_at
+    FROM task_runs WHERE context_mode = 'isolated' AND cost_usd IS NOT NULL AND ended_at IS NOT NULL;
+  `,
 ];

@@ -251,8 +251,6 @@ export class TaskRunTable {
   readonly #finishMessages;
   readonly #last;
   readonly #isolatedCosts;
-  readonly #isolatedCostTotal;
-  readonly #isolatedCostTotalForChat;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -281,12 +279,6 @@ export class TaskRunTable {
     >(
       `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ?, input_tokens = ?, output_tokens = ?
        WHERE id = ? AND status = 'running'`,
-    );
-    this.#isolatedCostTotal = db.prepare<[number], { total: number | null }>(
-      `SELECT SUM(cost_usd) AS total FROM task_runs WHERE context_mode = 'isolated' AND ended_at >= ?`,
-    );
-    this.#isolatedCostTotalForChat = db.prepare<[number, string], { total: number | null }>(
-      `SELECT SUM(cost_usd) AS total FROM task_runs WHERE context_mode = 'isolated' AND ended_at >= ? AND chat_id = ?`,
     );
     this.#finishMessages = db.prepare<[string, number, number | null, string | null, string | null, number | null, string, number, number]>(
       `UPDATE task_runs SET status = ?, ended_at = ?, duration_ms = ?, result = ?, error = ?, cost_usd = ?
@@ -355,12 +347,6 @@ export class TaskRunTable {
       id,
     );
     if (changes > 0) this.#changes.emit('tasks');
-  }
-
-  /** The total cost of isolated runs that ended at or after `at`: all groups', or one chat's. */
-  isolatedCostSince(at: number, chatId?: string): number {
-    const row = chatId === undefined ? this.#isolatedCostTotal.get(at) : this.#isolatedCostTotalForChat.get(at, chatId);
-    return row?.total ?? 0;
   }
 
   /** Costs of isolated runs since `at` (group-context runs are counted with their group's turns). */

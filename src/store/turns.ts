@@ -11,6 +11,7 @@ export interface TurnRecord {
   startedAt: number;
   endedAt: number;
   durationMs: number | null;
+  /** What the model proxy metered for the turn's calls; null when a model's price is not known. */
   costUsd: number | null;
   inputTokens: number | null;
   outputTokens: number | null;
@@ -19,9 +20,7 @@ export interface TurnRecord {
 export class TurnTable {
   readonly #insert;
   readonly #forChat;
-  readonly #since;
-  readonly #costSince;
-  readonly #costSinceForChat;
+  readonly #endedSince;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -34,30 +33,14 @@ export class TurnTable {
          input_tokens AS inputTokens, output_tokens AS outputTokens
        FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
     );
-    this.#since = db.prepare<
-      [number],
-      { chatId: string; endedAt: number; costUsd: number | null; inputTokens: number | null; outputTokens: number | null }
-    >(
-      `SELECT chat_id AS chatId, ended_at AS endedAt, cost_usd AS costUsd, input_tokens AS inputTokens, output_tokens AS outputTokens
-       FROM turns WHERE ended_at >= ? ORDER BY id`,
-    );
-    this.#costSince = db.prepare<[number], { total: number | null }>('SELECT SUM(cost_usd) AS total FROM turns WHERE ended_at >= ?');
-    this.#costSinceForChat = db.prepare<[number, string], { total: number | null }>(
-      'SELECT SUM(cost_usd) AS total FROM turns WHERE ended_at >= ? AND chat_id = ?',
+    this.#endedSince = db.prepare<[number], { chatId: string; endedAt: number }>(
+      'SELECT chat_id AS chatId, ended_at AS endedAt FROM turns WHERE ended_at >= ? ORDER BY id',
     );
   }
 
-  /** The total cost of turns that ended at or after `at`: all groups', or one chat's. */
-  costSince(at: number, chatId?: string): number {
-    const row = chatId === undefined ? this.#costSince.get(at) : this.#costSinceForChat.get(at, chatId);
-    return row?.total ?? 0;
-  }
-
-  /** What every turn since `at` cost, for usage per group and day. */
-  costsSince(
-    at: number,
-  ): Array<{ chatId: string; endedAt: number; costUsd: number | null; inputTokens: number | null; outputTokens: number | null }> {
-    return this.#since.all(at);
+  /** When each turn since `at` ended, and for which chat: turns per group and day (their cost is metered per call). */
+  endedSince(at: number): Array<{ chatId: string; endedAt: number }> {
+    return this.#endedSince.all(at);
   }
 
   record(t: TurnRecord): void {

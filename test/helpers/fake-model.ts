@@ -33,11 +33,19 @@ export interface ErrorReply {
 /** One block of an assistant message: text, or a call of the tool `name`. */
 export type ContentBlock = { text: string } | { toolUse: { name: string; input: unknown } };
 
+/** The token counts a reply reports (the API's `usage` names); unset ones are the fake's defaults (10 in, 5 out, no cache). */
+export interface ReplyUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
+}
+
 export type ModelReply =
-  | { text: string; delayMs?: number }
-  | { toolUse: { name: string; input: unknown }; delayMs?: number }
+  | { text: string; delayMs?: number; usage?: ReplyUsage }
+  | { toolUse: { name: string; input: unknown }; delayMs?: number; usage?: ReplyUsage }
   /** Several blocks in one message, in order (e.g. text, then parallel tool calls); it stops for tools when any is a call. */
-  | { content: ContentBlock[]; delayMs?: number }
+  | { content: ContentBlock[]; delayMs?: number; usage?: ReplyUsage }
   | ErrorReply
   /** A normal text reply's first `cutAfterEvents` SSE events, then the connection is destroyed. */
   | { cutAfterEvents: number; text?: string; delayMs?: number }
@@ -113,7 +121,12 @@ export function errorBody(reply: ErrorReply): string {
   return JSON.stringify({ type: 'error', error: { type, message: reply.error } });
 }
 
-type ContentReply = ContentBlock | { content: ContentBlock[] };
+type ContentReply = (ContentBlock | { content: ContentBlock[] }) & { usage?: ReplyUsage };
+
+/** The whole reply's usage: the defaults with what the reply sets. */
+function usageOf(reply: ContentReply): Required<ReplyUsage> {
+  return { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...reply.usage };
+}
 
 /** The blocks of a content reply: a plain text or tool reply is a message of one block. */
 function blocksOf(reply: ContentReply): ContentBlock[] {
@@ -144,7 +157,7 @@ function wholeMessage(reply: ContentReply, model: string): unknown {
     content,
     stop_reason: stopReasonOf(blocks),
     stop_sequence: null,
-    usage: { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    usage: usageOf(reply),
   };
 }
 
@@ -152,7 +165,9 @@ function wholeMessage(reply: ContentReply, model: string): unknown {
 function streamReply(reply: ContentReply, model: string): string[] {
   const blocks = blocksOf(reply);
   const id = messageId();
-  const usage = { input_tokens: 10, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  // As the API does: the input counts at the start, the output's running total at the end.
+  const { output_tokens, ...input } = usageOf(reply);
+  const usage = { ...input, output_tokens: 0 };
   const out = [
     sse('message_start', {
       type: 'message_start',
@@ -185,7 +200,7 @@ function streamReply(reply: ContentReply, model: string): string[] {
     sse('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: stopReasonOf(blocks), stop_sequence: null },
-      usage: { output_tokens: 5 },
+      usage: { output_tokens },
     }),
   );
   out.push(sse('message_stop', { type: 'message_stop' }));
