@@ -384,6 +384,21 @@ describe('groups: isolation settings', () => {
     assert.deepEqual(a.extraMounts, []);
   });
 
+  test("a removed group's slot (its sandbox uid) is never given to a later group, across restarts too", () => {
+    group('local:a');
+    const b = group('local:b');
+    store.groups.remove('local:b');
+    const c = group('local:c');
+    assert.notEqual(c.sandboxSlot, b.sandboxSlot);
+    store.groups.remove('local:c');
+    store.close();
+    store = new Store(path);
+    const d = group('local:d');
+    assert.ok(d.sandboxSlot > c.sandboxSlot, `slot ${d.sandboxSlot} after ${c.sandboxSlot}`);
+    const bAgain = group('local:b');
+    assert.ok(bAgain.sandboxSlot > d.sandboxSlot, 'joining again gets a new slot too');
+  });
+
   test('policies and mounts are stored validated; a hand-edited invalid row fails loudly, naming the group', () => {
     group('local:a');
     store.groups.setEgressPolicy('local:a', { mode: 'allowlist', domains: ['Example.ORG.'] });

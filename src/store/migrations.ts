@@ -169,4 +169,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE groups ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
   `,
+  // Sandbox slots come from a counter that only grows: a removed group's uid is never handed to another group.
+  `
+  CREATE TABLE sequences (
+    name TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+  );
+  INSERT INTO sequences (name, last) SELECT 'sandbox_slot', COALESCE(MAX(sandbox_slot), 0) FROM groups;
+  `,
 ];
