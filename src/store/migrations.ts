@@ -177,4 +177,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO sequences (name, last) SELECT 'sandbox_slot', COALESCE(MAX(sandbox_slot), 0) FROM groups;
   `,
+  // One egress row may stand for many refusals of a flooding sandbox.
+  `
+  ALTER TABLE egress_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
