@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { EGRESS_MAX_AGE_MS, EGRESS_ROWS_PER_GROUP } from '../src/store/egress.js';
 import { type NewMessage, Store } from '../src/store/index.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
@@ -398,6 +399,20 @@ describe('groups: isolation settings', () => {
     assert.ok(d.sandboxSlot > c.sandboxSlot, `slot ${d.sandboxSlot} after ${c.sandboxSlot}`);
     const bAgain = group('local:b');
     assert.ok(bAgain.sandboxSlot > d.sandboxSlot, 'joining again gets a new slot too');
+  });
+
+  test('upgrading a store starts the slot counter after the highest slot in use', () => {
+    store.close();
+    rmSync(path);
+    const before = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE sequences'));
+    const old = new Database(path);
+    for (const sql of MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    old.prepare(`INSERT INTO chats (id, channel, last_seen_at) VALUES ('local:a', 'local', 0)`).run();
+    old.prepare(`INSERT INTO groups (chat_id, folder, trigger, created_at, sandbox_slot) VALUES ('local:a', 'a', '@Andy', 0, 7)`).run();
+    old.close();
+    store = new Store(path);
+    assert.equal(group('local:b').sandboxSlot, 8);
   });
 
   test('policies and mounts are stored validated; a hand-edited invalid row fails loudly, naming the group', () => {

@@ -51,8 +51,10 @@ export class RefusalSummarizer {
       return;
     }
     this.#count(record);
-    this.#timer ??= setTimeout(() => this.flush(), Math.max(0, this.#intervalStart + this.#limits.intervalMs - now));
-    this.#timer.unref();
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.flush(), Math.max(0, this.#intervalStart + this.#limits.intervalMs - now));
+      this.#timer.unref();
+    }
   }
 
   /** Records what has been counted so far as one summary (at the interval's end, and when the proxy closes). */
