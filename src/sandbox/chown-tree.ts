@@ -15,11 +15,12 @@ import {
   fstatSync,
   lchownSync,
   lstatSync,
+  opendirSync,
   openSync,
-  readdirSync,
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 
 export interface ChownLimits {
   /** Entries looked at in one call; a sandbox can create any number of them. */
@@ -28,9 +29,13 @@ export interface ChownLimits {
   maxDepth: number;
 }
 
-// One call blocks the event loop: 100,000 entries (two or three system calls each) bound it to about a second;
-// 128 levels is far more than any real project needs.
+// One synchronous call blocks the event loop: 100,000 entries (two or three system calls each) bound it to about
+// a second on an idle machine; 128 levels is far more than any real project needs.
 export const DEFAULT_CHOWN_LIMITS: ChownLimits = { maxEntries: 100_000, maxDepth: 128 };
+/** In slices the host stays responsive, so a larger folder can be handed over whole (memory: under 100 bytes per entry). */
+export const DEFAULT_SLICED_LIMITS: ChownLimits = { maxEntries: 1_000_000, maxDepth: 128 };
+/** Entries handled between two turns of the event loop (a few milliseconds). */
+const SLICE = 1_000;
 
 export interface ChownResult {
   /** Entries looked at, the root included. */
@@ -58,11 +63,38 @@ interface OpenDir {
 
 interface PendingDir {
   parent: OpenDir;
-  name: Buffer;
+  /** The name's bytes as a latin1 string: lossless, and far lighter than a Buffer when millions wait. */
+  name: string;
   depth: number;
 }
 
+/** Hands the tree over in one synchronous call (the runtimes' spawn path, which cannot wait). */
 export function chownTree(root: string, uid: number, gid: number, limits = DEFAULT_CHOWN_LIMITS, afterListing?: AfterListing): ChownResult {
+  const steps = chownSteps(root, uid, gid, limits, afterListing);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Hands the tree over a slice at a time, letting the event loop run in between: the host stays responsive throughout. */
+export async function chownTreeInSlices(root: string, uid: number, gid: number, limits = DEFAULT_SLICED_LIMITS): Promise<ChownResult> {
+  const steps = chownSteps(root, uid, gid, limits, undefined);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await setImmediate();
+  }
+}
+
+/** The walk, pausing (yielding) after every SLICE entries; abandoning it closes what it holds open. */
+function* chownSteps(
+  root: string,
+  uid: number,
+  gid: number,
+  limits: ChownLimits,
+  afterListing: AfterListing | undefined,
+): Generator<void, ChownResult, void> {
   const result: ChownResult = { visited: 0, changed: 0, leftOut: [] };
   const byFd = existsSync(FD_DIR);
   // Without /proc the names are reached by path: a link in the last component is still never followed, but a
@@ -121,31 +153,48 @@ export function chownTree(root: string, uid: number, gid: number, limits = DEFAU
     result.changed += 1;
   };
 
-  /** Lists an open directory: its files are handed over now, its subdirectories queued. */
-  const list = (dir: OpenDir, depth: number): boolean => {
-    const entries = readdirSync(base(dir), { withFileTypes: true, encoding: 'buffer' });
-    afterListing?.(dir.path);
-    for (const entry of entries) {
-      result.visited += 1;
-      if (result.visited > limits.maxEntries) return false;
-      if (entry.isDirectory() || unknownType(entry)) {
-        if (depth + 1 > limits.maxDepth) tooDeep += 1;
-        else {
-          dir.pendingChildren += 1;
-          pending.push({ parent: dir, name: entry.name, depth: depth + 1 });
-        }
-      } else handOverEntry(dir, entry.name);
+  let nextPause = SLICE;
+  /** True when a slice is done: the walk yields then. */
+  const sliceDone = (): boolean => {
+    if (result.visited < nextPause) return false;
+    nextPause = result.visited + SLICE;
+    return true;
+  };
+
+  /** Lists an open directory as it reads it: its files are handed over now, its subdirectories queued. False past the bound. */
+  const list = function* (dir: OpenDir, depth: number): Generator<void, boolean, void> {
+    // Names as bytes, not decoded (a name that is not UTF-8 must still be found): Node takes 'buffer', its types omit it.
+    const entries = opendirSync(base(dir), { encoding: 'buffer' as BufferEncoding, bufferSize: 64 });
+    try {
+      for (let read = entries.readSync(); read !== null; read = entries.readSync()) {
+        if (result.visited >= limits.maxEntries) return false;
+        result.visited += 1;
+        const entry = read as unknown as Dirent<Buffer>;
+        if (entry.isDirectory() || unknownType(entry)) {
+          if (depth + 1 > limits.maxDepth) tooDeep += 1;
+          else {
+            dir.pendingChildren += 1;
+            pending.push({ parent: dir, name: entry.name.toString('latin1'), depth: depth + 1 });
+          }
+        } else handOverEntry(dir, entry.name);
+        if (sliceDone()) yield;
+      }
+    } finally {
+      entries.closeSync();
     }
+    afterListing?.(dir.path);
     return true;
   };
 
   try {
     result.visited = 1;
-    let withinBudget = list(rootDir, 0);
+    let withinBudget = yield* list(rootDir, 0);
     while (withinBudget) {
+      if (sliceDone()) yield;
       const next = pending.pop();
       if (next === undefined) break;
-      const { parent, name, depth } = next;
+      const { parent, depth } = next;
+      const name = Buffer.from(next.name, 'latin1');
       let fd: number;
       try {
         fd = openSync(childPath(parent, name), DIR_FLAGS);
@@ -166,7 +215,7 @@ export function chownTree(root: string, uid: number, gid: number, limits = DEFAU
         closeDir(dir);
         continue;
       }
-      withinBudget = list(dir, depth);
+      withinBudget = yield* list(dir, depth);
       if (!owned(st)) {
         fchownSync(fd, uid, gid);
         result.changed += 1;
