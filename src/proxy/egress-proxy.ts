@@ -330,10 +330,11 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
   server.on('drop', () => {
     const at = Date.now();
     const reason = `more than ${MAX_OPEN_CONNECTIONS} connections open at once`;
+    // Closed before a byte was read: neither method nor target is known.
     refusals.refused({
       host: '',
       port: 0,
-      method: 'CONNECT',
+      method: '',
       allowed: false,
       reason,
       bytesUp: 0,

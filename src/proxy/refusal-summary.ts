@@ -104,7 +104,8 @@ export class RefusalSummarizer {
 
 function describe(record: EgressRecord): string {
   const target = record.host === '' ? '(no target)' : `${record.host}:${record.port}`;
-  return `${record.method} ${target}${record.reason === undefined ? '' : ` (${record.reason})`}`;
+  const what = record.method === '' ? target : `${record.method} ${target}`;
+  return `${what}${record.reason === undefined ? '' : ` (${record.reason})`}`;
 }
 
 function thousands(n: number): string {

@@ -83,7 +83,8 @@ export class EgressTable {
       e.durationMs,
       e.count,
     );
-    const inserts = (this.#sinceTrim.get(e.chatId) ?? 0) + 1;
+    // A group's first insert since start trims too: restarts do not let its rows creep past the bound.
+    const inserts = (this.#sinceTrim.get(e.chatId) ?? TRIM_EVERY - 1) + 1;
     if (inserts >= TRIM_EVERY) {
       this.#trim.run(e.chatId, e.chatId, EGRESS_ROWS_PER_GROUP);
       this.#sinceTrim.set(e.chatId, 0);
