@@ -20,7 +20,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refusedAddressReason } from './address-class.js';
 import { type EgressPolicy, hostAllowedByPolicy, isHostName } from './egress-policy.js';
-import { DEFAULT_REFUSAL_LIMITS, RefusalSummarizer, type RefusalSummaryLimits } from './refusal-summary.js';
+import { DEFAULT_REFUSAL_LIMITS, RefusalSummarizer } from './refusal-summary.js';
 
 export interface EgressRecord {
   host: string;
@@ -53,8 +53,6 @@ export interface EgressProxyOptions {
   allowAddress?: (address: string) => boolean;
   /** Time allowed for resolving and connecting, together (default 10 s). */
   connectTimeoutMs?: number;
-  /** How many refusals are recorded one by one, and how often the rest is summarized (default: 20 per 10 s). */
-  refusalLimits?: RefusalSummaryLimits;
 }
 
 /** What tests may change about the proxy: where names resolve, and which otherwise refused addresses pass. */
@@ -112,8 +110,9 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
       // A failing observer must not take the proxy (and every sandbox's egress) down with it.
     }
   };
-  // A flood of refused connections becomes a few rows, not one each: the store's writes run on this thread.
-  const refusals = new RefusalSummarizer(options.refusalLimits ?? DEFAULT_REFUSAL_LIMITS, record);
+  // A flood of refused connections becomes a few rows, not one each (20 per 10 s, then a summary): the store's
+  // writes run on this thread.
+  const refusals = new RefusalSummarizer(DEFAULT_REFUSAL_LIMITS, record);
   const emit = (rec: MutableRecord): void => {
     const done: EgressRecord = { ...rec, durationMs: Date.now() - rec.startedAt, count: 1 };
     if (done.allowed) record(done);

@@ -30,7 +30,7 @@ export interface ChownLimits {
 }
 
 // One synchronous call blocks the event loop: 50,000 entries (two or three system calls each) bound it to about
-// 1.5–2.5 s on a busy 2-core machine (docs/BENCHMARKS.md, item 8); 128 levels is far more than any project needs.
+// 1–2.5 s on a busy 2-core machine (docs/BENCHMARKS.md, item 8); 128 levels is far more than any project needs.
 export const DEFAULT_CHOWN_LIMITS: ChownLimits = { maxEntries: 50_000, maxDepth: 128 };
 /** In slices the host stays responsive, so a larger folder can be handed over whole (memory: under 100 bytes per entry). */
 export const DEFAULT_SLICED_LIMITS: ChownLimits = { maxEntries: 1_000_000, maxDepth: 128 };
