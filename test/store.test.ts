@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { EGRESS_MAX_AGE_MS, EGRESS_ROWS_PER_GROUP } from '../src/store/egress.js';
 import { type NewMessage, Store } from '../src/store/index.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 
@@ -384,6 +386,35 @@ describe('groups: isolation settings', () => {
     assert.deepEqual(a.extraMounts, []);
   });
 
+  test("a removed group's slot (its sandbox uid) is never given to a later group, across restarts too", () => {
+    group('local:a');
+    const b = group('local:b');
+    store.groups.remove('local:b');
+    const c = group('local:c');
+    assert.notEqual(c.sandboxSlot, b.sandboxSlot);
+    store.groups.remove('local:c');
+    store.close();
+    store = new Store(path);
+    const d = group('local:d');
+    assert.ok(d.sandboxSlot > c.sandboxSlot, `slot ${d.sandboxSlot} after ${c.sandboxSlot}`);
+    const bAgain = group('local:b');
+    assert.ok(bAgain.sandboxSlot > d.sandboxSlot, 'joining again gets a new slot too');
+  });
+
+  test('upgrading a store starts the slot counter after the highest slot in use', () => {
+    store.close();
+    rmSync(path);
+    const before = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE sequences'));
+    const old = new Database(path);
+    for (const sql of MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    old.prepare(`INSERT INTO chats (id, channel, last_seen_at) VALUES ('local:a', 'local', 0)`).run();
+    old.prepare(`INSERT INTO groups (chat_id, folder, trigger, created_at, sandbox_slot) VALUES ('local:a', 'a', '@Andy', 0, 7)`).run();
+    old.close();
+    store = new Store(path);
+    assert.equal(group('local:b').sandboxSlot, 8);
+  });
+
   test('policies and mounts are stored validated; a hand-edited invalid row fails loudly, naming the group', () => {
     group('local:a');
     store.groups.setEgressPolicy('local:a', { mode: 'allowlist', domains: ['Example.ORG.'] });
@@ -406,6 +437,7 @@ describe('egress log', () => {
       allowed: true,
       reason: null,
       address: '93.184.215.14',
+      count: 1,
     };
     store.egress.record({ ...entry, bytesUp: 10, bytesDown: 20, startedAt: T0, durationMs: 5 });
     store.egress.record({
@@ -428,5 +460,34 @@ describe('egress log', () => {
     );
     assert.equal(store.egress.prune(T0 + 5), 1);
     assert.equal(store.egress.recent('local:a', 10).length, 1);
+  });
+
+  test('stays bounded while running: a flooding group keeps only its newest rows, others keep theirs, old rows go', () => {
+    const entry = {
+      method: 'CONNECT',
+      port: 443,
+      allowed: true,
+      reason: null,
+      address: null,
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 1,
+      count: 1,
+    };
+    store.egress.record({ ...entry, chatId: 'local:quiet', host: 'old.example', startedAt: T0 });
+    store.egress.record({ ...entry, chatId: 'local:quiet', host: 'kept.example', startedAt: T0 + EGRESS_MAX_AGE_MS / 2 });
+    const flood = EGRESS_ROWS_PER_GROUP + 1000;
+    for (let i = 0; i < flood; i++) {
+      store.egress.record({ ...entry, chatId: 'local:flood', host: `h${i}.example`, startedAt: T0 + EGRESS_MAX_AGE_MS + 3600_000 + i });
+    }
+    const count = (chatId: string) =>
+      (store.db.prepare('SELECT COUNT(*) AS n FROM egress_log WHERE chat_id = ?').get(chatId) as { n: number }).n;
+    assert.ok(count('local:flood') <= EGRESS_ROWS_PER_GROUP + 200, `${count('local:flood')} rows kept of a flood of ${flood}`);
+    assert.equal(store.egress.recent('local:flood', 1)[0]?.host, `h${flood - 1}.example`, 'the newest rows are the ones kept');
+    assert.deepEqual(
+      store.egress.recent('local:quiet', 10).map((e) => e.host),
+      ['kept.example'],
+      'the other group keeps its rows; only the one older than the age bound went',
+    );
   });
 });

@@ -1,4 +1,5 @@
 // One live agent session: the SDK's query() in this process, Claude Code in a sandbox, turns pushed in.
+
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -9,6 +10,7 @@ import type { EgressPolicy } from '../proxy/egress-policy.js';
 import { type EgressRecord, type EgressTestSeam, startEgressProxy } from '../proxy/egress-proxy.js';
 import { SpendTally } from '../proxy/model-metering.js';
 import { type ModelMeter, startModelProxy } from '../proxy/model-proxy.js';
+import { handOverFolders } from '../sandbox/access.js';
 import type { Runtime } from '../sandbox/types.js';
 import { type PromptContent, PromptStream } from './prompt-stream.js';
 import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
@@ -197,6 +199,10 @@ export class AgentSession {
       for (const p of started) if (p.status === 'fulfilled') proxies.push(p.value);
       const failed = started.find((p) => p.status === 'rejected');
       if (failed) throw failed.reason;
+      // A folder of the group's that a new uid must own (a group joined again) is handed over in slices here, off the
+      // synchronous spawn path, which then finds nothing left to do.
+      const { plan } = o;
+      await handOverFolders([plan.groupDir, plan.stateDir, ...(plan.globalWritable ? [plan.globalDir] : [])], plan.user, o.log);
       const messages = query({
         prompt: this.#input,
         options: {

@@ -20,6 +20,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refusedAddressReason } from './address-class.js';
 import { type EgressPolicy, hostAllowedByPolicy, isHostName } from './egress-policy.js';
+import { DEFAULT_REFUSAL_LIMITS, RefusalSummarizer } from './refusal-summary.js';
 import { listenUnix } from './unix-listen.js';
 
 export interface EgressRecord {
@@ -38,6 +39,8 @@ export interface EgressRecord {
   bytesDown: number;
   startedAt: number;
   durationMs: number;
+  /** How many connections this record stands for: 1, or more for a summary of refusals (see refusal-summary.ts). */
+  count: number;
 }
 
 export interface EgressProxyOptions {
@@ -62,6 +65,8 @@ export interface EgressProxy {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Connections one sandbox may hold open at once; more are closed as they arrive (and counted as refusals). */
+export const MAX_OPEN_CONNECTIONS = 256;
 /** How long a refused client may keep its half of the connection open before we drop it. */
 const LINGER_MS = 2_000;
 /** What a client may send before its tunnel is up (a TLS ClientHello sent early fits easily). */
@@ -84,7 +89,7 @@ class EgressFailure extends Error {
 class DeadlineExceeded extends Error {}
 class ClientGone extends Error {}
 
-type MutableRecord = Omit<EgressRecord, 'durationMs'>;
+type MutableRecord = Omit<EgressRecord, 'durationMs' | 'count'>;
 
 const defaultResolve = async (host: string): Promise<string[]> =>
   (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
@@ -99,12 +104,20 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
     s.once('close', () => live.delete(s));
   };
 
-  const emit = (rec: MutableRecord): void => {
+  const record = (rec: EgressRecord): void => {
     try {
-      options.onRecord({ ...rec, durationMs: Date.now() - rec.startedAt });
+      options.onRecord(rec);
     } catch {
       // A failing observer must not take the proxy (and every sandbox's egress) down with it.
     }
+  };
+  // A flood of refused connections becomes a few rows, not one each (20 per 10 s, then a summary): the store's
+  // writes run on this thread.
+  const refusals = new RefusalSummarizer(DEFAULT_REFUSAL_LIMITS, record);
+  const emit = (rec: MutableRecord): void => {
+    const done: EgressRecord = { ...rec, durationMs: Date.now() - rec.startedAt, count: 1 };
+    if (done.allowed) record(done);
+    else refusals.refused(done);
   };
 
   /** Policy by name, one resolution, address rules, then a connection by IP to an address that passed. */
@@ -313,6 +326,24 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     handleConnect(req, socket, head).catch(() => socket.destroy());
   });
+  server.maxConnections = MAX_OPEN_CONNECTIONS;
+  server.on('drop', () => {
+    const at = Date.now();
+    const reason = `more than ${MAX_OPEN_CONNECTIONS} connections open at once`;
+    // Closed before a byte was read: neither method nor target is known.
+    refusals.refused({
+      host: '',
+      port: 0,
+      method: '',
+      allowed: false,
+      reason,
+      bytesUp: 0,
+      bytesDown: 0,
+      startedAt: at,
+      durationMs: 0,
+      count: 1,
+    });
+  });
   await listenUnix(server, socketPath);
   // A listening server that errors later (rare) must not crash the host.
   server.on('error', () => {});
@@ -322,6 +353,8 @@ export async function startEgressProxy(socketPath: string, options: EgressProxyO
       new Promise<void>((resolveClose) => {
         server.close(() => {
           rmSync(socketPath, { force: true });
+          // Connections destroyed just now have recorded their refusals: what is still only counted goes out last.
+          refusals.flush();
           resolveClose();
         });
         server.closeAllConnections();

@@ -137,7 +137,7 @@ export class AppleContainerRuntime implements Runtime {
 
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
     const args = this.buildArgs(spec);
-    grantAccess(spec);
+    grantAccess(spec, this.#log);
     for (const f of spec.forwards) chmodSync(f.hostSocket, 0o666);
     return spawnContainer(this.#cli, args, ['delete', '--force', this.containerName(spec.name)], this.#log);
   }

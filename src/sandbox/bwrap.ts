@@ -108,7 +108,7 @@ export class BwrapRuntime implements Runtime {
   }
 
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
-    grantAccess(spec);
+    grantAccess(spec, this.#log);
     this.#writeEtc(spec.user);
     // Every mount goes in by descriptor (the child's fd 3, 4, …): bwrap mounts exactly what was opened and checked.
     const held = holdMounts(this.#mounts(spec));

@@ -197,7 +197,7 @@ export class DockerRuntime implements Runtime {
     const held = holdMounts(spec.mounts.filter((m) => m.external));
     try {
       const args = this.buildArgs(spec, mountChecks(held.mounts));
-      grantAccess(spec);
+      grantAccess(spec, this.#log);
       return spawnContainer(this.name, args, ['rm', '-f', this.containerName(spec.name)], this.#log);
     } finally {
       held.release();

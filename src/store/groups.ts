@@ -16,7 +16,7 @@ export interface Group {
   respondToAll: boolean;
   isMain: boolean;
   createdAt: number;
-  /** A small number unique to the group for its lifetime: its sandbox user is uid base + slot. */
+  /** A small number never given to another group, even after this one is removed: its sandbox user is uid base + slot. */
   sandboxSlot: number;
   /** Where the group's sandbox may connect, through the host's egress proxy. */
   egressPolicy: EgressPolicy;
@@ -82,8 +82,10 @@ const toGroup = (r: GroupRow): Group => ({
 export type GroupSettings = Partial<Pick<Group, 'trigger' | 'respondToAll' | 'senderAllowlist' | 'timezone'>>;
 
 export class GroupTable {
+  readonly #nextSlot;
   readonly #insert;
   readonly #insertState;
+  readonly #registerRows;
   readonly #get;
   readonly #byFolder;
   readonly #list;
@@ -103,9 +105,17 @@ export class GroupTable {
 
   constructor(db: Db, changes: StoreChanges) {
     this.#changes = changes;
-    this.#insert = db.prepare<[string, string, string, number, number, number]>(
+    this.#registerRows = db.transaction((group: NewGroup, at: number, cursor: number) => {
+      const slot = this.#nextSlot.get()?.last;
+      if (slot === undefined) throw new Error('the store has no sandbox slot counter: its schema is incomplete');
+      this.#insert.run(group.chatId, group.folder, group.trigger, group.respondToAll ? 1 : 0, group.isMain ? 1 : 0, at, slot);
+      this.#insertState.run(group.chatId, cursor);
+    });
+    // The slot counter only grows (it outlives removed groups and restarts), so a uid is never handed on.
+    this.#nextSlot = db.prepare<[], { last: number }>(`UPDATE sequences SET last = last + 1 WHERE name = 'sandbox_slot' RETURNING last`);
+    this.#insert = db.prepare<[string, string, string, number, number, number, number]>(
       `INSERT INTO groups (chat_id, folder, trigger, respond_to_all, is_main, created_at, sandbox_slot)
-       VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(sandbox_slot), 0) + 1 FROM groups))`,
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertState = db.prepare<[string, number]>('INSERT INTO group_state (chat_id, cursor) VALUES (?, ?)');
     this.#get = db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE chat_id = ?');
@@ -136,8 +146,7 @@ export class GroupTable {
 
   /** Joins a chat. The cursor starts at `cursor` so that history before joining is not answered. */
   register(group: NewGroup, at: number, cursor: number): Group {
-    this.#insert.run(group.chatId, group.folder, group.trigger, group.respondToAll ? 1 : 0, group.isMain ? 1 : 0, at);
-    this.#insertState.run(group.chatId, cursor);
+    this.#registerRows(group, at, cursor);
     this.#changes.emit('groups');
     const stored = this.get(group.chatId);
     if (!stored) throw new Error(`group ${group.chatId} vanished while it was registered`);

@@ -226,4 +226,16 @@ export const MIGRATIONS: readonly string[] = [
     SELECT chat_id, NULL, COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), 0, 0, 0, cost_usd, cost_usd, ended_at
     FROM task_runs WHERE context_mode = 'isolated' AND cost_usd IS NOT NULL AND ended_at IS NOT NULL;
   `,
+  // Sandbox slots come from a counter that only grows: a removed group's uid is never handed to another group.
+  `
+  CREATE TABLE sequences (
+    name TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+  );
+  INSERT INTO sequences (name, last) SELECT 'sandbox_slot', COALESCE(MAX(sandbox_slot), 0) FROM groups;
+  `,
+  // One egress row may stand for many refusals of a flooding sandbox.
+  `
+  ALTER TABLE egress_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
