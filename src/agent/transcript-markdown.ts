@@ -170,6 +170,8 @@ class Conversation {
   #sections: Section[] = [];
   #chars = 0;
   #full = false;
+  /** The latest section, shown or left out, is the agent's: its next entry continues it. */
+  #lastFromAssistant = false;
   #leftOut = 0;
   #from: number | null = null;
   #to: number | null = null;
@@ -185,6 +187,7 @@ class Conversation {
       this.#sections = [];
       this.#chars = 0;
       this.#full = false;
+      this.#lastFromAssistant = false;
       this.#leftOut = 0;
       this.#from = null;
       this.#to = null;
@@ -234,7 +237,9 @@ class Conversation {
     const shown = blocks.map((b) => b.trim()).filter((b) => b !== '');
     if (shown.length === 0) return false;
     const last = this.#sections.at(-1);
-    if (last?.fromAssistant && !this.#full) {
+    if (this.#lastFromAssistant) {
+      // The stretch goes on: in the section shown last, or left out with it.
+      if (this.#full || last === undefined) return false;
       for (const b of shown) this.#addBlock(last, b);
       return true;
     }
@@ -267,6 +272,7 @@ class Conversation {
 
   /** Adds a section while there is room; counts it otherwise. */
   #addSection(who: string, time: string, blocks: readonly string[], fromAssistant: boolean): boolean {
+    this.#lastFromAssistant = fromAssistant;
     if (this.#full || this.#sections.length >= this.#limits.maxSections || this.#chars >= this.#limits.maxBodyChars) {
       this.#full = true;
       this.#leftOut++;
