@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sandboxUnavailable } from '../test/helpers/harness.js';
+import { archiveSection } from './archive.js';
 import { ingestSection } from './ingest.js';
 import { drift } from './lib/clock.js';
 import { type ExchangeRun, runExchanges } from './lib/exchanges.js';
@@ -95,6 +96,7 @@ async function main(): Promise<number> {
   await measure('memory', 6, 'host memory', () => memorySection(sandboxSkip));
   const warm = exchanges?.samples.filter((x) => x.kind === 'warm').map((x) => x.firstRequestAt - x.sentAt);
   await measure('baseline', 7, 'baseline: 2-second polling', () => pollingSection(warm && median(warm)));
+  await measure('archive', 8, 'conversation archive of a 64 MB hostile transcript', archiveSection);
 
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`\n== targets (${seconds.toFixed(0)} s)\n`);

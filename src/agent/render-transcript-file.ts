@@ -24,8 +24,11 @@ export const RenderJobSchema = z.object({
 });
 export type RenderJob = z.infer<typeof RenderJobSchema>;
 
+/** What the worker sends: the body as UTF-8 bytes, handed over without a copy (an 8 MB string would be copied and encoded on the main thread). */
+export type RenderedTranscriptBytes = Omit<RenderedTranscript, 'body'> & { body: Uint8Array };
+
 const RenderedSchema = z.object({
-  body: z.string(),
+  body: z.instanceof(Uint8Array),
   messages: z.number(),
   skippedLines: z.number(),
   oversizedLines: z.number(),
@@ -33,7 +36,7 @@ const RenderedSchema = z.object({
   leftOutMessages: z.number(),
   from: z.number().nullable(),
   to: z.number().nullable(),
-}) satisfies z.ZodType<RenderedTranscript>;
+}) satisfies z.ZodType<RenderedTranscriptBytes>;
 
 const OutcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('rendered'), transcript: RenderedSchema }),

@@ -114,13 +114,13 @@ export function transcriptToMarkdown(
   limits: TranscriptLimits = TRANSCRIPT_LIMITS,
 ): TranscriptMarkdown {
   const { body, ...facts } = renderTranscript(typeof jsonl === 'string' ? Buffer.from(jsonl, 'utf8') : jsonl, o, limits);
-  return { markdown: transcriptDocument(o.title, typeof o.details === 'function' ? o.details(facts) : o.details, body), ...facts };
+  const heading = transcriptHeading(o.title, typeof o.details === 'function' ? o.details(facts) : o.details);
+  return { markdown: `${heading}${body}`, ...facts };
 }
 
-/** Title and detail lines above a rendered body. */
-export function transcriptDocument(title: string, details: readonly string[], body: string): string {
-  const head = [`# ${oneLine(title)}`, '', ...details.map((d) => `- ${oneLine(d)}`), '', '---', '', ''].join('\n');
-  return `${head}${body}`;
+/** Title and detail lines: what goes above a rendered body. */
+export function transcriptHeading(title: string, details: readonly string[]): string {
+  return [`# ${oneLine(title)}`, '', ...details.map((d) => `- ${oneLine(d)}`), '', '---', '', ''].join('\n');
 }
 
 /** One pass over the transcript's lines; each line is decoded and parsed on its own, only if within the bounds. */

@@ -1,6 +1,7 @@
 // Worker thread: reads one agent-written transcript (bounded, no links) and renders it, so that however big
 // or hostile it is, it costs this thread's time and never pincer's event loop. Started per archive by
 // render-transcript-file.ts, which validates what comes back.
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
 import { type RenderJob, RenderJobSchema, type RenderOutcome } from './render-transcript-file.js';
@@ -15,8 +16,26 @@ async function render(job: RenderJob): Promise<RenderOutcome> {
     const reason = err instanceof SafeFsError ? err.reason : err instanceof Error ? err.message : String(err);
     return { kind: 'unreadable', reason };
   }
-  return { kind: 'rendered', transcript: renderTranscript(bytes, job) };
+  yieldToMainThread();
+  const transcript = renderTranscript(bytes, job);
+  // TextEncoder's array has a buffer of its own, so handing it over detaches nothing else.
+  return { kind: 'rendered', transcript: { ...transcript, body: new TextEncoder().encode(transcript.body) } };
+}
+
+/**
+ * The archive is background work: on a busy machine the main thread (every group, the API) goes first. On
+ * Linux a nice value is per thread, so this lowers this worker only; elsewhere it would lower all of pincer.
+ * Done after the read, so that libuv's thread pool, should this read have started it, keeps pincer's priority.
+ */
+function yieldToMainThread(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    setPriority(19);
+  } catch {
+    // Not allowed here (a seccomp policy): the worker still runs, at pincer's priority.
+  }
 }
 
 const job = RenderJobSchema.parse(workerData);
-parentPort?.postMessage(await render(job));
+const outcome = await render(job);
+parentPort?.postMessage(outcome, outcome.kind === 'rendered' ? [outcome.transcript.body.buffer] : []);

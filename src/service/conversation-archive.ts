@@ -5,7 +5,7 @@
 // the archive is created new, never through a link.
 import { renderTranscriptFile } from '../agent/render-transcript-file.js';
 import { SANDBOX_GROUP_DIR, SANDBOX_HOME } from '../agent/sandbox-spawn.js';
-import { TRANSCRIPT_LIMITS, type TranscriptFacts, transcriptDocument } from '../agent/transcript-markdown.js';
+import { TRANSCRIPT_LIMITS, type TranscriptFacts, transcriptHeading } from '../agent/transcript-markdown.js';
 import { formatLocalTime } from '../router/prompt.js';
 import { SafeFsError, writeFileInside } from '../sandbox/safe-fs.js';
 
@@ -65,7 +65,8 @@ export function archiveName(now: number, timeZone: string, sessionId: string, n:
 /** A conversation read and rendered, not yet written: what a compaction is about to replace. */
 export interface PreparedArchive {
   kind: 'prepared';
-  markdown: string;
+  /** UTF-8: the rendered body comes from the worker as bytes, and is written as it is. */
+  markdown: Uint8Array;
   messages: number;
   now: number;
   timeZone: string;
@@ -97,17 +98,14 @@ export async function prepareArchive(
     found.from !== null && found.to !== null
       ? `${formatLocalTime(found.from, r.timeZone)} to ${formatLocalTime(found.to, r.timeZone)}`
       : 'unknown times';
-  const markdown = transcriptDocument(
-    `Conversation archived ${now}`,
-    [
-      `Chat: ${r.chatId}`,
-      `Messages from ${span} (${r.timeZone})`,
-      `Archived because ${r.reason}`,
-      `Session: ${r.sessionId}`,
-      ...boundNotes(found),
-    ],
-    found.body,
-  );
+  const heading = transcriptHeading(`Conversation archived ${now}`, [
+    `Chat: ${r.chatId}`,
+    `Messages from ${span} (${r.timeZone})`,
+    `Archived because ${r.reason}`,
+    `Session: ${r.sessionId}`,
+    ...boundNotes(found),
+  ]);
+  const markdown = Buffer.concat([Buffer.from(heading, 'utf8'), found.body]);
   return {
     kind: 'prepared',
     markdown,
