@@ -24,6 +24,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGET_HEALTHZ_MS = 100;
 const SESSION = '25aed90d-83fe-4023-a5c0-2e97e90f6905';
 const MB = 1024 * 1024;
+/** How long the probes run with no archive, for comparison. */
+const IDLE_MS = 5_000;
 
 interface Case {
   name: string;
@@ -101,6 +103,17 @@ export async function archiveSection(): Promise<Section> {
   const healthz: number[] = [];
   const loopDelays: number[] = [];
   try {
+    // What this machine does to the same probes with no archive running: the floor the figures stand on.
+    const idle = monitorEventLoopDelay({ resolution: 10 });
+    const idleProbe = probeHealthz(port);
+    idle.enable();
+    await sleep(IDLE_MS);
+    idle.disable();
+    const idleHealthz = await idleProbe.stop();
+    s.rows.push(
+      { metric: `no archive running (${IDLE_MS / 1000} s): worst event-loop delay`, unit: 'ms', value: idle.max / 1e6 },
+      { metric: 'no archive running: GET /healthz', unit: 'ms', samples: idleHealthz },
+    );
     const projects = join(dir, 'state', '.claude', 'projects', '-workspace-group');
     mkdirSync(projects, { recursive: true });
     const transcript = join(projects, `${SESSION}.jsonl`);
