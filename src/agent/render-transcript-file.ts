@@ -7,8 +7,11 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { z } from 'zod';
 import type { RenderedTranscript } from './transcript-markdown.js';
 
-/** A worker still running after this is stopped: the rendering is linear, a few seconds for 64 MB. */
-export const RENDER_TIMEOUT_MS = 60_000;
+/**
+ * A worker still running after this is stopped. The rendering is linear, about a second of CPU for 64 MB;
+ * this leaves room for a busy machine, within the 120 s Claude Code gives the PreCompact hook (session.ts).
+ */
+export const RENDER_TIMEOUT_MS = 90_000;
 /** The worker's JavaScript heap: the file itself is outside it (a Buffer), lines are parsed one at a time. */
 const WORKER_HEAP_MB = 512;
 /** Workers rendering at once; further archives wait their turn. */

@@ -69,8 +69,8 @@ export interface TranscriptMarkdown extends TranscriptFacts {
 
 interface Section {
   who: string;
-  /** Local time as shown, or '' when unknown. */
-  time: string;
+  /** The time as written (a chat message's), or the entry's time to show in the local zone; neither: no time. */
+  time: string | { at: number | null };
   blocks: string[];
   fromAssistant: boolean;
 }
@@ -97,6 +97,8 @@ const SUMMARY_END = '\n\nIf you need specific details from before compaction';
 const CUT_NOTE = '_[cut here: the archive holds at most';
 /** Tool names are at most 64 characters in the API: a longer one is cut before anything looks at it. */
 const MAX_TOOL_NAME = 256;
+/** `2026-11-25 13:27` */
+const LOCAL_TIME_LENGTH = 16;
 /** A heading's sender or time beyond this is cut: headings are outside the body's bound on blocks. */
 const MAX_HEADING_PART = 200;
 
@@ -195,15 +197,9 @@ class Conversation {
     }
     if (e.isSidechain === true || !isRecord(e.message)) return;
     const at = timestamp(e.timestamp);
-    // Formatting a time costs a fresh Intl formatter: only for a section that starts here.
-    let time: string | undefined;
-    const timeShown = () => {
-      time ??= at === null ? '' : formatLocalTime(at, this.#o.timeZone);
-      return time;
-    };
     let shown = false;
-    if (e.type === 'assistant') shown = this.#addAssistant(e.message.content, timeShown);
-    else if (e.type === 'user' && e.isMeta !== true) shown = this.#addUser(e.message.content, e.isCompactSummary === true, timeShown);
+    if (e.type === 'assistant') shown = this.#addAssistant(e.message.content, at);
+    else if (e.type === 'user' && e.isMeta !== true) shown = this.#addUser(e.message.content, e.isCompactSummary === true, at);
     if (shown && at !== null) {
       this.#from ??= at;
       this.#to = at;
@@ -218,14 +214,16 @@ class Conversation {
     if (this.#sections.length === 0) return '_No messages._\n';
     const lines: string[] = [];
     for (const s of this.#sections) {
-      lines.push(`### ${s.who}${s.time ? ` · ${s.time}` : ''}`, '');
+      // Formatted only now, for the sections that are shown: each formatting builds an Intl formatter.
+      const time = typeof s.time === 'string' ? s.time : s.time.at === null ? '' : formatLocalTime(s.time.at, this.#o.timeZone);
+      lines.push(`### ${s.who}${time ? ` · ${time}` : ''}`, '');
       for (const b of s.blocks) lines.push(b, '');
     }
     return `${lines.join('\n').trimEnd()}\n`;
   }
 
   /** The agent's text and one line per tool call; a stretch of them (tool results between) is one section. */
-  #addAssistant(content: unknown, time: () => string): boolean {
+  #addAssistant(content: unknown, at: number | null): boolean {
     const blocks: string[] = [];
     for (const b of Array.isArray(content) ? content : [content]) {
       if (typeof b === 'string') blocks.push(b);
@@ -243,11 +241,11 @@ class Conversation {
       for (const b of shown) this.#addBlock(last, b);
       return true;
     }
-    return this.#addSection(this.#o.assistantName, time(), shown, true);
+    return this.#addSection(this.#o.assistantName, { at }, shown, true);
   }
 
   /** A prompt: pincer's <messages> become one section per chat message; tool results are left out. */
-  #addUser(content: unknown, isSummary: boolean, time: () => string): boolean {
+  #addUser(content: unknown, isSummary: boolean, at: number | null): boolean {
     const texts: string[] = [];
     for (const b of Array.isArray(content) ? content : [content]) {
       if (typeof b === 'string') texts.push(b);
@@ -259,9 +257,9 @@ class Conversation {
       .filter((t) => t !== '' && !COMMAND_ECHO.test(t))
       .join('\n\n');
     if (text === '') return false;
-    if (isSummary) return this.#addSection('Summary of the conversation before', time(), [summaryOf(text)], false);
+    if (isSummary) return this.#addSection('Summary of the conversation before', { at }, [summaryOf(text)], false);
     const messages = isMessagesWrapper(text) ? chatMessages(text) : [];
-    if (messages.length === 0) return this.#addSection('Prompt', time(), [text], false);
+    if (messages.length === 0) return this.#addSection('Prompt', { at }, [text], false);
     let shown = false;
     for (const m of messages) {
       const body = unescapeXml(m.body).trim();
@@ -271,16 +269,21 @@ class Conversation {
   }
 
   /** Adds a section while there is room; counts it otherwise. */
-  #addSection(who: string, time: string, blocks: readonly string[], fromAssistant: boolean): boolean {
+  #addSection(who: string, time: Section['time'], blocks: readonly string[], fromAssistant: boolean): boolean {
     this.#lastFromAssistant = fromAssistant;
     if (this.#full || this.#sections.length >= this.#limits.maxSections || this.#chars >= this.#limits.maxBodyChars) {
       this.#full = true;
       this.#leftOut++;
       return false;
     }
-    const section: Section = { who: cut(who, MAX_HEADING_PART), time: cut(time, MAX_HEADING_PART), blocks: [], fromAssistant };
+    const section: Section = {
+      who: cut(who, MAX_HEADING_PART),
+      time: typeof time === 'string' ? cut(time, MAX_HEADING_PART) : time,
+      blocks: [],
+      fromAssistant,
+    };
     this.#sections.push(section);
-    this.#chars += section.who.length + section.time.length + 8;
+    this.#chars += section.who.length + (typeof section.time === 'string' ? section.time.length : LOCAL_TIME_LENGTH) + 8;
     for (const b of blocks) this.#addBlock(section, b);
     return true;
   }
@@ -311,13 +314,11 @@ function isBlank(line: Uint8Array): boolean {
   return true;
 }
 
-/** `{` and `[` in the line, counting stops just past `limit`. */
-function countBrackets(line: Uint8Array, limit: number): number {
+/** `{` and `[` in the line (found by the native byte search), counting stops just past `limit`. */
+function countBrackets(line: Buffer, limit: number): number {
   let n = 0;
-  for (let i = 0; i < line.length && n <= limit; i++) {
-    const b = line[i];
-    if (b === OPEN_BRACE || b === OPEN_BRACKET) n++;
-  }
+  for (const bracket of [OPEN_BRACE, OPEN_BRACKET])
+    for (let i = line.indexOf(bracket); i !== -1 && n <= limit; i = line.indexOf(bracket, i + 1)) n++;
   return n;
 }
 

@@ -7,6 +7,9 @@ import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
 import { type RenderJob, RenderJobSchema, type RenderOutcome } from './render-transcript-file.js';
 import { renderTranscript } from './transcript-markdown.js';
 
+/** About a tenth of the main thread's share of a busy CPU (Linux's weights: 1024 at nice 0, 110 at nice 10). */
+const WORKER_NICE = 10;
+
 async function render(job: RenderJob): Promise<RenderOutcome> {
   let bytes: Buffer;
   try {
@@ -23,14 +26,15 @@ async function render(job: RenderJob): Promise<RenderOutcome> {
 }
 
 /**
- * The archive is background work: on a busy machine the main thread (every group, the API) goes first. On
- * Linux a nice value is per thread, so this lowers this worker only; elsewhere it would lower all of pincer.
+ * The archive is background work: on a busy machine the main thread (every group, the API) goes first. Not
+ * the lowest priority, though: a compaction waits for this, and on a saturated machine nice 19 would starve it.
+ * On Linux a nice value is per thread, so this lowers this worker only; elsewhere it would lower all of pincer.
  * Done after the read, so that libuv's thread pool, should this read have started it, keeps pincer's priority.
  */
 function yieldToMainThread(): void {
   if (process.platform !== 'linux') return;
   try {
-    setPriority(19);
+    setPriority(WORKER_NICE);
   } catch {
     // Not allowed here (a seccomp policy): the worker still runs, at pincer's priority.
   }
