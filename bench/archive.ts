@@ -34,14 +34,14 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: "1 MB lines of unclosed <message> tags (the attacker's)", lineBytes: MB, kinds: ['unclosed-messages'] },
-  { name: '1 MB lines of unclosed <system-reminder> notes', lineBytes: MB, kinds: ['unclosed-notes'] },
+  { name: "1 MB lines of unclosed `<message>` tags (the attacker's)", lineBytes: MB, kinds: ['unclosed-messages'] },
+  { name: '1 MB lines of unclosed `<system-reminder>` notes', lineBytes: MB, kinds: ['unclosed-notes'] },
   {
     name: '1 MB lines: unclosed tags, nested arrays, empty objects in turn',
     lineBytes: MB,
     kinds: ['unclosed-messages', 'nested-arrays', 'unclosed-notes', 'empty-objects'],
   },
-  { name: 'one 64 MB line of unclosed <message> tags', lineBytes: 64 * MB - 4096, kinds: ['unclosed-messages'] },
+  { name: 'one 64 MB line of unclosed `<message>` tags', lineBytes: 64 * MB - 4096, kinds: ['unclosed-messages'] },
 ];
 
 /** The built module when dist/ is (or can be made) current, as pincer runs it; else the sources under tsx. */
@@ -179,7 +179,7 @@ export async function archiveSection(): Promise<Section> {
   s.notes.push(
     note,
     `${runs} run(s) of each case; each transcript is about ${mod.MAX_TRANSCRIPT_BYTES / MB} MB, the size bound of an archive (larger ones are refused unread)`,
-    'before this change (regular expressions on the main thread), one 1.5 MB line of unclosed <message> tags held the event loop 4.7 s and one of unclosed <system-reminder> notes 39.8 s (test/conversation-archive.test.ts on the old code); the growth is quadratic, so 64 MB would take days',
+    `before this change (regular expressions on the main thread), one 1.5 MB line of unclosed \`<message>\` tags held the event loop 4.7 s and one of unclosed \`<system-reminder>\` notes 39.8 s (\`test/conversation-archive.test.ts\` on the old code, this machine); the cost grows with the square of a line's length: by those figures one 64 MB line would have held it about 2.5 hours (\`<message>\`) or 20 hours (\`<system-reminder>\`)`,
     'the event-loop delay is monitorEventLoopDelay at 10 ms resolution: how late a timer ran, the same wait every request of every group would see',
   );
   return s;
