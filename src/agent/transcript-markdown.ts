@@ -1,8 +1,8 @@
 // Claude Code's session transcript (JSONL, one entry a line) as a readable Markdown conversation. The
 // transcript is written inside the sandbox, so nothing in it is trusted: every field is checked before use,
 // a line that is not a JSON object is skipped, and the work is linear in the transcript's size and bounded
-// (line length, lines read, the archive's size). No regular expression here can backtrack: tags are found
-// with indexOf, each search starting where the previous one ended.
+// (line length, lines read, the archive's size). Tags are found with indexOf, never with a pattern that could
+// rescan the text (a lazy `[\s\S]*?` did, from every unclosed tag): each search starts where the last one ended.
 import { formatLocalTime } from '../router/prompt.js';
 import { describeToolUse } from './tool-use.js';
 
