@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sandboxUnavailable } from '../test/helpers/harness.js';
+import { archiveSection } from './archive.js';
 import { egressFloodSection } from './egress-flood.js';
 import { ingestSection } from './ingest.js';
 import { drift } from './lib/clock.js';
@@ -97,6 +98,7 @@ async function main(): Promise<number> {
   const warm = exchanges?.samples.filter((x) => x.kind === 'warm').map((x) => x.firstRequestAt - x.sentAt);
   await measure('baseline', 7, 'baseline: 2-second polling', () => pollingSection(warm && median(warm)));
   await measure('egress', 8, 'egress flood and folder hand-over', egressFloodSection);
+  await measure('archive', 9, 'conversation archive of a 64 MB hostile transcript', archiveSection);
 
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`\n== targets (${seconds.toFixed(0)} s)\n`);

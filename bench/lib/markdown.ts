@@ -14,7 +14,7 @@ export interface RunInfo {
 const HOW_TO_RUN = `\`\`\`sh
 npm run bench                                   # the whole suite (a few minutes); rewrites this file
 BENCH_QUICK=1 npm run bench                     # smoke run with few iterations; leaves this file alone
-BENCH_ONLY=ingest,scheduler npm run bench       # some measurements (ids: spawn, model, reply, ingest, scheduler, memory, baseline)
+BENCH_ONLY=ingest,scheduler npm run bench       # some measurements (ids: spawn, model, reply, ingest, scheduler, memory, baseline, archive)
 BENCH_PINCER_ENV="NAME=value …" npm run bench   # every pincer under test gets this configuration (e.g. a feature switch)
 BENCH_OUT=/tmp/bench.md npm run bench           # write the report elsewhere (also for quick or partial runs)
 \`\`\`
@@ -31,6 +31,8 @@ const METHOD = `- **The model** is the scripted fake of the Messages API (\`test
 - **Items 1–3 and 7** run pincer inside the suite's process (\`test/helpers/harness.ts\`, sources under tsx): the suite
   reads the store's events directly and times \`runtime.spawn()\` by wrapping the runtime object's method (pincer's
   code is not changed). **Items 4 (HTTP) and 6** run \`pincer start\` as a child process from the built \`dist/\`.
+  **Item 8** runs pincer's archive (and its worker thread) from the built \`dist/\` in the suite's process, beside
+  a \`node:http\` server answering \`GET /healthz\`: both on the one event loop, as in pincer.
 - **One clock.** Every time is on the \`Date.now()\` scale: the events table's \`at\` (whole milliseconds), the Telegram
   fake's and the scheduler's readings; \`performance.now()\` readings (the fake model's \`receivedAt\`, the end of its
   answer, the suite's own) are converted with one offset measured at start. Gaps against an event are exact to ±1 ms.

@@ -1,15 +1,17 @@
 // Archives a group's Claude Code transcript as Markdown in its folder (`conversations/`), before a
 // compaction or a /clear loses the detail (a compaction's is prepared first and written once it is done).
 // Both sides are folders the sandbox writes: the transcript is read bounded and without following links,
-// and the archive is created new, never through a link.
+// and rendered in a worker thread within bounds (the agent can make it as big and as odd as it likes);
+// the archive is created new, never through a link.
+import { renderTranscriptFile } from '../agent/render-transcript-file.js';
 import { SANDBOX_GROUP_DIR, SANDBOX_HOME } from '../agent/sandbox-spawn.js';
-import { transcriptToMarkdown } from '../agent/transcript-markdown.js';
+import { TRANSCRIPT_LIMITS, type TranscriptFacts, transcriptHeading } from '../agent/transcript-markdown.js';
 import { formatLocalTime } from '../router/prompt.js';
-import { readFileInside, SafeFsError, writeFileInside } from '../sandbox/safe-fs.js';
+import { SafeFsError, writeFileInside } from '../sandbox/safe-fs.js';
 
 /** The group folder's archive of conversations. */
 export const CONVERSATIONS_DIR = 'conversations';
-/** A transcript larger than this is not archived (it is read whole). */
+/** A transcript larger than this is not archived (it is read whole, in a worker thread). */
 export const MAX_TRANSCRIPT_BYTES = 64 * 1024 * 1024;
 /** Archives of one session in the same minute get `-2`, `-3`… up to this many. */
 const MAX_SAME_NAME = 50;
@@ -63,7 +65,8 @@ export function archiveName(now: number, timeZone: string, sessionId: string, n:
 /** A conversation read and rendered, not yet written: what a compaction is about to replace. */
 export interface PreparedArchive {
   kind: 'prepared';
-  markdown: string;
+  /** UTF-8: the rendered body comes from the worker as bytes, and is written as it is. */
+  markdown: Uint8Array;
   messages: number;
   now: number;
   timeZone: string;
@@ -78,33 +81,35 @@ export async function prepareArchive(
   const relative = stateRelativePath(r.transcriptPath);
   if (relative === undefined)
     return { kind: 'failed', error: `the transcript ${JSON.stringify(r.transcriptPath)} is not in the agent's home` };
-  let jsonl: string;
-  try {
-    jsonl = (await readFileInside(r.stateDir, relative, MAX_TRANSCRIPT_BYTES)).toString('utf8');
-  } catch (err) {
-    if (err instanceof SafeFsError && err.code === 'missing') return { kind: 'empty' };
-    return { kind: 'failed', error: `the transcript could not be read: ${reasonOf(err)}` };
-  }
-  const now = formatLocalTime(r.now, r.timeZone);
-  const span = (from: number | null, to: number | null) =>
-    from !== null && to !== null ? `${formatLocalTime(from, r.timeZone)} to ${formatLocalTime(to, r.timeZone)}` : 'unknown times';
-  const converted = transcriptToMarkdown(jsonl, {
-    title: `Conversation archived ${now}`,
-    details: (found) => [
-      `Chat: ${r.chatId}`,
-      `Messages from ${span(found.from, found.to)} (${r.timeZone})`,
-      `Archived because ${r.reason}`,
-      `Session: ${r.sessionId}`,
-      ...(found.skippedLines > 0 ? [`${found.skippedLines} unreadable transcript line(s) left out`] : []),
-    ],
+  const rendered = await renderTranscriptFile({
+    stateDir: r.stateDir,
+    relativePath: relative,
+    maxBytes: MAX_TRANSCRIPT_BYTES,
     assistantName: r.assistantName,
     timeZone: r.timeZone,
   });
-  if (converted.messages === 0) return { kind: 'empty' };
+  if (rendered.kind === 'missing') return { kind: 'empty' };
+  if (rendered.kind === 'unreadable') return { kind: 'failed', error: `the transcript could not be read: ${rendered.reason}` };
+  if (rendered.kind === 'failed') return { kind: 'failed', error: `the transcript could not be rendered: ${rendered.reason}` };
+  const found = rendered.transcript;
+  if (found.messages === 0) return { kind: 'empty' };
+  const now = formatLocalTime(r.now, r.timeZone);
+  const span =
+    found.from !== null && found.to !== null
+      ? `${formatLocalTime(found.from, r.timeZone)} to ${formatLocalTime(found.to, r.timeZone)}`
+      : 'unknown times';
+  const heading = transcriptHeading(`Conversation archived ${now}`, [
+    `Chat: ${r.chatId}`,
+    `Messages from ${span} (${r.timeZone})`,
+    `Archived because ${r.reason}`,
+    `Session: ${r.sessionId}`,
+    ...boundNotes(found),
+  ]);
+  const markdown = Buffer.concat([Buffer.from(heading, 'utf8'), found.body]);
   return {
     kind: 'prepared',
-    markdown: converted.markdown,
-    messages: converted.messages,
+    markdown,
+    messages: found.messages,
     now: r.now,
     timeZone: r.timeZone,
     sessionId: r.sessionId,
@@ -130,6 +135,25 @@ export async function writeArchive(groupDir: string, p: PreparedArchive): Promis
 export async function archiveTranscript(r: ArchiveRequest): Promise<ArchiveResult> {
   const prepared = await prepareArchive(r);
   return prepared.kind === 'prepared' ? writeArchive(r.groupDir, prepared) : prepared;
+}
+
+/** What of the transcript the archive does not show, and why. */
+function boundNotes(found: TranscriptFacts): string[] {
+  const n = (count: number) => count.toLocaleString('en-US');
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toLocaleString('en-US')} MiB`;
+  const limits = TRANSCRIPT_LIMITS;
+  const notes: string[] = [];
+  if (found.skippedLines > 0) notes.push(`${n(found.skippedLines)} unreadable transcript line(s) left out`);
+  if (found.oversizedLines > 0)
+    notes.push(
+      `${n(found.oversizedLines)} transcript line(s) over ${mib(limits.maxLineBytes)} or ${n(limits.maxLineBrackets)} brackets left out unread`,
+    );
+  if (found.unreadLines > 0) notes.push(`${n(found.unreadLines)} transcript line(s) past the first ${n(limits.maxLines)} not read`);
+  if (found.leftOutMessages > 0)
+    notes.push(
+      `${n(found.leftOutMessages)} later message(s) left out: an archive holds at most ${n(limits.maxSections)} messages and ${mib(limits.maxBodyChars)} of text`,
+    );
+  return notes;
 }
 
 function reasonOf(err: unknown): string {
