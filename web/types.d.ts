@@ -110,6 +110,10 @@ export interface UsageRow {
   date: string;
   group: string;
   turns: number;
+  /** Model calls metered at the proxy (every call the group's sandboxes made). */
+  calls: number;
+  /** Of those, calls to a model without a known price: their tokens count, their cost is not in costUsd. */
+  unpricedCalls: number;
   costUsd: number;
   inputTokens: number;
   outputTokens: number;
