@@ -56,14 +56,18 @@ function record(attempt: string, runtime: string, result: string): void {
 interface Upstream {
   url: string;
   seen: IncomingHttpHeaders[];
+  /** Method and path of every request that reached the upstream. */
+  calls: string[];
   close(): Promise<void>;
 }
 
 /** Stands in for the model endpoint: an API error on /v1/, and a header echo elsewhere (a reflecting page). */
 async function startUpstream(): Promise<Upstream> {
   const seen: IncomingHttpHeaders[] = [];
+  const calls: string[] = [];
   const server: Server = createServer((req, res) => {
     seen.push(req.headers);
+    calls.push(`${req.method} ${req.url}`);
     req.resume();
     if ((req.url ?? '').startsWith('/v1/')) {
       res.writeHead(400, { 'content-type': 'application/json' });
@@ -77,6 +81,7 @@ async function startUpstream(): Promise<Upstream> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
+    calls,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }
@@ -245,6 +250,31 @@ const ATTEMPTS: Attempt[] = [
     },
   },
   {
+    name: "use the owner's key on other model API paths (files, batches, admin keys)",
+    script: () =>
+      `for c in 'GET /v1/files' 'DELETE /v1/files/file_1' 'GET /v1/messages/batches' 'POST /v1/organizations/api_keys' ` +
+      `'GET /v1/models' 'POST /v1/messages/../files' 'POST /v1//files' 'POST /v1/messages/%2e%2e/files' 'PUT /v1/messages'; do ` +
+      `set -- $c; curl -s --noproxy '*' --max-time 5 -X "$1" -H 'x-api-key: placeholder' -d '{}' "http://127.0.0.1:3129$2"; echo; done`,
+    check: (w, r) => {
+      assert.match(r.out, /permission_error/, `the proxy did not refuse: ${r.out}`);
+      const other = w.upstream.calls.filter((c) => !/^POST \/v1\/messages(\?beta=true)?$/.test(c));
+      assert.deepEqual(other, [], "calls other than Claude Code's reached the upstream with the real key");
+    },
+  },
+  {
+    name: 'flood the egress log with refused connections',
+    script: () =>
+      `i=0; while [ $i -lt 300 ]; do curl -s --noproxy '' --max-time 2 -x http://127.0.0.1:3128 http://127.0.0.1:1/ >/dev/null ${noise}; i=$((i+1)); done; echo sent $i`,
+    check: (w, r) => {
+      assert.match(r.out, /sent 300/);
+      const flood = w.egress.filter((e) => e.port === 1 || e.host === '');
+      const refusals = flood.reduce((n, e) => n + e.count, 0);
+      // Every refusal is counted, in a few rows (the first of each 10 s on their own, the rest summarized).
+      assert.ok(refusals >= 300, `only ${refusals} refusals were counted`);
+      assert.ok(flood.length <= 40, `${flood.length} rows for ${refusals} refusals`);
+    },
+  },
+  {
     name: 'reach a host service on 127.0.0.1 directly',
     script: (w) => `${direct(`http://127.0.0.1:${w.hostService.port}/`)} | grep -q ${MARKER} && echo ESCAPED`,
   },
@@ -324,7 +354,12 @@ for p in $pids; do
   n=$((n+1))
   (exec 3<>/proc/$p/mem) 2>/dev/null || continue
   [ "$p" = "$PPID" ] && echo "ESCAPED-agent-memory-writable"
-  for f in 0 1 2; do l=$(readlink /proc/$p/fd/$f 2>/dev/null); case "$l" in pipe:*|socket:*) echo "ESCAPED-$p-$(cat /proc/$p/comm)-holds-$l";; esac; done
+  for f in /proc/$p/fd/*; do
+    l=$(readlink $f 2>/dev/null); ino=\${l#*[}; ino=\${ino%]}
+    # A relay's own TCP listener is the sandbox's; any other pipe or socket could be the host's.
+    case "$l" in pipe:*) ;; socket:*) grep -qs " $ino " /proc/net/tcp /proc/net/tcp6 && continue;; *) continue;; esac
+    echo "ESCAPED-$p-$(cat /proc/$p/comm)-fd-\${f##*/}-holds-$l"
+  done
 done
 echo "examined $n"
 EOF

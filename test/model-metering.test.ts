@@ -2,7 +2,8 @@
 // Code's or anything else's in the sandbox), and a group over its budget is refused there.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -217,5 +218,97 @@ describe('reading usage from an answer', () => {
     assert.equal(cost('claude-opus-4-5-extra'), null);
     assert.equal(cost(null), null);
     assert.equal(budgetCostUsd({ model: 'mystery', usage }), 15);
+  });
+});
+
+describe('calls the agent abandons or floods', () => {
+  let dir: string;
+  let store: Store;
+  let proxy: ModelProxy;
+  let upstream: Server;
+  /** Each open upstream call, held until the test lets it finish. */
+  const held: Array<() => void> = [];
+  let open = 0;
+  let mostOpen = 0;
+  const SSE = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pincer-metering-abandon-'));
+    store = new Store(join(dir, 'pincer.db'));
+    const budgets = new Budgets({
+      store,
+      timezone: 'UTC',
+      defaults: { dailyUsd: null, monthlyUsd: null },
+      log: createLogger('silent'),
+      onOutbox: () => {},
+    });
+    // A streamed answer that takes a while: 10 input tokens, then 500 output tokens reported at its end.
+    upstream = createServer((req, res) => {
+      req.resume();
+      open++;
+      mostOpen = Math.max(mostOpen, open);
+      res.on('close', () => open--);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const model = 'claude-opus-4-1';
+      res.write(SSE('message_start', { type: 'message_start', message: { model, usage: { input_tokens: 10, output_tokens: 1 } } }));
+      res.write(
+        SSE('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(4000) } }),
+      );
+      held.push(() => {
+        res.write(SSE('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 500 } }));
+        res.end(SSE('message_stop', { type: 'message_stop' }));
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      credential: { kind: 'api-key', value: 'REAL' },
+      meter: budgets.meterFor(CHAT),
+    });
+  });
+  after(async () => {
+    await proxy.close();
+    await new Promise((r) => upstream.close(r));
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const outputTokens = () =>
+    store.db.prepare<[], { n: number }>('SELECT COALESCE(SUM(output_tokens), 0) AS n FROM model_usage').get()?.n ?? 0;
+
+  it('an answer the agent stops reading midway is read to its end and metered in full', async () => {
+    // The attacker's move: read the first text, then close the connection before the usage at the end arrives.
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        { socketPath: proxy.socketPath, method: 'POST', path: '/v1/messages', headers: { 'x-api-key': 'placeholder' } },
+        (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {});
+      req.once('error', reject);
+      req.end('{"stream":true}');
+    });
+    await until(() => held.length === 1, 'the upstream call');
+    held.shift()?.();
+    await until(() => outputTokens() === 500, 'the abandoned answer to be metered in full');
+  });
+
+  it('at most 8 calls go out at once; the others wait their turn and all are answered', async () => {
+    const answers = Array.from({ length: 20 }, () => post(proxy.socketPath, { stream: true }));
+    await until(() => held.length === 8, '8 calls upstream');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(mostOpen, 8, 'more than 8 calls went out at once');
+    const release = setInterval(() => held.shift()?.(), 5);
+    try {
+      const done = await Promise.all(answers);
+      assert.deepEqual(new Set(done.map((a) => a.status)), new Set([200]));
+    } finally {
+      clearInterval(release);
+    }
+    assert.ok(mostOpen <= 8, `${mostOpen} calls went out at once`);
   });
 });

@@ -53,7 +53,7 @@ function memoryBomb(marker: string): string {
 }
 
 /** Runs `command` when a message says "allocate"; answers with the bomb's exit code; answers "still here" after. */
-function bombScript(command: string, toolResults: string[]): ModelScript {
+function bombScript(command: string, toolResults: string[], beforeBomb?: () => void): ModelScript {
   return (req) => {
     if (!isAgentTurn(req)) return { text: 'side' };
     const text = lastUserText(req);
@@ -63,7 +63,10 @@ function bombScript(command: string, toolResults: string[]): ModelScript {
       const exit = /bomb exit=(\d+)/.exec(text)?.[1] ?? 'unknown';
       return { text: `The command was stopped (exit ${exit}): it ran out of memory.` };
     }
-    if (text.includes('allocate')) return { toolUse: { name: 'Bash', input: { command, description: 'memory bomb' } } };
+    if (text.includes('allocate')) {
+      beforeBomb?.();
+      return { toolUse: { name: 'Bash', input: { command, description: 'memory bomb' } } };
+    }
     return { text: 'side' };
   };
 }
@@ -110,10 +113,19 @@ test('a memory limit that takes the agent down ends the turn with a message, the
   skip,
 }, async () => {
   const marker = `pincer-memory-bomb-agent-${process.pid}`;
-  // Makes Claude Code (the shell's parent) the kernel's first choice when the cgroup runs out of memory.
-  const command = `echo 1000 > /proc/$PPID/oom_score_adj && ${memoryBomb(marker)}`;
   const toolResults: string[] = [];
-  const h = await startHarness({ env: MEMORY_ENV, script: bombScript(command, toolResults) });
+  // Makes Claude Code the kernel's first choice when the cgroup runs out of memory, once its shell runs (a child
+  // would inherit the score). The host does it: Claude Code is non-dumpable, so the agent's own commands cannot
+  // touch its /proc entries (docs/SECURITY.md).
+  const preferClaudeCode = async () => {
+    const deadline = Date.now() + 20_000;
+    while (processesWith(`${marker} waits`).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of processesWith('/opt/claude/claude').map((l) => l.split(' ')[0])) {
+      execFileSync('sh', ['-c', `echo 1000 > /proc/${pid}/oom_score_adj`]);
+    }
+  };
+  const command = `sleep 2 # ${marker} waits\n${memoryBomb(marker)}`;
+  const h = await startHarness({ env: MEMORY_ENV, script: bombScript(command, toolResults, () => void preferClaudeCode()) });
   try {
     const id = await h.send('local:main', 'allocate all the memory');
     const reply = await h.reply('local:main', id, 30_000);

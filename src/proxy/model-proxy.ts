@@ -4,6 +4,7 @@
 
 import { rmSync } from 'node:fs';
 import {
+  type ClientRequest,
   createServer,
   request as httpRequest,
   type IncomingMessage,
@@ -100,6 +101,12 @@ function admit(options: ModelProxyOptions): { ok: true } | { ok: false; message:
   }
 }
 
+/** Model calls one sandbox may have going at once, and waiting for their turn beyond those. */
+const MAX_CALLS_IN_FLIGHT = 8;
+const MAX_CALLS_WAITING = 64;
+/** How long the answer to a call the agent abandoned is still read, to meter it. */
+const ABANDONED_ANSWER_MS = 10 * 60_000;
+
 function answerError(res: ServerResponse, status: number, type: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ type: 'error', error: { type, message } }));
@@ -120,16 +127,67 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       answerError(res, 403, 'permission_error', 'pincer model proxy forwards only POST /v1/messages and /v1/messages/count_tokens');
       return;
     }
-    const admission = admit(options);
-    if (!admission.ok) {
-      req.resume();
-      options.onRefused?.({ method, path, reason: admission.message });
-      // 402: Claude Code does not retry it (it retries 400, 429 and 5xx) and ends the turn with the message.
-      answerError(res, 402, 'billing_error', admission.message);
+    if (call === 'count') {
+      forward(req, res, path, method, call);
       return;
     }
+    // Spend is known only once an answer ends: calls in flight are capped, so that a burst of parallel calls
+    // admitted just under a budget overruns it by a few calls at most. The rest wait their turn (bounded).
+    if (waiting.length >= MAX_CALLS_WAITING) {
+      req.resume();
+      options.onRefused?.({ method, path, reason: 'too many model calls at once' });
+      answerError(res, 429, 'rate_limit_error', `pincer: more than ${MAX_CALLS_IN_FLIGHT + MAX_CALLS_WAITING} model calls at once`);
+      return;
+    }
+    const go = (): void => {
+      if (res.destroyed) {
+        next();
+        return;
+      }
+      inFlight++;
+      const admission = admit(options);
+      if (!admission.ok) {
+        req.resume();
+        options.onRefused?.({ method, path, reason: admission.message });
+        // 402: Claude Code does not retry it (it retries 400, 429 and 5xx) and ends the turn with the message.
+        answerError(res, 402, 'billing_error', admission.message);
+        inFlight--;
+        next();
+        return;
+      }
+      forward(req, res, path, method, call, () => {
+        inFlight--;
+        next();
+      });
+    };
+    if (inFlight < MAX_CALLS_IN_FLIGHT) go();
+    else waiting.push(go);
+  };
+
+  /** Answers read on after their agent left; ended when the proxy closes (pincer stops or the session ends). */
+  const abandoned = new Set<ClientRequest>();
+  let closing = false;
+  let inFlight = 0;
+  const waiting: Array<() => void> = [];
+  const next = (): void => {
+    if (inFlight < MAX_CALLS_IN_FLIGHT) waiting.shift()?.();
+  };
+
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    method: string,
+    call: 'message' | 'count',
+    done?: () => void,
+  ): void => {
     options.onRequest?.(path);
     let agentGone = false;
+    let bodySent = false;
+    let answer: IncomingMessage | undefined;
+    req.once('end', () => {
+      bodySent = true;
+    });
     const upstreamReq = send(
       {
         protocol: base.protocol,
@@ -140,7 +198,12 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         headers: { ...forwardHeaders(req.headers, options.credential), host: base.host },
       },
       (upstreamRes) => {
+        answer = upstreamRes;
         if (call === 'message') meterAnswer(upstreamRes, options);
+        if (agentGone) {
+          upstreamRes.resume();
+          return;
+        }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         // A stream the endpoint cuts midway is cut here too: pipe() alone would leave the agent waiting forever.
         upstreamRes.on('error', (err) => {
@@ -150,11 +213,24 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         upstreamRes.pipe(res);
       },
     );
-    // The agent gave up (its own timeout, or the sandbox is gone): so does the request upstream.
+    upstreamReq.once('close', () => done?.());
     res.on('close', () => {
       if (res.writableFinished) return;
       agentGone = true;
-      upstreamReq.destroy();
+      // A call sent whole is billed as it runs upstream, whether the agent waits or not: its answer is read to
+      // the end (bounded in time), so that all it used is metered. One sent in part is stopped.
+      if (closing || !bodySent || call !== 'message' || !options.meter) {
+        upstreamReq.destroy();
+        return;
+      }
+      answer?.unpipe(res);
+      answer?.resume();
+      abandoned.add(upstreamReq);
+      const limit = setTimeout(() => upstreamReq.destroy(), ABANDONED_ANSWER_MS);
+      upstreamReq.once('close', () => {
+        clearTimeout(limit);
+        abandoned.delete(upstreamReq);
+      });
     });
     upstreamReq.on('error', (err) => {
       if (agentGone) return;
@@ -177,6 +253,8 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     socketPath,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
+        for (const r of abandoned) r.destroy();
         server.closeAllConnections();
         server.close(() => {
           rmSync(socketPath, { force: true });

@@ -17,6 +17,7 @@ import {
   type SandboxCgroup,
 } from './cgroup.js';
 import { type HeldMount, holdMounts, mountChecks } from './held-mounts.js';
+import { closeInheritedDescriptors } from './inherited-fds.js';
 import type { LimitsReport, Mount, ProbeResult, Runtime, SandboxSpec, SandboxUser } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -110,6 +111,8 @@ export class BwrapRuntime implements Runtime {
   spawn(spec: SandboxSpec): ChildProcessWithoutNullStreams {
     grantAccess(spec, this.#log);
     this.#writeEtc(spec.user);
+    const closed = closeInheritedDescriptors();
+    if (closed.length > 0) this.#log?.info({ fds: closed }, 'closed descriptors pincer inherited, so no sandbox inherits them');
     // Every mount goes in by descriptor (the child's fd 3, 4, …): bwrap mounts exactly what was opened and checked.
     const held = holdMounts(this.#mounts(spec));
     try {
