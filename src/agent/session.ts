@@ -192,6 +192,8 @@ export class AgentSession {
           },
           onRequest: () => o.handlers.onModelRequest(),
           onRefused: (refusal) => o.log.warn(refusal, 'model proxy refused a request'),
+          webSearchAllowed: () => o.egressPolicy().mode !== 'none',
+          onScreened: (removed) => o.log.warn({ removed }, 'model proxy took out of a call what the endpoint must not do for this sandbox'),
           onUnmetered: (why) => o.log.warn({ why }, 'a model answer could not be metered'),
           onError: (err) => o.log.warn({ err }, 'model endpoint unreachable'),
         }),

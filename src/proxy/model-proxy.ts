@@ -15,6 +15,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import type { ModelCredential } from '../config.js';
 import { type MeteredCall, usageReader } from './model-metering.js';
+import { screenModelRequest } from './model-request.js';
 import { listenUnix } from './unix-listen.js';
 
 /** The group's spend, as the proxy sees it: asked before each call goes out, told what each answer used. */
@@ -40,6 +41,10 @@ export interface ModelProxyOptions {
   /** Called as each request arrives, before it is forwarded. */
   onRequest?: (path: string) => void;
   onRefused?: (refusal: ProxyRefusal) => void;
+  /** Whether the endpoint may search the web for this sandbox (not when its egress policy lets nothing out). */
+  webSearchAllowed?: () => boolean;
+  /** What was taken out of a call the endpoint must not do for this sandbox (see model-request.ts). */
+  onScreened?: (removed: string[]) => void;
   /** A successful model answer whose usage could not be read: its cost is not counted. */
   onUnmetered?: (why: string) => void;
   onError?: (err: Error) => void;
@@ -104,6 +109,8 @@ function admit(options: ModelProxyOptions): { ok: true } | { ok: false; message:
 /** Model calls one sandbox may have going at once, and waiting for their turn beyond those. */
 const MAX_CALLS_IN_FLIGHT = 8;
 const MAX_CALLS_WAITING = 64;
+/** Claude Code's largest calls (a full context window of text and images) are a few MB. */
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** How long the answer to a call the agent abandoned is still read, to meter it. */
 const ABANDONED_ANSWER_MS = 10 * 60_000;
 
@@ -128,7 +135,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       return;
     }
     if (call === 'count') {
-      forward(req, res, path, method, call);
+      screenAndForward(req, res, path, method, call);
       return;
     }
     // Spend is known only once an answer ends: calls in flight are capped, so that a burst of parallel calls
@@ -155,7 +162,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         next();
         return;
       }
-      forward(req, res, path, method, call, () => {
+      screenAndForward(req, res, path, method, call, () => {
         inFlight--;
         next();
       });
@@ -179,15 +186,13 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     path: string,
     method: string,
     call: 'message' | 'count',
+    body: Buffer,
     done?: () => void,
   ): void => {
     options.onRequest?.(path);
     let agentGone = false;
     let bodySent = false;
     let answer: IncomingMessage | undefined;
-    req.once('end', () => {
-      bodySent = true;
-    });
     const upstreamReq = send(
       {
         protocol: base.protocol,
@@ -195,7 +200,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         port: base.port || undefined,
         method,
         path: basePath + path,
-        headers: { ...forwardHeaders(req.headers, options.credential), host: base.host },
+        headers: { ...forwardHeaders(req.headers, options.credential), host: base.host, 'content-length': String(body.length) },
       },
       (upstreamRes) => {
         answer = upstreamRes;
@@ -243,7 +248,43 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       const message = `pincer proxy could not reach the model endpoint ${base.origin}: ${err.message}`;
       res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message } }));
     });
-    req.pipe(upstreamReq);
+    upstreamReq.end(body, () => {
+      bodySent = true;
+    });
+  };
+
+  /** Reads a call's body (bounded), takes out what the endpoint must not do, and forwards it. */
+  const screenAndForward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    method: string,
+    call: 'message' | 'count',
+    done?: () => void,
+  ): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+    });
+    let handedOn = false;
+    // The agent left before its call was whole: nothing goes out, its turn in the queue is over.
+    req.once('close', () => {
+      if (!handedOn) done?.();
+    });
+    req.once('end', () => {
+      handedOn = true;
+      if (size > MAX_REQUEST_BYTES) {
+        options.onRefused?.({ method, path, reason: `a request body over ${MAX_REQUEST_BYTES} bytes` });
+        answerError(res, 413, 'request_too_large', `pincer: a model call's body may be at most ${MAX_REQUEST_BYTES} bytes`);
+        done?.();
+        return;
+      }
+      const screened = screenModelRequest(Buffer.concat(chunks), options.webSearchAllowed?.() ?? true);
+      if (screened.removed.length > 0) options.onScreened?.(screened.removed);
+      forward(req, res, path, method, call, screened.body, done);
+    });
   };
 
   rmSync(socketPath, { force: true });
