@@ -298,6 +298,8 @@ describe('model proxy, what a call asks the endpoint to do', () => {
           { name: 'Bash', input_schema: { type: 'object' } },
         ],
         tool_choice: { type: 'tool', name: 'web_search' },
+        // Echoed in the answer's last usage line, it would make that line too long for the meter to read.
+        stop_sequences: ['END', 'x'.repeat(70_000)],
       };
       await post(proxy.socketPath, JSON.stringify(attack));
       const went = JSON.parse(endpoint.bodies[0] ?? '{}') as Record<string, unknown>;
@@ -305,9 +307,11 @@ describe('model proxy, what a call asks the endpoint to do', () => {
       assert.equal(went.container, undefined);
       assert.equal(went.tool_choice, undefined);
       assert.deepEqual(went.tools, [{ name: 'Bash', input_schema: { type: 'object' } }]);
+      assert.deepEqual(went.stop_sequences, ['END']);
       assert.deepEqual(screened[0], [
         'mcp_servers',
         'container',
+        'stop sequences over 1024 characters',
         'tool web_fetch_20250910',
         'tool code_execution_20250825',
         'tool web_search_20250305',

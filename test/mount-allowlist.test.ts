@@ -434,3 +434,39 @@ describe('validateExtraMounts', () => {
     );
   });
 });
+
+describe('a mount inside a folder a sandbox can write', () => {
+  // The attack: group A can write ~/notes; group B mounts ~/notes/sub. A's agent swaps sub for a link between the
+  // host's check and B's mount. So B's mount is refused while any group can write the folder around it.
+  it("is refused when another group's (or its own) writable mount holds it; allowed when that mount is read-only", () => {
+    const sub = { hostPath: '~/notes/sub', name: 'sub', readOnly: true };
+    const check = (other: ExtraMountRequest[], isMain = true) =>
+      validateExtraMounts([sub], loaded(), { isMain: false, home, otherGroups: [{ isMain, requests: other }] });
+
+    const refused = check([{ hostPath: '~/notes', name: 'notes' }]);
+    assert.equal(refused.mounts.length, 0);
+    assert.match(refused.rejected[0]?.reason ?? '', /lies inside .*notes, an extra mount a sandbox can write/);
+
+    assert.equal(check([{ hostPath: '~/notes', name: 'notes', readOnly: true }]).mounts.length, 1, 'a read-only mount around it');
+    assert.equal(check([{ hostPath: '~/notes', name: 'notes' }], false).mounts.length, 1, 'non-main groups mount read-only here');
+    assert.equal(check([{ hostPath: '~/notes/sub', name: 'same' }]).mounts.length, 1, 'the very same folder cannot be swapped by it');
+    assert.equal(check([{ hostPath: '~/archive', name: 'archive' }]).mounts.length, 1, 'a writable mount elsewhere');
+
+    // The group's own writable mount around another of its mounts counts too.
+    const own = validateExtraMounts(
+      [
+        { hostPath: '~/notes', name: 'notes' },
+        { hostPath: '~/notes/sub/deeper', name: 'deeper' },
+      ],
+      loaded(),
+      {
+        isMain: true,
+        home,
+      },
+    );
+    assert.deepEqual(
+      own.mounts.map((m) => m.sandboxPath),
+      ['/workspace/extra/notes'],
+    );
+  });
+});

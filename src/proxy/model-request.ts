@@ -10,6 +10,11 @@ const ENDPOINT_FETCHES = ['web_fetch', 'code_execution', 'mcp_toolset'];
 const WEB_SEARCH = 'web_search';
 /** Request fields that make the endpoint act or bill beyond the tokens: the MCP connector, a code container. */
 const ENDPOINT_FIELDS = ['mcp_servers', 'container'];
+/**
+ * The answer's `message_delta`, which carries the output tokens, echoes the stop sequence that matched: one
+ * longer than the line the meter reads (64 KiB) would hide what the call cost. Claude Code's are short.
+ */
+const MAX_STOP_SEQUENCE = 1024;
 
 export interface ScreenedRequest {
   body: Buffer;
@@ -35,6 +40,13 @@ export function screenModelRequest(body: Buffer, webSearchAllowed: boolean): Scr
     if (field in request) {
       delete request[field];
       removed.push(field);
+    }
+  }
+  if (Array.isArray(request.stop_sequences)) {
+    const kept = request.stop_sequences.filter((x: unknown) => typeof x !== 'string' || x.length <= MAX_STOP_SEQUENCE);
+    if (kept.length !== request.stop_sequences.length) {
+      request.stop_sequences = kept;
+      removed.push(`stop sequences over ${MAX_STOP_SEQUENCE} characters`);
     }
   }
   if (Array.isArray(request.tools)) {

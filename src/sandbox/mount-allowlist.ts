@@ -101,6 +101,11 @@ export interface ValidateOptions {
   allowlistPath?: string;
   /** Host paths no mount may be inside of or contain (pincer's data, the project), beyond the allowlist file. */
   protectedPaths?: string[];
+  /**
+   * Every other group's extra mounts: a folder one of them can write may not hold a mount of another (or of the
+   * same group), whose path that sandbox could swap for a link between the check and the mount.
+   */
+  otherGroups?: Array<{ isMain: boolean; requests: ExtraMountRequest[] }>;
 }
 
 export function defaultAllowlistPath(home = homedir()): string {
@@ -280,12 +285,32 @@ export function validateExtraMounts(
     }),
     names: new Set<string>(),
   };
-  const mounts: Mount[] = [];
+  const accepted: Array<{ request: ExtraMountRequest; mount: Mount }> = [];
   const rejected: RejectedMount[] = [];
   for (const request of requests) {
     const result = checkRequest(request, ctx);
     if (typeof result === 'string') rejected.push({ request, reason: result });
-    else mounts.push(result);
+    else accepted.push({ request, mount: result });
+  }
+  // A folder some sandbox can write may hold no other mount: that sandbox could swap the inner folder for a link
+  // between the host's check and the mount. Writable mounts of the other groups count, as checked for them.
+  const writable = [
+    ...accepted.filter((a) => a.mount.writable).map((a) => a.mount.hostPath),
+    ...(opts.otherGroups ?? []).flatMap((g) =>
+      validateExtraMounts(g.requests, allowlist, { ...opts, isMain: g.isMain, otherGroups: [] })
+        .mounts.filter((m) => m.writable)
+        .map((m) => m.hostPath),
+    ),
+  ];
+  const mounts: Mount[] = [];
+  for (const { request, mount } of accepted) {
+    const around = writable.find((w) => w !== mount.hostPath && isInsideOrSame(w, mount.hostPath));
+    if (around === undefined) mounts.push(mount);
+    else
+      rejected.push({
+        request,
+        reason: `${mount.hostPath} lies inside ${around}, an extra mount a sandbox can write, which could swap it for a link before it is mounted: mount ${around} itself, or make that mount read-only`,
+      });
   }
   return { mounts, rejected };
 }
@@ -298,6 +323,13 @@ interface CheckContext {
   patterns: Pattern[];
   guarded: string[];
   names: Set<string>;
+}
+
+/** The allowed root a real path lies in: the deepest that holds it. */
+function rootOf(real: string, ctx: CheckContext): CheckContext['roots'][number] | undefined {
+  let root: CheckContext['roots'][number] | undefined;
+  for (const r of ctx.roots) if (isInsideOrSame(r.real, real) && (root === undefined || r.real.length > root.real.length)) root = r;
+  return root;
 }
 
 /** The mount, or the reason (one line) it is refused. */
@@ -326,8 +358,7 @@ function checkRequest(request: ExtraMountRequest, ctx: CheckContext): Mount | st
     if (hit) return `${p} is refused: "${hit.component}" matches blocked pattern "${hit.pattern}"`;
   }
 
-  let root: (typeof ctx.roots)[number] | undefined;
-  for (const r of ctx.roots) if (isInsideOrSame(r.real, real) && (root === undefined || r.real.length > root.real.length)) root = r;
+  const root = rootOf(real, ctx);
   if (root === undefined) {
     const via = real === given ? '' : ` (resolved from ${given})`;
     return `${real}${via} is outside every allowed root in ${ctx.allowlist.file}`;

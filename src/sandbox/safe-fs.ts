@@ -45,12 +45,15 @@ export class SafeFsError extends Error {
    * It never names a host path, only parts of the relative path the caller gave.
    */
   readonly reason: string;
+  /** For `too-big`: the size of the file that was opened, when known. */
+  readonly size: number | undefined;
 
-  constructor(code: SafeFsErrorCode, path: string, reason: string, options?: ErrorOptions) {
+  constructor(code: SafeFsErrorCode, path: string, reason: string, options?: ErrorOptions & { size?: number }) {
     super(`${path}: ${reason}`, options);
     this.code = code;
     this.path = path;
     this.reason = reason;
+    this.size = options?.size;
   }
 }
 
@@ -185,7 +188,7 @@ function fileProblem(t: Target, st: Stats, maxBytes: number | undefined): SafeFs
   if (st.isSymbolicLink()) return new SafeFsError('symlink', t.shown, 'is a symbolic link');
   if (!st.isFile()) return new SafeFsError('not-file', t.shown, `is ${describeKind(st)}`);
   if (maxBytes !== undefined && st.size > maxBytes)
-    return new SafeFsError('too-big', t.shown, `is ${st.size} bytes, over the ${maxBytes} allowed`);
+    return new SafeFsError('too-big', t.shown, `is ${st.size} bytes, over the ${maxBytes} allowed`, { size: st.size });
   return undefined;
 }
 

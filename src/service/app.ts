@@ -90,6 +90,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     uidBase: config.sandboxUidBase,
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: [layout.home, PROJECT_ROOT],
+    groups: () => store.groups.list(),
     ...(config.extraCaCerts ? { extraCaCerts: config.extraCaCerts } : {}),
   };
   // Control, dispatcher and scheduler call each other; each is reached through a closure made before the next exists.

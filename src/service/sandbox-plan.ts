@@ -19,6 +19,8 @@ export interface SandboxSettings {
   protectedPaths: string[];
   /** PINCER_EXTRA_CA_CERTS, already resolved to a real path. */
   extraCaCerts?: string;
+  /** Every group, read when mounts are checked: no group's mount may lie inside another's writable one. */
+  groups?: () => Group[];
 }
 
 /**
@@ -30,6 +32,7 @@ export function checkExtraMounts(requests: ExtraMountRequest[], group: Group, s:
     isMain: group.isMain,
     allowlistPath: s.mountAllowlistPath,
     protectedPaths: s.protectedPaths,
+    otherGroups: (s.groups?.() ?? []).filter((g) => g.folder !== group.folder).map((g) => ({ isMain: g.isMain, requests: g.extraMounts })),
   });
   const user = sandboxUser(group, s.uidBase);
   // Accepted mounts come back in the order of the requests that were not rejected.

@@ -3,7 +3,6 @@
 // agent can write its folder, and anyone in the chat can send anything): they are read host-side without
 // following links, and only what really is a JPEG, PNG, GIF or WebP of a size the API takes is attached.
 // Every file stays named in the text, with a note saying whether (and as which image) it is shown.
-import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageMediaType, PromptContent, PromptImageBlock } from '../agent/prompt-stream.js';
 import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
@@ -178,12 +177,8 @@ async function readImage(groupDir: string, name: string): Promise<Buffer | strin
   } catch (err) {
     if (!(err instanceof SafeFsError)) return '(not shown: it could not be read)';
     if (err.code !== 'too-big') return `(not shown: ${UNREADABLE[err.code] ?? 'it could not be read'})`;
-    // The folders on the way were just found to be real ones, and lstat follows no link at the end.
-    const size = await lstat(join(groupDir, INBOX, name)).then(
-      (st) => st.size,
-      () => undefined,
-    );
-    return `(too large to show, ${size === undefined ? `over ${megabytes(MAX_IMAGE_BYTES)}` : megabytes(size)} MB)`;
+    // The size safe-fs found on the file it opened: looking again by path could follow a folder swapped meanwhile.
+    return `(too large to show, ${err.size === undefined ? `over ${megabytes(MAX_IMAGE_BYTES)}` : megabytes(err.size)} MB)`;
   }
 }
 
