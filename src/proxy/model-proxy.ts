@@ -218,9 +218,14 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         upstreamRes.pipe(res);
       },
     );
-    upstreamReq.once('close', () => done?.());
+    let upstreamClosed = false;
+    upstreamReq.once('close', () => {
+      upstreamClosed = true;
+      done?.();
+    });
     res.on('close', () => {
-      if (res.writableFinished) return;
+      // Over, or cut by the endpoint (then the agent's side was cut after it): nothing more to read.
+      if (res.writableFinished || upstreamClosed || upstreamReq.destroyed) return;
       agentGone = true;
       // A call sent whole is billed as it runs upstream, whether the agent waits or not: its answer is read to
       // the end (bounded in time), so that all it used is metered. One sent in part is stopped.
@@ -231,7 +236,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       answer?.unpipe(res);
       answer?.resume();
       abandoned.add(upstreamReq);
-      const limit = setTimeout(() => upstreamReq.destroy(), ABANDONED_ANSWER_MS);
+      const limit = setTimeout(() => upstreamReq.destroy(), ABANDONED_ANSWER_MS).unref();
       upstreamReq.once('close', () => {
         clearTimeout(limit);
         abandoned.delete(upstreamReq);
