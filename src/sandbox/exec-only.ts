@@ -36,8 +36,8 @@ const made = new Map<string, string>();
 
 /**
  * The path of an execute-only copy of `source` (a real path), made once per version. The copy is written to
- * a fresh name (O_EXCL) in a folder that must be this user's own and private, then renamed into place; a
- * copy found there is used only if it is this user's regular file with mode 0111 and the source's size.
+ * a fresh name (O_EXCL) in a folder that must be this user's own (passable, not listable), then renamed into
+ * place; a copy found there is used only if it is this user's regular file with mode 0111 and the source's size.
  */
 export function execOnlyCopy(source: string, cacheDir = execOnlyCacheDir()): string {
   const st = statSync(source);
