@@ -20,28 +20,11 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refusedAddressReason } from './address-class.js';
 import { type EgressPolicy, hostAllowedByPolicy, isHostName } from './egress-policy.js';
+import type { EgressRecord } from './egress-record.js';
 import { DEFAULT_REFUSAL_LIMITS, RefusalSummarizer } from './refusal-summary.js';
 import { listenUnix } from './unix-listen.js';
 
-export interface EgressRecord {
-  host: string;
-  port: number;
-  method: string;
-  /** True when policy and address rules let the connection go out (it may still have failed: see reason). */
-  allowed: boolean;
-  /** Why it was refused, or why an allowed connection failed or ended early. */
-  reason?: string;
-  /** The IP address connected to (or last tried). */
-  address?: string;
-  /** Payload bytes from the sandbox: tunnel bytes for CONNECT, the request body for plain HTTP. */
-  bytesUp: number;
-  /** Payload bytes to the sandbox: tunnel bytes for CONNECT, the response body for plain HTTP. */
-  bytesDown: number;
-  startedAt: number;
-  durationMs: number;
-  /** How many connections this record stands for: 1, or more for a summary of refusals (see refusal-summary.ts). */
-  count: number;
-}
+export type { EgressRecord } from './egress-record.js';
 
 export interface EgressProxyOptions {
   /** Read for each new connection, so a policy change applies from the next connection on. */

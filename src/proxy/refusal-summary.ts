@@ -2,7 +2,7 @@
 // store: per interval, a small burst of refusals is recorded one by one, the rest is only counted in memory
 // and recorded as one summary at the interval's end. Allowed connections never pass through here.
 
-import type { EgressRecord } from './egress-proxy.js';
+import type { EgressRecord } from './egress-record.js';
 
 export interface RefusalSummaryLimits {
   /** Refusals recorded one by one in each interval. */

@@ -8,6 +8,7 @@ import type { ExtraMountRequest, ExtraMountsResult } from '../sandbox/mount-allo
 import type { Mount } from '../sandbox/types.js';
 import { describeSchedule, nextDueAfter, parseSchedule, type ScheduleType } from '../scheduler/schedule.js';
 import { type Chat, type ContextMode, GLOBAL_SCOPE, type Group, type Store, type Task, type TaskRun } from '../store/index.js';
+import { mcpServersSchema } from '../store/mcp-server-schema.js';
 import type { Budgets, SpendView } from './budgets.js';
 import { registerGroup } from './groups.js';
 import { FOLDER_NAME, folderProblem, groupPaths, type StateLayout } from './layout.js';
@@ -17,7 +18,6 @@ import {
   type McpServerView,
   maskServers,
   mcpServerProblems,
-  mcpServersSchema,
   routeOf,
   withoutViewFields,
 } from './mcp-servers.js';

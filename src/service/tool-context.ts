@@ -3,16 +3,23 @@ import { isAbsolute } from 'node:path';
 import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
 import { stripInternal } from '../router/outbound.js';
 import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
-import type { Group } from '../store/index.js';
+import type { Group, Store } from '../store/index.js';
 import type { ToolContext } from '../tools/pincer-server.js';
-import type { LaneDeps } from './group-lane.js';
-import { groupPaths } from './layout.js';
+import { groupPaths, type StateLayout } from './layout.js';
 
 /** The largest file the agent may send into a chat. */
 export const MAX_SEND_FILE_BYTES = 50 * 1024 * 1024;
 
+/** What the tools need of a lane or an isolated run (a narrow view, so that neither is imported here). */
+export interface ToolContextDeps {
+  store: Store;
+  layout: StateLayout;
+  control: ToolContext['control'];
+  onOutbox(): void;
+}
+
 /** `replyTo`: the stored message the session is answering now, if any (for threading). */
-export function chatToolContext(deps: LaneDeps, group: Group, replyTo: () => number | null): ToolContext {
+export function chatToolContext(deps: ToolContextDeps, group: Group, replyTo: () => number | null): ToolContext {
   const { store } = deps;
   const chatId = group.chatId;
   return {

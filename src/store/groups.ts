@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
-import { type McpServer, mcpServersSchema } from '../service/mcp-servers.js';
 import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
+import { type McpServer, mcpServersSchema } from './mcp-server-schema.js';
 
 const extraMountsSchema = extraMountRequestSchema.array();
 const senderAllowlistSchema = z.array(z.string().min(1).max(200)).max(1000);

@@ -4,10 +4,10 @@ import { createSdkMcpServer, type McpSdkServerConfigWithInstance, tool } from '@
 import { z } from 'zod';
 import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
 import type { Control } from '../service/control.js';
+import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { adminTools } from './admin-tools.js';
 import { taskTools } from './task-tools.js';
 
-export const TOOL_SERVER_NAME = 'pincer';
 const MAX_MESSAGE_CHARS = 20_000;
 
 export interface ToolContext {
