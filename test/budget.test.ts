@@ -241,16 +241,8 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
     const reply = await h.reply('local:capped', id);
     const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen capped'));
     assert.equal(stolen.length, 1, 'the first call went out (the group was within budget); the two after it did not');
-    // The agent's own next call is refused too (402, not retried): the turn cannot finish, and its message is not
-    // answered with the refusal but kept, with the chat told once, as for a group over budget before its turn.
-    assert.match(reply.text, /^⚠️ This group's daily budget is reached: \$1\.\d\d of \$1\.00, so I am not starting until tomorrow/);
-    assert.doesNotMatch(reply.text, /402/);
-    const trace = await h.request('GET', `/api/v1/messages/${id}/trace`);
-    assert.ok((trace.body.stages as Array<{ stage: string }>).some((st) => st.stage === 'over_budget'));
-    // Raised: the kept message is answered.
-    h.pincer.control.setBudget({ kind: 'owner' }, { group: 'capped', dailyUsd: 100 });
-    const answer = await h.reply('local:capped', reply.id, 20_000);
-    assert.equal(answer.text, 'done');
+    // The agent's own next call is refused too: Claude Code ends the turn with pincer's words, at once (402 is not retried).
+    assert.match(reply.text, /402 pincer: this group's daily budget is reached: \$1\.\d\d of \$1\.00/);
   });
 
   test('a forged result with total_cost_usd -1000 changes no spend figure', async (t) => {

@@ -14,7 +14,7 @@ import type { Runtime } from '../sandbox/types.js';
 import type { Group, Stage, Store, StoredMessage, TurnRecord } from '../store/index.js';
 import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { createPincerServer } from '../tools/pincer-server.js';
-import type { Budgets, BudgetVerdict } from './budgets.js';
+import type { Budgets } from './budgets.js';
 import { type ChatCommand, COMPACT_INSTRUCTIONS, commandRefusal, mayUseCommands, parseChatCommand } from './chat-commands.js';
 import type { Control } from './control.js';
 import { sandboxTranscriptPath } from './conversation-archive.js';
@@ -421,13 +421,6 @@ export class GroupLane implements Lane {
       return;
     }
     this.#gotResult = true;
-    if (!outcome.ok && turn.command === undefined) {
-      const budget = this.#deps.budgets.check(this.#group.chatId);
-      if (!budget.ok) {
-        this.#holdForBudget(turn, budget);
-        return;
-      }
-    }
     const reply =
       turn.command === 'compact'
         ? this.#compactReply(turn, outcome)
@@ -443,18 +436,6 @@ export class GroupLane implements Lane {
       outputTokens: outcome.outputTokens,
     });
     this.#nextTurn();
-  }
-
-  /**
-   * The turn's own calls used up a budget (the model proxy refused the next one), so it could not finish: its
-   * messages are not answered with that refusal but kept, as a group's over budget before its turn are, and
-   * answered once the budget is raised or the period turns. What the turn spent is metered already.
-   */
-  #holdForBudget(turn: Turn, verdict: Exclude<BudgetVerdict, { ok: true }>): void {
-    clearTimeout(turn.timeout);
-    this.#deps.budgets.refuse(this.#group.chatId, turn.lastSeq, verdict);
-    this.#pushedUpTo = Math.min(this.#pushedUpTo, turn.firstSeq - 1);
-    this.#becomeIdle();
   }
 
   #onTimeout(): void {
