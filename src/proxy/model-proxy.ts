@@ -67,6 +67,9 @@ const DROPPED = new Set([
   'x-api-key',
   'authorization',
   'accept-encoding',
+  // The body goes on as pincer parsed and wrote it: plain JSON of its own length.
+  'content-encoding',
+  'content-length',
 ]);
 
 export function forwardHeaders(incoming: IncomingMessage['headers'], credential: ModelCredential): OutgoingHttpHeaders {
@@ -132,10 +135,6 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
       req.resume();
       options.onRefused?.({ method, path, reason: 'not a call Claude Code makes' });
       answerError(res, 403, 'permission_error', 'pincer model proxy forwards only POST /v1/messages and /v1/messages/count_tokens');
-      return;
-    }
-    if (call === 'count') {
-      screenAndForward(req, res, path, method, call);
       return;
     }
     // Spend is known only once an answer ends: calls in flight are capped, so that a burst of parallel calls
@@ -287,6 +286,12 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         return;
       }
       const screened = screenModelRequest(Buffer.concat(chunks), options.webSearchAllowed?.() ?? true);
+      if (!screened.ok) {
+        options.onRefused?.({ method, path, reason: screened.reason });
+        answerError(res, 403, 'permission_error', `pincer model proxy refuses ${screened.reason}`);
+        done?.();
+        return;
+      }
       if (screened.removed.length > 0) options.onScreened?.(screened.removed);
       forward(req, res, path, method, call, screened.body, done);
     });
