@@ -150,17 +150,16 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         next();
         return;
       }
-      inFlight++;
       const admission = admit(options);
       if (!admission.ok) {
         req.resume();
         options.onRefused?.({ method, path, reason: admission.message });
         // 402: Claude Code does not retry it (it retries 400, 429 and 5xx) and ends the turn with the message.
         answerError(res, 402, 'billing_error', admission.message);
-        inFlight--;
         next();
         return;
       }
+      inFlight++;
       screenAndForward(req, res, path, method, call, () => {
         inFlight--;
         next();
@@ -186,7 +185,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     method: string,
     call: 'message' | 'count',
     body: Buffer,
-    done?: () => void,
+    done: () => void,
   ): void => {
     options.onRequest?.(path);
     let agentGone = false;
@@ -220,7 +219,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     let upstreamClosed = false;
     upstreamReq.once('close', () => {
       upstreamClosed = true;
-      done?.();
+      done();
     });
     res.on('close', () => {
       // Over, or cut by the endpoint (then the agent's side was cut after it): nothing more to read.
@@ -264,7 +263,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     path: string,
     method: string,
     call: 'message' | 'count',
-    done?: () => void,
+    done: () => void,
   ): void => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -275,21 +274,21 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     let handedOn = false;
     // The agent left before its call was whole: nothing goes out, its turn in the queue is over.
     req.once('close', () => {
-      if (!handedOn) done?.();
+      if (!handedOn) done();
     });
     req.once('end', () => {
       handedOn = true;
       if (size > MAX_REQUEST_BYTES) {
         options.onRefused?.({ method, path, reason: `a request body over ${MAX_REQUEST_BYTES} bytes` });
         answerError(res, 413, 'request_too_large', `pincer: a model call's body may be at most ${MAX_REQUEST_BYTES} bytes`);
-        done?.();
+        done();
         return;
       }
       const screened = screenModelRequest(Buffer.concat(chunks), options.webSearchAllowed?.() ?? true);
       if (!screened.ok) {
         options.onRefused?.({ method, path, reason: screened.reason });
         answerError(res, 403, 'permission_error', `pincer model proxy refuses ${screened.reason}`);
-        done?.();
+        done();
         return;
       }
       if (screened.removed.length > 0) options.onScreened?.(screened.removed);

@@ -14,12 +14,11 @@ export function closeInheritedDescriptors(): number[] {
   } catch {
     return [];
   }
-  // The IPC channel of a parent that forked pincer is one Node itself relies on.
-  const keep = new Set([0, 1, 2, Number(process.env.NODE_CHANNEL_FD ?? -1)]);
+  // Node's own IPC channel, if it has one, is close-on-exec like everything else it opens.
   const closed: number[] = [];
   for (const name of names) {
     const fd = Number(name);
-    if (!Number.isInteger(fd) || keep.has(fd)) continue;
+    if (!Number.isInteger(fd) || fd <= 2) continue;
     let flags: number;
     try {
       const match = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
