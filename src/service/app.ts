@@ -29,9 +29,6 @@ import { transcriber } from './transcribe.js';
 /** This checkout or installed package: its code (and maybe its .env) must never be mounted into a sandbox. */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** How long each sandbox connection stays on record. */
-const EGRESS_LOG_DAYS = 30;
-
 export interface Pincer {
   config: Config;
   layout: StateLayout;
@@ -81,8 +78,6 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
   if (!config.credential)
     log.warn('no model credentials (ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): messages will be answered with how to set them');
   const token = loadOrCreateToken(layout.home, config.token);
-  const pruned = store.egress.prune(Date.now() - EGRESS_LOG_DAYS * 24 * 3600_000);
-  if (pruned > 0) log.info({ pruned }, 'old egress log entries removed');
   ensureMainGroup(store, layout, config.assistantName, config.mainChat);
 
   const sandbox = {
