@@ -554,7 +554,8 @@ describe('malformed tool arguments from the agent', { skip }, () => {
     },
     {
       name: 'a tool that does not exist',
-      call: call('delete_everything', { all: true }),
+      // A real model may still name a tool it was not offered: this one is not (so the fake lets it through).
+      call: { toolUse: { name: 'mcp__pincer__delete_everything', input: { all: true }, mistake: true } },
       error: /No such tool available: mcp__pincer__delete_everything/,
     },
     // Last: the session's history carries the 10 MB call from here on.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { registerGroup } from '../src/service/groups.js';
-import { isAgentTurn, isToolResult, lastUserText } from './helpers/fake-model.js';
+import { isAgentTurn, isToolResult, lastUserText, offers } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
@@ -17,6 +17,8 @@ describe('the main group governs where other groups may connect and what they ma
   const outside = mkdtempSync(join(tmpdir(), 'pincer-mounts-'));
   const notes = join(outside, 'vault', 'notes');
   const sshDir = join(outside, 'vault', '.ssh');
+  /** Whether the other group's request offered the admin tool its message asks for. */
+  let offeredToTeam: boolean | undefined;
 
   before(async () => {
     mkdirSync(notes, { recursive: true });
@@ -35,7 +37,11 @@ describe('the main group governs where other groups may connect and what they ma
           return tool('set_egress_policy', { folder: 'team', mode: 'allowlist', domains: ['example.org'] });
         if (text.includes('mount the notes')) return tool('set_extra_mounts', { folder: 'team', mounts: [{ hostPath: notes }] });
         if (text.includes('mount the keys')) return tool('set_extra_mounts', { folder: 'team', mounts: [{ hostPath: sshDir }] });
-        if (text.includes('open yourself up')) return tool('set_egress_policy', { folder: 'team', mode: 'open' });
+        if (text.includes('open yourself up')) {
+          offeredToTeam = offers(req, 'mcp__pincer__set_egress_policy');
+          // Not offered to this group: a model that names it anyway must reach nothing.
+          return { toolUse: { name: 'mcp__pincer__set_egress_policy', input: { folder: 'team', mode: 'open' }, mistake: true } };
+        }
         if (text.includes('go online')) {
           const command = [
             'curl -s --max-time 5 http://blocked.test/ || true',
@@ -94,6 +100,7 @@ describe('the main group governs where other groups may connect and what they ma
   test('a group other than main does not have the admin tools', async () => {
     const id = await h.send('local:team', 'open yourself up');
     const reply = await h.reply('local:team', id);
+    assert.equal(offeredToTeam, false, "the group's requests do not offer the admin tool");
     assert.match(reply.text, /No such tool available: mcp__pincer__set_egress_policy/, 'the call was made and had no tool to reach');
     assert.equal(h.pincer.store.groups.get('local:team')?.egressPolicy.mode, 'allowlist');
   });

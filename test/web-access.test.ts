@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isAgentTurn, isToolResult, lastUserText, type ModelRequest } from './helpers/fake-model.js';
+import { answeredTool, isAgentTurn, isToolResult, lastUserText, type ModelRequest, promptText, useTool } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 import { SITE_BODY, startTlsSite, type TlsSite } from './helpers/tls-site.js';
 
@@ -41,14 +41,14 @@ describe('WebFetch through the egress proxy', { skip }, () => {
       script: (req) => {
         // WebFetch hands the page to the model with its question: answer from what it was given.
         if (!isAgentTurn(req)) return { text: allText(req).includes(SITE_BODY.trim()) ? `PAGE SAYS: ${SITE_BODY.trim()}` : 'side' };
-        if (isToolResult(req)) return { text: `fetched: ${lastUserText(req).slice(0, 400)}` };
+        if (isToolResult(req) && answeredTool(req) === 'WebFetch') return { text: `fetched: ${lastUserText(req).slice(0, 400)}` };
         // Another name for the second fetch: WebFetch keeps what it fetched for a while.
-        const target = lastUserText(req).includes('read the site again')
+        const target = promptText(req).includes('read the site again')
           ? again
-          : lastUserText(req).includes('read the site')
+          : promptText(req).includes('read the site')
             ? url
             : undefined;
-        if (target) return { toolUse: { name: 'WebFetch', input: { url: target, prompt: 'What does the page say?' } } };
+        if (target) return useTool(req, 'WebFetch', { url: target, prompt: 'What does the page say?' });
         return { text: 'ok' };
       },
     });

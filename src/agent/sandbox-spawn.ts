@@ -87,6 +87,9 @@ export function agentEnv(o: {
     // Sub-agents and Bash run in the foreground: a background one finishes after the turn's result, and Claude Code
     // then starts a turn of its own whose result would be taken for the answer to the next message.
     CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
+    // One memory, the one pincer names and a person can see: the group's CLAUDE.md. Claude Code's own automatic
+    // memory would be a second one, in a folder of its state nobody looks at.
+    CLAUDE_CODE_DISABLE_AUTO_MEMORY: '1',
     DISABLE_AUTOUPDATER: '1',
     IS_SANDBOX: '1',
     // Node's addition to its built-in CAs: Claude Code (WebFetch) and Node tools trust the owner's extra ones.

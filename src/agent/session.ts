@@ -14,6 +14,7 @@ import { handOverFolders } from '../sandbox/access.js';
 import type { Runtime } from '../sandbox/types.js';
 import { type PromptContent, PromptStream } from './prompt-stream.js';
 import { agentEnv, SANDBOX_GLOBAL_DIR, type SandboxPlan, sandboxedSpawn } from './sandbox-spawn.js';
+import { OFFERED_BUILTIN_TOOLS, WITHHELD_BUILTIN_TOOLS } from './tool-surface.js';
 import { describeToolUse } from './tool-use.js';
 
 export interface TurnOutcome {
@@ -213,8 +214,11 @@ export class AgentSession {
           settingSources: ['project'],
           // pincer's egress policy is what decides where WebFetch may go; its own check would ask Anthropic
           // about each domain first (and fail under an allowlist that does not name Anthropic's site).
-          settings: { skipWebFetchPreflight: true },
+          // No commit attribution: the agent's commits in a group folder are the owner's.
+          settings: { skipWebFetchPreflight: true, attribution: { commit: '', pr: '' } },
           systemPrompt: { type: 'preset', preset: 'claude_code', append: o.systemPromptAppend },
+          tools: [...OFFERED_BUILTIN_TOOLS],
+          disallowedTools: [...WITHHELD_BUILTIN_TOOLS],
           permissionMode: 'bypassPermissions',
           allowDangerouslySkipPermissions: true,
           mcpServers: o.mcpServers,

@@ -230,7 +230,7 @@ export class GroupLane implements Lane {
       maxRetries: settings.modelMaxRetries,
       resume,
       timezone: this.#group.timezone ?? settings.timezone,
-      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
+      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group, this.#group.timezone ?? settings.timezone),
       mcpServers: {
         ...extraMcp.servers,
         [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => this.#currentTurn()?.lastSeq ?? null)),
@@ -324,16 +324,19 @@ export class GroupLane implements Lane {
     }
     // pincer may have stopped, or the session ended, while the files were read: then this turn is not pushed.
     if (this.#state.kind !== 'busy' || this.#state.turn !== turn) return;
-    turn.prompt = promptContent(formatPrompt(seen.messages, this.#group.timezone ?? settings.timezone, omitted), seen.images);
+    // Messages already prompted once and still unanswered: pincer was killed or crashed during their turn.
+    const interrupted = store.events.earlierAttempt(chatId, turn.firstSeq, turn.lastSeq);
+    turn.prompt = promptContent(formatPrompt(seen.messages, this.#group.timezone ?? settings.timezone, omitted, interrupted), seen.images);
     turn.timeout = setTimeout(() => this.#onTimeout(), settings.turnTimeoutMs);
     const images = seen.images.length > 0 || seen.notShown > 0 ? `, ${seen.images.length} image(s) attached` : '';
     const notShown = seen.notShown > 0 ? ` (${seen.notShown} named but not shown)` : '';
+    const again = interrupted ? `, again after an interrupted attempt (${interrupted.toolCalls.length} tool call(s) shown)` : '';
     for (const m of batch)
       store.events.record({
         messageSeq: m.seq,
         chatId,
         stage: 'prompted',
-        detail: `turn of ${batch.length} message(s)${images}${notShown}`,
+        detail: `turn of ${batch.length} message(s)${images}${notShown}${again}`,
         at: turn.startedAt,
       });
     this.#liveSession().push(turn.prompt);

@@ -5,6 +5,7 @@ import { AgentSession, type SessionEnd, type TurnOutcome } from '../agent/sessio
 import type { Logger } from '../log.js';
 import type { Lane } from '../queue/group-queue.js';
 import { stripInternal } from '../router/outbound.js';
+import { formatInterruptedAttempt } from '../router/prompt.js';
 import { runPrompt } from '../scheduler/run-prompt.js';
 import type { Group, RunEnd, Task, TaskRun } from '../store/index.js';
 import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
@@ -101,7 +102,7 @@ export class IsolatedRun implements Lane {
       maxRetries: settings.modelMaxRetries,
       resume: undefined,
       timezone: this.#task.timezone,
-      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group),
+      systemPromptAppend: systemPromptAppend(settings.assistantName, this.#group, this.#task.timezone),
       mcpServers: {
         ...extraMcp.servers,
         [TOOL_SERVER_NAME]: createPincerServer(chatToolContext(this.#deps, this.#group, () => null)),
@@ -110,7 +111,10 @@ export class IsolatedRun implements Lane {
       handlers: {
         onSpawned: () => {},
         onModelRequest: () => {},
-        onToolUse: (summary) => this.#log.debug({ tool: summary }, 'tool used'),
+        onToolUse: (summary) => {
+          this.#log.debug({ tool: summary }, 'tool used');
+          store.taskRuns.noteToolCall(this.#run.id, summary);
+        },
         onResult: (outcome) => this.#onResult(outcome),
       },
     });
@@ -121,7 +125,10 @@ export class IsolatedRun implements Lane {
       this.#finish(null, `the run took longer than ${Math.round(settings.turnTimeoutMs / 1000)} s and was stopped`);
       session.kill();
     }, settings.turnTimeoutMs);
-    session.push(runPrompt(this.#task, this.#run.dueAt, this.#run.startedAt));
+    // A run still marked running after a restart starts again: it is told what the cut-off attempt did.
+    const interrupted = store.taskRuns.beginAttempt(this.#run.id);
+    const prompt = runPrompt(this.#task, this.#run.dueAt, this.#run.startedAt);
+    session.push(interrupted ? `${prompt}\n\n${formatInterruptedAttempt(interrupted)}` : prompt);
   }
 
   #onResult(outcome: TurnOutcome): void {

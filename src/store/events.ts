@@ -46,6 +46,7 @@ export class EventTable {
   readonly #insert;
   readonly #forMessage;
   readonly #omitted;
+  readonly #attempt;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -54,6 +55,9 @@ export class EventTable {
       'INSERT INTO events (message_seq, chat_id, stage, detail, at) VALUES (?, ?, ?, ?, ?)',
     );
     this.#forMessage = db.prepare<[number], EventRow>('SELECT * FROM events WHERE message_seq = ? ORDER BY id');
+    this.#attempt = db.prepare<[string, number, number], { stage: 'prompted' | 'tool'; detail: string | null }>(
+      `SELECT stage, detail FROM events WHERE chat_id = ? AND message_seq BETWEEN ? AND ? AND stage IN ('prompted', 'tool') ORDER BY id`,
+    );
     this.#omitted = db.prepare<{ chatId: string; after: number; before: number; detail: string; at: number }>(
       `INSERT INTO events (message_seq, chat_id, stage, detail, at)
        SELECT seq, chat_id, 'omitted', @detail, @at FROM messages
@@ -71,6 +75,16 @@ export class EventTable {
     const count = this.#omitted.run({ chatId, after, before, detail, at }).changes;
     if (count > 0) this.#changes.emit('event', { messageSeq: null, chatId, stage: 'omitted', detail, at });
     return count;
+  }
+
+  /**
+   * What an earlier attempt at a turn over these messages did: undefined when none was prompted (the usual case:
+   * a turn's messages are answered once, its cursor moving past them), else the tool calls its trace has.
+   */
+  earlierAttempt(chatId: string, firstSeq: number, lastSeq: number): { toolCalls: string[] } | undefined {
+    const rows = this.#attempt.all(chatId, firstSeq, lastSeq);
+    if (!rows.some((r) => r.stage === 'prompted')) return undefined;
+    return { toolCalls: rows.flatMap((r) => (r.stage === 'tool' && r.detail ? [r.detail] : [])) };
   }
 
   trace(messageSeq: number): TraceEvent[] {

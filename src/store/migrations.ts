@@ -238,4 +238,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE egress_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
   `,
+  // An isolated run cut off by a restart runs again: it is told it is a second attempt and what the first one did.
+  `
+  ALTER TABLE task_runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE task_runs ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
+  `,
 ];

@@ -240,6 +240,9 @@ export interface RunEnd {
   outputTokens?: number | null;
 }
 
+/** How many tool calls of an isolated run are kept for a later attempt. */
+const MAX_KEPT_TOOL_CALLS = 200;
+
 export class TaskRunTable {
   readonly #insert;
   readonly #insertSkipped;
@@ -251,6 +254,8 @@ export class TaskRunTable {
   readonly #finishMessages;
   readonly #last;
   readonly #isolatedCosts;
+  readonly #beginAttempt;
+  readonly #noteToolCall;
   readonly #changes: StoreChanges;
 
   constructor(db: Db, changes: StoreChanges) {
@@ -285,6 +290,30 @@ export class TaskRunTable {
        WHERE chat_id = ? AND message_seq BETWEEN ? AND ? AND status = 'running'`,
     );
     this.#last = db.prepare<[number], RunRow>('SELECT * FROM task_runs WHERE task_id = ? ORDER BY id DESC LIMIT 1');
+    // RETURNING sees the row after the update: attempts counts this one too.
+    this.#beginAttempt = db.prepare<[number], { attempts: number; tool_calls: string }>(
+      `UPDATE task_runs SET attempts = attempts + 1 WHERE id = ? AND status = 'running' RETURNING attempts, tool_calls`,
+    );
+    this.#noteToolCall = db.prepare<[string, number, number]>(
+      `UPDATE task_runs SET tool_calls = json_insert(tool_calls, '$[#]', ?) WHERE id = ? AND json_array_length(tool_calls) < ?`,
+    );
+  }
+
+  /**
+   * An isolated run's session starts: undefined for its first attempt; for a later one (pincer was stopped or
+   * crashed during the run), the tool calls the earlier attempts made.
+   */
+  beginAttempt(id: number): { toolCalls: string[] } | undefined {
+    const row = this.#beginAttempt.get(id);
+    if (!row || row.attempts <= 1) return undefined;
+    // Written only by noteToolCall, as a JSON array of strings.
+    const calls: unknown = JSON.parse(row.tool_calls);
+    return { toolCalls: Array.isArray(calls) ? calls.filter((c): c is string => typeof c === 'string') : [] };
+  }
+
+  /** A tool call of an isolated run, kept (the first MAX_KEPT_TOOL_CALLS) for a later attempt to be told of. */
+  noteToolCall(id: number, summary: string): void {
+    this.#noteToolCall.run(summary, id, MAX_KEPT_TOOL_CALLS);
   }
 
   /** Records that a run starts; undefined when this due time already has a run (it never runs twice). */

@@ -58,5 +58,5 @@ export function sessionTools(ctx: ToolContext) {
 }
 
 export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {
-  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', tools: sessionTools(ctx) });
+  return createSdkMcpServer({ name: TOOL_SERVER_NAME, version: '1.0.0', alwaysLoad: true, tools: sessionTools(ctx) });
 }

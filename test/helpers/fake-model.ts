@@ -9,7 +9,7 @@ export interface ModelRequest {
     model?: string;
     system?: unknown;
     messages?: Array<{ role: string; content: unknown }>;
-    tools?: Array<{ name: string }>;
+    tools?: Array<{ name: string; defer_loading?: boolean }>;
     stream?: boolean;
   };
   receivedAt: number;
@@ -30,8 +30,19 @@ export interface ErrorReply {
   delayMs?: number;
 }
 
-/** One block of an assistant message: text, or a call of the tool `name`. */
-export type ContentBlock = { text: string } | { toolUse: { name: string; input: unknown } };
+/**
+ * A call of the tool `name`. The fake answers only calls of tools the request offers (see offeredTools), as a
+ * real model only picks from what it is shown; `mistake` marks a call a real model may still make by mistake (a
+ * tool it was not offered), for the tests of what then happens.
+ */
+export interface ToolCall {
+  name: string;
+  input: unknown;
+  mistake?: true;
+}
+
+/** One block of an assistant message: text, or a tool call. */
+export type ContentBlock = { text: string } | { toolUse: ToolCall };
 
 /** The token counts a reply reports (the API's `usage` names); unset ones are the fake's defaults (10 in, 5 out, no cache). */
 export interface ReplyUsage {
@@ -43,7 +54,7 @@ export interface ReplyUsage {
 
 export type ModelReply =
   | { text: string; delayMs?: number; usage?: ReplyUsage }
-  | { toolUse: { name: string; input: unknown }; delayMs?: number; usage?: ReplyUsage }
+  | { toolUse: ToolCall; delayMs?: number; usage?: ReplyUsage }
   /** Several blocks in one message, in order (e.g. text, then parallel tool calls); it stops for tools when any is a call. */
   | { content: ContentBlock[]; delayMs?: number; usage?: ReplyUsage }
   | ErrorReply
@@ -57,6 +68,8 @@ export type ModelScript = (req: ModelRequest) => ModelReply | Promise<ModelReply
 export interface FakeModel {
   url: string;
   requests: ModelRequest[];
+  /** Each scripted call of a tool its request did not offer (answered with an error instead). */
+  unofferedCalls: string[];
   setScript(script: ModelScript): void;
   /** Resolves with the next request that the predicate accepts (or the first one from now). */
   nextRequest(predicate?: (r: ModelRequest) => boolean): Promise<ModelRequest>;
@@ -70,16 +83,78 @@ export function lastUserText(req: ModelRequest): string {
   return last ? contentText(last.content) : '';
 }
 
+/** Text of the newest user turn that is not a tool's result: the prompt the model is working on. */
+export function promptText(req: ModelRequest): string {
+  const isResult = (c: unknown) => Array.isArray(c) && c.some((b) => isRecord(b) && b.type === 'tool_result');
+  const prompt = [...(req.body.messages ?? [])].reverse().find((m) => m.role === 'user' && !isResult(m.content));
+  return prompt ? contentText(prompt.content) : '';
+}
+
+/**
+ * The newest message of the conversation that is not one of Claude Code's mid-conversation system notes (which it
+ * may add after a tool's result).
+ */
+function newestTurn(req: ModelRequest): { role: string; content: unknown } | undefined {
+  return [...(req.body.messages ?? [])].reverse().find((m) => m.role !== 'system');
+}
+
 /** True when the newest user turn answers a tool call. */
 export function isToolResult(req: ModelRequest): boolean {
-  const msgs = req.body.messages ?? [];
-  const last = msgs[msgs.length - 1];
+  const last = newestTurn(req);
   return Array.isArray(last?.content) && last.content.some((b) => isRecord(b) && b.type === 'tool_result');
 }
 
 /** True for the main agent loop (it offers tools); false for side requests such as title generation. */
 export function isAgentTurn(req: ModelRequest): boolean {
   return (req.body.tools?.length ?? 0) > 0;
+}
+
+/**
+ * The tools a model answering this request can call: those sent with their schemas, and deferred ones whose
+ * schemas a tool search has loaded (a `tool_reference` to them in a tool result so far), as the API expands them.
+ */
+export function offeredTools(req: ModelRequest): Set<string> {
+  const loaded = new Set<string>();
+  for (const m of req.body.messages ?? [])
+    if (Array.isArray(m.content))
+      for (const block of m.content)
+        if (isRecord(block) && block.type === 'tool_result' && Array.isArray(block.content))
+          for (const inner of block.content)
+            if (isRecord(inner) && inner.type === 'tool_reference' && typeof inner.tool_name === 'string') loaded.add(inner.tool_name);
+  return new Set((req.body.tools ?? []).filter((t) => !t.defer_loading || loaded.has(t.name)).map((t) => t.name));
+}
+
+export const offers = (req: ModelRequest, name: string): boolean => offeredTools(req).has(name);
+
+/** The name of the tool whose result the newest user turn carries, if it carries one. */
+export function answeredTool(req: ModelRequest): string | undefined {
+  const msgs = req.body.messages ?? [];
+  const last = newestTurn(req);
+  if (!Array.isArray(last?.content)) return undefined;
+  const result = last.content.find((b) => isRecord(b) && b.type === 'tool_result');
+  if (!isRecord(result)) return undefined;
+  for (const m of msgs)
+    if (m.role === 'assistant' && Array.isArray(m.content))
+      for (const b of m.content)
+        if (isRecord(b) && b.type === 'tool_use' && b.id === result.tool_use_id && typeof b.name === 'string') return b.name;
+  return undefined;
+}
+
+/**
+ * What a real model does to use a tool: call it when the request offers it, or else load it with a tool search
+ * first (the deferred tools are named in the prompt); the caller calls again once the search has answered.
+ */
+export function useTool(req: ModelRequest, name: string, input: unknown): ModelReply {
+  if (offers(req, name)) return { toolUse: { name, input } };
+  if (!offers(req, 'ToolSearch')) throw new Error(`the request offers neither ${name} nor ToolSearch`);
+  return { toolUse: { name: 'ToolSearch', input: { query: `select:${name}` } } };
+}
+
+/** The calls in a reply of tools the request did not offer, unless marked as a mistake the test makes on purpose. */
+function unoffered(req: ModelRequest, reply: ModelReply): string[] {
+  const blocks = 'toolUse' in reply ? [reply] : 'content' in reply ? reply.content : [];
+  const offered = offeredTools(req);
+  return blocks.flatMap((b) => ('toolUse' in b && !b.toolUse.mistake && !offered.has(b.toolUse.name) ? [b.toolUse.name] : []));
 }
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
@@ -210,6 +285,7 @@ function streamReply(reply: ContentReply, model: string): string[] {
 export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' })): Promise<FakeModel> {
   let current = script;
   const requests: ModelRequest[] = [];
+  const unofferedCalls: string[] = [];
   const attempts = new Map<string, number>();
   const waiters: Array<{ predicate: (r: ModelRequest) => boolean; resolve: (r: ModelRequest) => void }> = [];
 
@@ -244,7 +320,13 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
             w.resolve(request);
           }
         }
-        const reply = await current(request);
+        let reply = await current(request);
+        const notOffered = unoffered(request, reply);
+        if (notOffered.length > 0) {
+          // The script called a tool no real model could have picked: the test must not pass through it.
+          unofferedCalls.push(...notOffered);
+          reply = { status: 400, error: `the scripted model called ${notOffered.join(', ')}, which this request did not offer` };
+        }
         if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
         if ('status' in reply) {
           res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
@@ -289,6 +371,7 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    unofferedCalls,
     setScript(s) {
       current = s;
     },

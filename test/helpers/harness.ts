@@ -121,6 +121,8 @@ export async function startHarness(
       await pincer.stop();
       if (!options.fake) await fake.close();
       if (!options.home) rmSync(home, { recursive: true, force: true });
+      if (fake.unofferedCalls.length > 0)
+        throw new Error(`the scripted model called tools its requests did not offer: ${[...new Set(fake.unofferedCalls)].join(', ')}`);
     },
   };
 }
