@@ -20,6 +20,7 @@ import { pollingSection } from './polling-baseline.js';
 import { replySendSection } from './reply-send.js';
 import { schedulerSection } from './scheduler.js';
 import { spawnSection } from './spawn.js';
+import { toolSurfaceSection } from './tool-surface.js';
 
 // Loading this CA bundle adds ~85 ms to every node start; nothing the suite starts should pay it.
 delete process.env.NODE_EXTRA_CA_CERTS;
@@ -99,6 +100,7 @@ async function main(): Promise<number> {
   await measure('baseline', 7, 'baseline: 2-second polling', () => pollingSection(warm && median(warm)));
   await measure('egress', 8, 'egress flood and folder hand-over', egressFloodSection);
   await measure('archive', 9, 'conversation archive of a 64 MB hostile transcript', archiveSection);
+  await measure('tools', 10, "what the model is shown: pincer's tools and prompt, per request", () => toolSurfaceSection(sandboxSkip));
 
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`\n== targets (${seconds.toFixed(0)} s)\n`);

@@ -20,7 +20,7 @@ import { type DelayProxy, type Exchange, startDelayProxy } from './helpers/delay
 import { type FakeModel, isAgentTurn, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { type FakeTelegram, startFakeTelegram } from './helpers/fake-telegram.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
-import { freePort, type PincerProcess, spawnPincer } from './helpers/pincer-process.js';
+import { freePort, type PincerProcess, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
 
 const skip = await sandboxUnavailable();
 
@@ -170,19 +170,14 @@ test('SIGKILLed at random moments and restarted, pincer answers every message on
   const keepOutput = (n: number, p: PincerProcess) => writeFileSync(join(home as string, `pincer-${n}.log`), p.output());
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? home,
-    PINCER_HOME: home,
-    PINCER_PORT: String(port),
-    PINCER_TOKEN: TOKEN,
-    ANTHROPIC_API_KEY: REAL_KEY,
-    ANTHROPIC_BASE_URL: model.url,
-    TELEGRAM_BOT_TOKEN: telegram.token,
-    TZ: 'Europe/Berlin',
-    PINCER_IDLE_TIMEOUT_SEC: '30',
-    LOG_LEVEL: 'warn',
-  };
+  const env = pincerChildEnv({
+    home,
+    port,
+    token: TOKEN,
+    modelUrl: model.url,
+    key: REAL_KEY,
+    extra: { TELEGRAM_BOT_TOKEN: telegram.token, PINCER_IDLE_TIMEOUT_SEC: '30' },
+  });
 
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
     const res = await fetch(base + path, {

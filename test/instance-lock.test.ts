@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { AlreadyRunningError, LOCK_FILE, takeInstanceLock } from '../src/service/instance-lock.js';
 import { type FakeModel, isAgentTurn, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
-import { freePort, type PincerProcess, spawnPincer } from './helpers/pincer-process.js';
+import { freePort, type PincerProcess, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'test-token-0123456789';
@@ -182,18 +182,14 @@ describe('two pincers on one state folder', async () => {
     let first: PincerProcess | undefined;
     try {
       const port = await freePort();
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? home,
-        PINCER_HOME: home,
-        PINCER_PORT: String(port),
-        PINCER_TOKEN: TOKEN,
-        ANTHROPIC_API_KEY: REAL_KEY,
-        ANTHROPIC_BASE_URL: model.url,
-        TZ: 'Europe/Berlin',
-        PINCER_IDLE_TIMEOUT_SEC: '60',
-        LOG_LEVEL: 'warn',
-      };
+      const env = pincerChildEnv({
+        home,
+        port,
+        token: TOKEN,
+        modelUrl: model.url,
+        key: REAL_KEY,
+        extra: { PINCER_IDLE_TIMEOUT_SEC: '60' },
+      });
       first = await spawnPincer(env, port);
       const base = `http://127.0.0.1:${port}`;
       const posted = await fetch(`${base}/api/v1/messages`, {

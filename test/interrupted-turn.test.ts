@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FakeModel, isAgentTurn, isToolResult, type ModelRequest, promptText, startFakeModel } from './helpers/fake-model.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
-import { freePort, type PincerProcess, spawnPincer } from './helpers/pincer-process.js';
+import { freePort, type PincerProcess, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
 
 const skip = await sandboxUnavailable();
 const TOKEN = 'test-token-0123456789';
@@ -62,17 +62,7 @@ describe('a turn cut off by a kill of pincer runs again, and knows it', { skip }
     });
     home = mkdtempSync(join(tmpdir(), 'pincer-rerun-'));
     port = await freePort();
-    env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? home,
-      PINCER_HOME: home,
-      PINCER_PORT: String(port),
-      PINCER_TOKEN: TOKEN,
-      ANTHROPIC_API_KEY: REAL_KEY,
-      ANTHROPIC_BASE_URL: model.url,
-      TZ: 'Europe/Berlin',
-      LOG_LEVEL: 'warn',
-    };
+    env = pincerChildEnv({ home, port, token: TOKEN, modelUrl: model.url, key: REAL_KEY });
     pincer = await spawnPincer(env, port);
   });
 
@@ -101,7 +91,7 @@ describe('a turn cut off by a kill of pincer runs again, and knows it', { skip }
     await until('the re-run', () => reruns.length >= 1, 90_000);
     const told = conversation(reruns[0] as ModelRequest);
     assert.match(told, /<interrupted_attempt tool_calls=\\"1\\">/);
-    assert.match(told, /This is a second attempt/);
+    assert.match(told, /This runs again: an earlier attempt at this was cut off/);
     assert.match(told, /- Bash: echo chat &gt;&gt; chore\.log/, 'the first attempt\u2019s call is named');
     assert.equal(readFileSync(log, 'utf8'), 'chat\n', 'the side effect happened once');
 

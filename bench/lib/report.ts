@@ -1,7 +1,7 @@
 // Results of the measurements: printed as each one finishes, summed up at the end, and rendered as Markdown.
 import { max, median, p95, present } from './stats.js';
 
-export type Unit = 'ms' | 'msg/s' | 'MB' | '×';
+export type Unit = 'ms' | 'msg/s' | 'MB' | '×' | 'tokens' | 'USD';
 export type Stat = 'median' | 'p95' | 'max' | 'value';
 
 /** A target of the issue: which statistic is judged, against what. */
@@ -67,6 +67,8 @@ export function fmt(v: number, unit: Unit): string {
   if (Number.isNaN(v)) return 'n/a';
   if (unit === 'msg/s') return `${Math.round(v).toLocaleString('en-US')} msg/s`;
   if (unit === '×') return `${v.toFixed(1)}×`;
+  if (unit === 'tokens') return `≈${Math.round(v).toLocaleString('en-US')} tokens`;
+  if (unit === 'USD') return `$${v.toFixed(4)}`;
   // Sub-millisecond steps (one ingest call) need more digits than whole-ms event gaps.
   return `${v.toFixed(unit === 'ms' && Math.abs(v) < 1 ? 2 : 1)} ${unit}`;
 }

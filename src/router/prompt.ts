@@ -62,7 +62,7 @@ export function formatInterruptedAttempt(attempt: InterruptedAttempt): string {
         ].join('\n');
   return [
     `<interrupted_attempt tool_calls="${toolCalls.length}">`,
-    'This is a second attempt: an earlier attempt at this was cut off (pincer stopped or crashed) before its answer was sent.',
+    'This runs again: an earlier attempt at this was cut off (pincer stopped or crashed) before its answer was sent.',
     calls,
     'What they did may already have happened: check before repeating anything with an effect outside this conversation (messages, files, tasks, commands).',
     '</interrupted_attempt>',

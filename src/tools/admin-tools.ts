@@ -27,18 +27,21 @@ const mcpServer = z.union([
 
 export function adminTools(control: Control, actor: Actor) {
   return [
-    tool('list_groups', 'List the chats pincer has joined (groups), with folder, trigger and who may engage the agent.', {}, async () =>
-      answer(() => control.listGroups(actor)),
+    tool(
+      'list_groups',
+      'List the chats pincer has joined (groups) with folder, trigger and who may engage the agent. For chats seen but not joined, list_chats.',
+      {},
+      async () => answer(() => control.listGroups(actor)),
     ),
     tool(
       'list_chats',
-      'List chats pincer has seen on its channels but not joined (to join one with register_group).',
+      'List chats pincer has seen on its channels but not joined, with their ids and names: the first step of "join the Family Chat group" (then register_group with its chat_id).',
       { include_joined: z.boolean().optional() },
       async (a) => answer(() => control.listChats(actor, { includeJoined: a.include_joined })),
     ),
     tool(
       'register_group',
-      'Join a chat so the assistant answers there. It gets its own folder (chosen from the chat name unless given) with its own memory.',
+      'Join a chat (chat_id from list_chats) so the assistant answers there. It gets its own folder (chosen from the chat name unless given), memory and sandbox; by default it answers messages that start with its trigger.',
       {
         chat_id: z.string().min(3).max(300).describe('The chat id from list_chats, e.g. tg:-100123'),
         folder: z.string().min(1).max(64).optional().describe('Lowercase letters, digits, _ or -'),

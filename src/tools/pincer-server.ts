@@ -27,7 +27,11 @@ export function sessionTools(ctx: ToolContext) {
   const actor = { kind: 'group' as const, chatId: ctx.chatId };
   const sendMessage = tool(
     'send_message',
-    "Send a message to this chat right away, while you keep working (progress, partial results). Your final answer is sent automatically; don't repeat it here.",
+    [
+      'Send a message to this chat now, while you keep working: progress on long work ("Looking at the 40 invoices now…"), a partial result, or a sub-agent\'s report under its own name (sender: "Researcher").',
+      'Your final answer is sent to the chat for you: do not repeat it here.',
+      "Not Claude Code's SendMessage (messages between agents): this one reaches the people in the chat.",
+    ].join(' '),
     {
       text: z.string().trim().min(1).max(MAX_MESSAGE_CHARS).describe('The message text'),
       sender: z.string().trim().min(1).max(64).optional().describe('Name to show as the sender, e.g. a sub-agent role'),
@@ -39,7 +43,7 @@ export function sessionTools(ctx: ToolContext) {
   );
   const sendFile = tool(
     'send_file',
-    `Send a file from this chat's folder (${SANDBOX_GROUP_DIR}) to the chat, e.g. a report or an image you made.`,
+    `Send a file from this chat's folder (${SANDBOX_GROUP_DIR}) to the chat as an attachment, e.g. a report, a chart or a PDF you made: {"path": "out/report.pdf", "caption": "This week's report"}. Write the file there first; links and files outside the folder are refused.`,
     {
       path: z.string().min(1).max(1024).describe(`Path inside ${SANDBOX_GROUP_DIR}, relative or absolute`),
       caption: z.string().max(1000).optional(),

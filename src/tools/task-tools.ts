@@ -13,14 +13,16 @@ export function taskTools(control: Control, actor: Actor) {
     tool(
       'schedule_task',
       [
-        'Schedule a prompt to run later or repeatedly; its answer is posted to the chat.',
-        'schedule_type cron: 5-field cron in the task time zone, e.g. "0 9 * * 1-5" (weekdays 09:00);',
-        'interval: a duration such as "30m", "2h", "1d" (at least 1 minute);',
-        'once: a local time "YYYY-MM-DDTHH:MM" in the time zone.',
-        'context_mode group: runs in this chat with its conversation; isolated: a fresh session without history.',
-        'target_group: another group folder (main group only).',
+        'The only way to do something later or repeatedly ("every weekday at 9am…", "in 2 hours remind me…", "each Friday check…").',
+        "At each due time an agent runs `prompt` and its answer is posted to this chat. Tasks are kept by pincer: they survive restarts and this conversation's end (Claude Code's own cron and wake-ups do not, and are not offered).",
+        'Write `prompt` as an instruction to your future self, with everything it needs: it may run without this conversation.',
+        'schedule_type cron: 5-field cron, e.g. "0 9 * * 1-5" (weekdays 09:00); interval: "30m", "2h", "1d" (at least 1 minute); once: local time "YYYY-MM-DDTHH:MM".',
+        "Times are in the group's time zone unless `timezone` is given.",
+        'context_mode group (default): runs in this chat with its conversation; isolated: a fresh session without history (for self-contained jobs).',
+        'Example: {"prompt": "Send an overview of the sales pipeline", "schedule_type": "cron", "schedule_value": "0 9 * * 1-5"}.',
+        "target_group: another group's folder (main group only).",
         "A group's number of active and paused tasks is limited: cancel tasks no longer needed.",
-        "A run due while the same task's previous run still goes is skipped (see its runs).",
+        "A run due while the same task's previous run still goes is skipped.",
       ].join(' '),
       {
         prompt: z.string().min(1).max(20_000).describe('What the agent should do when the task runs'),
@@ -44,13 +46,13 @@ export function taskTools(control: Control, actor: Actor) {
     ),
     tool(
       'list_tasks',
-      "List scheduled tasks: this group's, or (main group) every group's or one group's.",
+      "List scheduled tasks with their ids, schedules, next run and last result: this group's, or (main group) every group's or one group's. Use it to find the id before update_task, pause_task, resume_task or cancel_task (\"pause the Monday briefing\").",
       { group: z.string().min(1).max(64).optional().describe('A group folder (main group only for other groups)') },
       async (a) => answer(() => control.listTasks(actor, { group: a.group })),
     ),
     tool(
       'update_task',
-      'Change a task: its prompt, schedule, time zone or context mode.',
+      'Change a scheduled task (id from list_tasks): its prompt, schedule, time zone or context mode; omitted fields stay. E.g. {"task_id": 3, "schedule_value": "0 8 * * 1"}.',
       {
         task_id: taskId,
         prompt: z.string().min(1).max(20_000).optional(),
@@ -70,10 +72,20 @@ export function taskTools(control: Control, actor: Actor) {
           }),
         ),
     ),
-    tool('pause_task', 'Pause a task until resumed.', { task_id: taskId }, async (a) => answer(() => control.pauseTask(actor, a.task_id))),
-    tool('resume_task', 'Resume a paused task from now on (missed runs are skipped).', { task_id: taskId }, async (a) =>
+    tool(
+      'pause_task',
+      'Pause a scheduled task (id from list_tasks) until resume_task: it keeps its schedule but does not run.',
+      { task_id: taskId },
+      async (a) => answer(() => control.pauseTask(actor, a.task_id)),
+    ),
+    tool('resume_task', 'Resume a paused task from now on (runs missed while paused are skipped).', { task_id: taskId }, async (a) =>
       answer(() => control.resumeTask(actor, a.task_id)),
     ),
-    tool('cancel_task', 'Cancel a task for good.', { task_id: taskId }, async (a) => answer(() => control.cancelTask(actor, a.task_id))),
+    tool(
+      'cancel_task',
+      'Cancel a scheduled task for good (id from list_tasks); to stop it for a while, pause_task.',
+      { task_id: taskId },
+      async (a) => answer(() => control.cancelTask(actor, a.task_id)),
+    ),
   ];
 }

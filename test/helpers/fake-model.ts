@@ -126,6 +126,29 @@ export function offeredTools(req: ModelRequest): Set<string> {
 
 export const offers = (req: ModelRequest, name: string): boolean => offeredTools(req).has(name);
 
+/** The tools Claude Code names in the conversation as loadable with ToolSearch (their schemas not sent). */
+export function deferredToolNames(req: ModelRequest): string[] {
+  const list = /The following deferred tools are now available via ToolSearch\.[^\n]*\n((?:[^\n]+\n?)*)/.exec(allText(req));
+  return list?.[1]
+    ? list[1]
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
+}
+
+/** The system prompt's text, its blocks joined. */
+export function systemText(req: ModelRequest): string {
+  const system = req.body.system;
+  if (typeof system === 'string') return system;
+  return Array.isArray(system) ? system.map((b) => (isRecord(b) && typeof b.text === 'string' ? b.text : '')).join('\n') : '';
+}
+
+/** Every text of the conversation (not the system prompt), joined. */
+function allText(req: ModelRequest): string {
+  return (req.body.messages ?? []).map((m) => contentText(m.content)).join('\n');
+}
+
 /** The name of the tool whose result the newest user turn carries, if it carries one. */
 export function answeredTool(req: ModelRequest): string | undefined {
   const msgs = req.body.messages ?? [];

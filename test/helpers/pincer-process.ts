@@ -123,3 +123,29 @@ export async function launchPincer(launch: PincerLaunch): Promise<PincerProcess>
   await handle.kill();
   throw new Error(`pincer was not ready within ${readyTimeoutMs} ms:\n${tail}`);
 }
+
+/**
+ * The whole environment of a pincer child under test: its home, port, API token and the fake model, with the
+ * real-looking key the proxy must keep out of the sandbox; `extra` adds or overrides (a channel, a timeout).
+ */
+export function pincerChildEnv(o: {
+  home: string;
+  port: number;
+  token: string;
+  modelUrl: string;
+  key: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? o.home,
+    PINCER_HOME: o.home,
+    PINCER_PORT: String(o.port),
+    PINCER_TOKEN: o.token,
+    ANTHROPIC_API_KEY: o.key,
+    ANTHROPIC_BASE_URL: o.modelUrl,
+    TZ: 'Europe/Berlin',
+    LOG_LEVEL: 'warn',
+    ...o.extra,
+  };
+}
