@@ -82,7 +82,30 @@ describe('scheduler', () => {
     const run = store.taskRuns.forTask(t.id, 10)[0];
     assert.equal(run?.lateMs, 3 * HOUR);
     assert.equal(store.tasks.get(t.id)?.nextRunAt, T0 + HOUR, 'the missed slots are skipped');
-    assert.match(store.messages.after('local:main', 0, 10)[0]?.text ?? '', /runs 3 h 0 min late/);
+    const text = store.messages.after('local:main', 0, 10)[0]?.text ?? '';
+    assert.match(text, /runs 3 h 0 min late/);
+    // Due 06:00 (Berlin); 07:00, 08:00 and 09:00 passed while it was late: named, and the next run is 10:00.
+    assert.match(
+      text,
+      /the 3 due times since then \(Mon, 23 Nov 2026, 07:00; Mon, 23 Nov 2026, 08:00; Mon, 23 Nov 2026, 09:00\) were skipped, not run\./,
+    );
+  });
+
+  test('a run a quarter of a minute late says so; one slightly late does not; a once task names no skipped time', () => {
+    const late = task({ nextRunAt: T0 - 20_000, scheduleType: 'once', scheduleValue: '2026-11-23T08:59' });
+    const onTime = task({ nextRunAt: T0 - 5_000, prompt: 'on time' });
+    scheduler.start();
+    const texts = store.messages.after('local:main', 0, 10).map((m) => m.text);
+    const lateText = texts.find((t) => t.includes(`task #${late.id}`)) ?? '';
+    assert.match(lateText, /It runs 20 s late \(pincer was not running or busy\)\. Your final answer/);
+    assert.doesNotMatch(texts.find((t) => t.includes(`task #${onTime.id}`)) ?? '', /late/);
+  });
+
+  test('after weeks down, a 1-minute task counts the skipped due times without walking them all', () => {
+    const t = task({ scheduleValue: String(60_000), anchorAt: T0 - 30 * 24 * HOUR, nextRunAt: T0 - 30 * 24 * HOUR });
+    scheduler.start();
+    const text = store.messages.after('local:main', 0, 10).find((m) => m.text.includes(`task #${t.id}`))?.text ?? '';
+    assert.match(text, /more than 10,000 due times since then \(the first: Sat, 24 Oct 2026, 10:01; .*\) were skipped, not run\./);
   });
 
   test('never twice for one due time, even if the same due time came round again', () => {
