@@ -3,10 +3,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pincer } from './helpers/cli.js';
+import { isAgentTurn, lastUserText } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
 const DAY = 24 * 3600_000;
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('trace, status and usage', () => {
   let h: Harness;
@@ -45,6 +54,48 @@ describe('trace, status and usage', () => {
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, new RegExp(`message ${id} in local:traced`));
     assert.match(cli.stdout, /delivered/);
+  });
+
+  test("messages answered together in one turn each show that turn's reply and delivery in their own trace", { skip }, async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.fake.setScript((req) =>
+      isAgentTurn(req) && lastUserText(req).includes('first, slow')
+        ? gate.then(() => ({ text: 'slow answer' }))
+        : { text: 'batched answer' },
+    );
+    try {
+      const first = await h.send('local:batch', 'first, slow');
+      await h.fake.nextRequest((r) => isAgentTurn(r) && lastUserText(r).includes('first, slow'));
+      // Both arrive while the first turn runs: the next turn carries them together.
+      const second = await h.send('local:batch', 'second');
+      const third = await h.send('local:batch', 'third');
+      release();
+      // The slow answer comes first (after the others were sent), then the turn of the two.
+      let reply = await h.reply('local:batch', third);
+      if (reply.text === 'slow answer') reply = await h.reply('local:batch', reply.id);
+      assert.equal(reply.text, 'batched answer');
+      await until(async () => {
+        const stages = (await h.request('GET', `/api/v1/messages/${third}/trace`)).body.stages as Array<{ stage: string }>;
+        return stages.some((x) => x.stage === 'delivered');
+      });
+      const trace = await h.request('GET', `/api/v1/messages/${second}/trace`);
+      const stages = trace.body.stages as Array<{ stage: string; detail: string | null }>;
+      const names = stages.map((x) => x.stage);
+      for (const x of ['received', 'prompted', 'model_request', 'replied', 'delivered'])
+        assert.ok(names.includes(x), `the earlier message's trace has ${x}: ${names.join(',')}`);
+      assert.match(stages.find((x) => x.stage === 'replied')?.detail ?? '', new RegExp(`^with message ${third}: reply of 14 chars`));
+      assert.ok(names.indexOf('prompted') < names.indexOf('replied'), 'in order');
+      const own = (await h.request('GET', `/api/v1/messages/${first}/trace`)).body.stages as Array<{
+        stage: string;
+        detail: string | null;
+      }>;
+      assert.ok(!own.some((x) => x.detail?.startsWith('with message')), 'a message answered alone shows only its own turn');
+    } finally {
+      h.fake.setScript(() => ({ text: 'ok' }));
+    }
   });
 
   test('usage is summed per group and day in pincer’s time zone; status shows channels, groups, queue, next tasks, today', async () => {

@@ -1,7 +1,7 @@
 // Answers for the owner: what happened to a message (its trace), what pincer is doing now (status), and
 // what it cost (usage per group and day). Read-only; the API and the CLI show it.
 import type { ConnectionState } from '../channels/types.js';
-import type { Stage, Store } from '../store/index.js';
+import type { Stage, Store, TraceEvent } from '../store/index.js';
 
 export interface TraceView {
   message: { id: string; chatId: string; sender: string; text: string; sentAt: string; engages: boolean };
@@ -42,6 +42,19 @@ export interface InsightDeps {
 
 const DAY_MS = 24 * 3600_000;
 
+/** Stages of one message itself; the others are of the turn that answered it (recorded under its last message). */
+const MESSAGE_STAGES: ReadonlySet<Stage> = new Set([
+  'received',
+  'scheduled',
+  'duplicate',
+  'engaged',
+  'ignored',
+  'over_budget',
+  'queued',
+  'prompted',
+  'omitted',
+]);
+
 export class Insight {
   readonly #d: InsightDeps;
   readonly #day: Intl.DateTimeFormat;
@@ -68,8 +81,25 @@ export class Insight {
         sentAt: new Date(m.sentAt).toISOString(),
         engages: m.engages,
       },
-      stages: store.events.trace(seq).map((e) => ({ stage: e.stage, at: new Date(e.at).toISOString(), detail: e.detail })),
+      stages: this.#stages(m.chatId, seq).map((e) => ({ stage: e.stage, at: new Date(e.at).toISOString(), detail: e.detail })),
     };
+  }
+
+  /**
+   * A message's own events, and when a turn answered it together with later messages, that turn's events (they
+   * are recorded under the turn's last message): its agent, model calls, tools, reply and delivery.
+   */
+  #stages(chatId: string, seq: number): TraceEvent[] {
+    const { store } = this.#d;
+    const own = store.events.trace(seq);
+    const last = store.turns.carrying(chatId, seq);
+    if (last === undefined || last === seq) return own;
+    const prompted = own.findLast((e) => e.stage === 'prompted')?.at ?? 0;
+    const turns = store.events
+      .trace(last)
+      .filter((e) => !MESSAGE_STAGES.has(e.stage) && e.at >= prompted)
+      .map((e) => ({ ...e, detail: `with message ${last}${e.detail ? `: ${e.detail}` : ''}` }));
+    return [...own, ...turns].sort((a, b) => a.at - b.at);
   }
 
   status(): StatusView {

@@ -21,6 +21,7 @@ export class TurnTable {
   readonly #insert;
   readonly #forChat;
   readonly #endedSince;
+  readonly #carrying;
 
   constructor(db: Db) {
     this.#insert = db.prepare(
@@ -33,6 +34,9 @@ export class TurnTable {
          input_tokens AS inputTokens, output_tokens AS outputTokens
        FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
     );
+    this.#carrying = db.prepare<[string, number, number], { lastSeq: number }>(
+      'SELECT last_seq AS lastSeq FROM turns WHERE chat_id = ? AND first_seq <= ? AND last_seq >= ? ORDER BY id DESC LIMIT 1',
+    );
     this.#endedSince = db.prepare<[number], { chatId: string; endedAt: number }>(
       'SELECT chat_id AS chatId, ended_at AS endedAt FROM turns WHERE ended_at >= ? ORDER BY id',
     );
@@ -41,6 +45,11 @@ export class TurnTable {
   /** When each turn since `at` ended, and for which chat: turns per group and day (their cost is metered per call). */
   endedSince(at: number): Array<{ chatId: string; endedAt: number }> {
     return this.#endedSince.all(at);
+  }
+
+  /** The newest finished turn whose messages included `seq`: its last message's seq, under which its events are. */
+  carrying(chatId: string, seq: number): number | undefined {
+    return this.#carrying.get(chatId, seq, seq)?.lastSeq;
   }
 
   record(t: TurnRecord): void {
