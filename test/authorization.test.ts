@@ -83,7 +83,26 @@ const CASES: Record<string, (actor: Actor, target: Target) => Record<string, unk
   set_budget: (a, t) => ({ group: targetFolder(a, t), daily_usd: 50 }),
   list_mcp_servers: (a, t) => ({ folder: targetFolder(a, t) }),
   set_mcp_servers: (a, t) => ({ folder: targetFolder(a, t), servers: [{ name: 'shell', type: 'stdio', command: '/bin/sh' }] }),
+  // A non-main group's search_memory has no group argument; a call that names one anyway is refused.
+  search_memory: (_a, t) => ({ query: 'plumber', ...(t === 'other' ? { group: OTHER } : {}) }),
+  get_memory: (a, t) => ({ message_id: said(targetFolder(a, t), 'the plumber came') }),
 };
+
+/** Stores a message in a group's chat; its id. */
+function said(folder: string, text: string): number {
+  spare++;
+  return store.messages.insert({
+    chatId: `local:${folder}`,
+    channel: 'local',
+    platformId: `said-${spare}`,
+    senderId: 'u',
+    senderName: 'User',
+    text,
+    sentAt: Date.now(),
+    fromAssistant: false,
+    engages: false,
+  }).seq;
+}
 
 const ADMIN = new Set([
   'list_groups',
@@ -174,6 +193,30 @@ describe('Control refuses what the tools would not even offer', () => {
       assert.throws(call, (err: Error & { code?: string }) => err.code === 'forbidden');
     });
   }
+
+  test("a group's memory search never returns another group's messages; the main group may search all", () => {
+    said(OTHER, 'the secret code of the family safe is 4711');
+    said('team', 'the team safe is elsewhere');
+    const seen = control.searchMemory(team, { text: 'safe' });
+    assert.deepEqual(
+      seen.hits.map((h) => h.chat),
+      ['team'],
+    );
+    assert.ok(!JSON.stringify(seen).includes('4711'));
+    assert.equal(control.searchMemory(team, { text: '4711' }).hits.length, 0);
+    assert.throws(
+      () => control.searchMemory(team, { text: 'safe', group: 'all' }),
+      (err: Error & { code?: string }) => err.code === 'forbidden',
+    );
+    assert.throws(
+      () => control.searchMemory(team, { text: 'safe', group: OTHER }),
+      (err: Error & { code?: string }) => err.code === 'forbidden',
+    );
+    const all = control.searchMemory({ kind: 'group', chatId: 'local:main' }, { text: 'safe', group: 'all' });
+    assert.deepEqual(all.hits.map((h) => h.chat).sort(), [OTHER, 'team']);
+    const family = all.hits.find((h) => h.chat === OTHER);
+    assert.throws(() => control.memoryAround(team, Number(family?.id), 2, 2), /there is no message \d+ in this group's memory/);
+  });
 
   test("another group's task is reported as missing, not as forbidden", () => {
     const id = taskIn(OTHER);

@@ -33,6 +33,7 @@ const pincer = (name: string) => `mcp__pincer__${name}`;
 
 const TASK_TOOLS = ['schedule_task', 'list_tasks', 'update_task', 'pause_task', 'resume_task', 'cancel_task'].map(pincer);
 const MESSAGE_TOOLS = ['send_message', 'send_file'].map(pincer);
+const MEMORY_TOOLS = ['search_memory', 'get_memory'].map(pincer);
 const ADMIN_TOOLS = [
   'list_groups',
   'list_chats',
@@ -219,6 +220,15 @@ const PHRASES: Phrase[] = [
   },
   {
     chat: 'local:main',
+    text: '@Andy what did we decide about the trip in March?',
+    expect: [pincer('search_memory'), pincer('get_memory')],
+    named: [/search_memory/, /decisions/],
+    steps: [call(pincer('search_memory'), { query: 'trip March' })],
+    // Planted a year ago (before): found through the real tool, from the store's index.
+    check: (_h, reply) => assert.match(reply, /\[trip\] to Lisbon in \[March\]/),
+  },
+  {
+    chat: 'local:main',
     text: '@Andy let the family group reach only wikipedia.org',
     expect: [pincer('set_egress_policy')],
     named: [/set_egress_policy/],
@@ -361,6 +371,20 @@ describe("what a real model is shown, for each usage phrase (model's eye)", { sk
       },
     );
     h.pincer.store.chats.seen({ id: 'tg:-100777', channel: 'tg', name: 'Family Chat', isGroup: true }, Date.now());
+    const yearAgo = Date.now() - 365 * 24 * 3600_000;
+    const planted = h.pincer.store.messages.insert({
+      chatId: 'local:main',
+      channel: 'local',
+      platformId: 'planted-trip',
+      senderId: 'owner',
+      senderName: 'Owner',
+      text: 'Decided: we take the trip to Lisbon in March, hotel in Alfama, budget 900 EUR.',
+      sentAt: yearAgo,
+      fromAssistant: false,
+      engages: false,
+    });
+    // Answered long ago: not part of any prompt from here on, only of the history.
+    h.pincer.store.groups.advanceCursor('local:main', planted.seq);
   });
   after(async () => {
     await h?.stop();
@@ -399,7 +423,10 @@ describe("what a real model is shown, for each usage phrase (model's eye)", { sk
     assert.ok(req);
     const upFront = [...schemas(req).keys()].filter((n) => n !== PLACEHOLDER);
     assert.deepEqual(upFront.filter((n) => !n.startsWith('mcp__')).sort(), REVIEWED_UP_FRONT);
-    assert.deepEqual(upFront.filter((n) => n.startsWith('mcp__')).sort(), [...TASK_TOOLS, ...MESSAGE_TOOLS, ...ADMIN_TOOLS].sort());
+    assert.deepEqual(
+      upFront.filter((n) => n.startsWith('mcp__')).sort(),
+      [...TASK_TOOLS, ...MESSAGE_TOOLS, ...MEMORY_TOOLS, ...ADMIN_TOOLS].sort(),
+    );
     assert.deepEqual(deferredToolNames(req).sort(), REVIEWED_DEFERRED);
     for (const name of [...REVIEWED_UP_FRONT, ...REVIEWED_DEFERRED])
       assert.equal(BUILTIN_TOOLS[name]?.offered, true, `${name} is reviewed as offered`);
@@ -409,7 +436,7 @@ describe("what a real model is shown, for each usage phrase (model's eye)", { sk
     const req = firstRequests.get(PHRASES.at(-1)?.text ?? '');
     assert.ok(req);
     const pincerTools = [...schemas(req).keys()].filter((n) => n.startsWith('mcp__')).sort();
-    assert.deepEqual(pincerTools, [...TASK_TOOLS, ...MESSAGE_TOOLS].sort());
+    assert.deepEqual(pincerTools, [...TASK_TOOLS, ...MESSAGE_TOOLS, ...MEMORY_TOOLS].sort());
   });
 
   test('no request of any agent in these turns offered or named a look-alike', () => {

@@ -2,7 +2,9 @@
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
 import type { Logger } from '../log.js';
+import { type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
+import { formatLocalTime } from '../router/prompt.js';
 import { defaultTrigger } from '../router/trigger.js';
 import type { ExtraMountRequest, ExtraMountsResult } from '../sandbox/mount-allowlist.js';
 import type { Mount } from '../sandbox/types.js';
@@ -153,13 +155,76 @@ const MAX_BUDGET_USD = 1_000_000;
 const MAX_PROMPT = 20_000;
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
+export interface MemorySearchInput extends MemoryQuery {
+  /** A group's folder, or "all"; default: the acting group's own chat. Other than its own: the main group only. */
+  group?: string;
+}
+
+export interface MemoryMessageView {
+  id: string;
+  time: string;
+  sender: string;
+  fromAssistant: boolean;
+  text: string;
+}
+
 export class Control {
   readonly #d: ControlDeps;
   readonly #now: () => number;
+  readonly #memory: MemorySearch;
 
   constructor(deps: ControlDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
+    this.#memory = new MemorySearch(deps.store);
+  }
+
+  // ---- memory (each group its own; the main group any or all) ----
+
+  searchMemory(actor: Actor, input: MemorySearchInput): MemorySearchResult & { searched: string } {
+    const groups = this.#d.store.groups.list();
+    const names = new Map(groups.map((g) => [g.chatId, g.folder]));
+    let scope: Group[];
+    if (input.group === 'all') {
+      this.#requireAdmin(actor, 'search every group');
+      scope = groups;
+    } else if (input.group !== undefined) {
+      const g = this.#groupByFolder(input.group);
+      if (actor.kind === 'group' && g.chatId !== actor.chatId) this.#requireAdmin(actor, "search other groups' memory");
+      scope = [g];
+    } else {
+      if (actor.kind === 'owner') throw new ControlError('invalid', 'name a group (its folder) or "all"');
+      scope = [this.#actingGroup(actor)];
+    }
+    const timeZone = actor.kind === 'group' ? (this.#actingGroup(actor).timezone ?? this.#d.timezone) : this.#d.timezone;
+    try {
+      const result = this.#memory.search(
+        scope.map((g) => g.chatId),
+        input,
+        timeZone,
+        names,
+      );
+      return { ...result, searched: input.group === 'all' ? 'all groups' : (scope[0]?.folder ?? '') };
+    } catch (err) {
+      if (err instanceof MemoryQueryError) throw new ControlError('invalid', err.message);
+      throw err;
+    }
+  }
+
+  /** A stored message and those around it, in its chat; a group sees only its own chat's (the main group any). */
+  memoryAround(actor: Actor, id: number, before: number, after: number): MemoryMessageView[] {
+    const message = this.#d.store.messages.get(id);
+    const visible = message && (this.#isAdmin(actor) || (actor.kind === 'group' && message.chatId === actor.chatId));
+    // The same answer for another group's message as for none: a group learns nothing of other chats.
+    if (!message || !visible) throw new ControlError('not_found', `there is no message ${id} in this group's memory`);
+    const timeZone = this.#d.store.groups.get(message.chatId)?.timezone ?? this.#d.timezone;
+    return this.#memory.around(message, before, after).map((m) => ({
+      id: String(m.seq),
+      time: formatLocalTime(m.sentAt, timeZone),
+      sender: m.senderName,
+      fromAssistant: m.fromAssistant,
+      text: m.text,
+    }));
   }
 
   // ---- groups (owner and main group only) ----

@@ -53,6 +53,7 @@ export class MessageTable {
   readonly #byPlatformId;
   readonly #get;
   readonly #after;
+  readonly #before;
   readonly #latest;
   readonly #pendingInput;
   readonly #hasEngaging;
@@ -68,6 +69,9 @@ export class MessageTable {
     this.#get = db.prepare<[number], MessageRow>('SELECT * FROM messages WHERE seq = ?');
     this.#after = db.prepare<[string, number, number], MessageRow>(
       'SELECT * FROM messages WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.#before = db.prepare<[string, number, number], MessageRow>(
+      'SELECT * FROM messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
     );
     this.#latest = db.prepare<[string, number], MessageRow>('SELECT * FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?');
     // The newest inbound messages after the cursor, newest first (the caller restores their order).
@@ -109,6 +113,11 @@ export class MessageTable {
   }
 
   /** A chat's messages (both directions) after a seq, oldest first. */
+  /** Up to `limit` messages of a chat just before `seq`, oldest first. */
+  before(chatId: string, seq: number, limit: number): StoredMessage[] {
+    return this.#before.all(chatId, seq, limit).map(toMessage).reverse();
+  }
+
   after(chatId: string, seq: number, limit: number): StoredMessage[] {
     return this.#after.all(chatId, seq, limit).map(toMessage);
   }

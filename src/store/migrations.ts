@@ -243,4 +243,24 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE task_runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE task_runs ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
   `,
+  // Recall over everything a group has said: a full-text index of the messages (both sides), kept in step by
+  // triggers inside the same transactions as the messages themselves, and built for the existing ones here.
+  // unicode61 folds diacritics (Café matches cafe); prefix indexes make "munch*" fast.
+  `
+  CREATE VIRTUAL TABLE message_search USING fts5(
+    text, content = 'messages', content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+  );
+  CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search (rowid, text) VALUES (new.seq, new.text);
+  END;
+  CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', old.seq, old.text);
+  END;
+  CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', old.seq, old.text);
+    INSERT INTO message_search (rowid, text) VALUES (new.seq, new.text);
+  END;
+  INSERT INTO message_search (message_search) VALUES ('rebuild');
+  `,
 ];

@@ -6,6 +6,7 @@ import { SANDBOX_GROUP_DIR } from '../agent/sandbox-spawn.js';
 import type { Control } from '../service/control.js';
 import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { adminTools } from './admin-tools.js';
+import { memoryTools } from './memory-tools.js';
 import { taskTools } from './task-tools.js';
 
 const MAX_MESSAGE_CHARS = 20_000;
@@ -58,7 +59,13 @@ export function sessionTools(ctx: ToolContext) {
       }
     },
   );
-  return [sendMessage, sendFile, ...taskTools(ctx.control, actor), ...(ctx.isMain ? adminTools(ctx.control, actor) : [])];
+  return [
+    sendMessage,
+    sendFile,
+    ...taskTools(ctx.control, actor),
+    ...memoryTools(ctx.control, actor, ctx.isMain),
+    ...(ctx.isMain ? adminTools(ctx.control, actor) : []),
+  ];
 }
 
 export function createPincerServer(ctx: ToolContext): McpSdkServerConfigWithInstance {

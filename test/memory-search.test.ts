@@ -1,0 +1,159 @@
+// Recall over a group's messages (issue 19): the full-text index kept in step by the store itself, queries that
+// cannot be syntax errors, diacritics, phrases, prefixes, time ranges in the group's zone, senders, and the
+// index built for the messages a store already had when it is upgraded.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { toFtsQuery } from '../src/memory/fts-query.js';
+import { MemorySearch } from '../src/memory/memory-search.js';
+import { Store } from '../src/store/index.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
+
+const BERLIN = 'Europe/Berlin';
+const NAMES = new Map([
+  ['local:main', 'main'],
+  ['local:trip', 'trip'],
+]);
+
+let dir: string;
+let store: Store;
+let memory: MemorySearch;
+let n = 0;
+
+function say(chatId: string, text: string, sentAt: string, sender = 'Alice', fromAssistant = false): number {
+  n++;
+  return store.messages.insert({
+    chatId,
+    channel: 'local',
+    platformId: `m${n}`,
+    senderId: sender.toLowerCase(),
+    senderName: sender,
+    text,
+    sentAt: Date.parse(sentAt),
+    fromAssistant,
+    engages: !fromAssistant,
+  }).seq;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pincer-memory-'));
+  store = new Store(join(dir, 'pincer.db'));
+  memory = new MemorySearch(store);
+  for (const id of NAMES.keys()) store.chats.seen({ id, channel: 'local', isGroup: false }, 0);
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const search = (text: string, extra: Partial<Parameters<MemorySearch['search']>[1]> = {}, chats = ['local:main']) =>
+  memory.search(chats, { text, ...extra }, BERLIN, NAMES);
+
+describe('memory search over messages', () => {
+  test('both sides are found, accents and case folded, with source and a snippet', () => {
+    const id = say('local:main', 'We booked the Café Zürich for the team dinner', '2025-03-14T18:00:00Z');
+    say('local:main', 'Great, the café is confirmed for Friday.', '2025-03-14T18:01:00Z', 'Andy', true);
+    const found = search('cafe zurich');
+    assert.equal(found.matched, 'all');
+    assert.deepEqual(found.hits[0], {
+      id: String(id),
+      chat: 'main',
+      time: '2025-03-14 19:00',
+      sender: 'Alice',
+      snippet: 'We booked the [Café] [Zürich] for the team dinner',
+    });
+    assert.equal(search('CAFÉ').hits.length, 2, "the assistant's own messages are found too");
+  });
+
+  test('phrases, prefixes, and text that would be FTS5 syntax are all just words', () => {
+    say('local:main', 'the hotel near the station costs 120 EUR per night', '2025-03-01T10:00:00Z');
+    say('local:main', 'station first, then the hotel', '2025-03-02T10:00:00Z');
+    assert.equal(search('"hotel near the station"').hits.length, 1);
+    assert.equal(search('stat*').hits.length, 2);
+    for (const odd of ['NEAR(hotel station)', 'text:hotel', 'hotel AND OR NOT', '"unclosed phrase', 'hotel -station^', 'hotel*station'])
+      assert.doesNotThrow(() => search(odd), odd);
+    for (const empty of ['  ** " " ', '(', '***', '-:^']) assert.throws(() => search(empty), /no words/, empty);
+  });
+
+  test('when no message has every word, messages with some come back, marked as such', () => {
+    say('local:main', 'the plumber Mario, phone 0171 555', '2025-05-01T10:00:00Z');
+    const found = search("what was the plumber's number");
+    assert.equal(found.matched, 'any');
+    assert.match(found.hits[0]?.snippet ?? '', /\[plumber\] Mario/);
+    assert.equal(search('zebra').matched, 'none');
+  });
+
+  test("days are the group's calendar days; the sender filter is any part of the name", () => {
+    // 23:30 on March 31st in Berlin is still March there, though April in UTC.
+    say('local:main', 'trip budget agreed: 900', '2025-03-31T21:30:00Z', 'Bob Miller');
+    say('local:main', 'trip budget raised to 1200', '2025-04-02T09:00:00Z', 'Alice');
+    assert.deepEqual(
+      search('trip budget', { from: '2025-03-01', to: '2025-03-31' }).hits.map((h) => h.snippet),
+      ['[trip] [budget] agreed: 900'],
+    );
+    assert.equal(search('trip budget', { sender: 'miller' }).hits.length, 1);
+    assert.throws(() => search('trip', { from: '2025-02-30' }), /not a date/);
+    assert.throws(() => search('trip', { from: 'March' }), /YYYY-MM-DD/);
+    assert.throws(() => search('trip', { from: '2025-04-01', to: '2025-03-01' }), /after/);
+  });
+
+  test('only the chats given are searched', () => {
+    say('local:trip', 'the trip secret is 4711', '2025-03-01T10:00:00Z');
+    assert.equal(search('4711').hits.length, 0);
+    assert.equal(search('4711', {}, ['local:main', 'local:trip']).hits[0]?.chat, 'trip');
+  });
+
+  test('get_memory reads the messages around a hit, in its chat only', () => {
+    const ids = ['one', 'two', 'three', 'four', 'five'].map((t, i) => say('local:main', t, `2025-01-0${i + 1}T10:00:00Z`));
+    say('local:trip', 'elsewhere', '2025-01-03T11:00:00Z');
+    const hit = store.messages.get(ids[2] as number);
+    assert.ok(hit);
+    assert.deepEqual(
+      memory.around(hit, 1, 5).map((m) => m.text),
+      ['two', 'three', 'four', 'five'],
+    );
+  });
+});
+
+describe('the query language', () => {
+  test('each term is quoted; a prefix keeps its star; phrases stay phrases', () => {
+    assert.deepEqual(toFtsQuery('trip "in March" hot*'), {
+      all: '"trip" "in March" "hot"*',
+      any: '"trip" OR "in March" OR "hot"*',
+      terms: 3,
+    });
+    assert.equal(toFtsQuery('say "hi""')?.all, '"say" "hi"');
+    assert.equal(toFtsQuery('a"b')?.all, '"a" "b"');
+    assert.deepEqual(toFtsQuery("the plumber's number"), {
+      all: '"the" "plumber" "s" "number"',
+      any: '"the" OR "plumber" OR "number"',
+      terms: 4,
+    });
+    assert.equal(toFtsQuery('Zürich-Café 2025')?.all, '"Zürich" "Café" "2025"');
+    assert.equal(toFtsQuery(' \t '), undefined);
+  });
+});
+
+test('upgrading a store indexes the messages it already had', () => {
+  const path = join(dir, 'old.db');
+  const before = MIGRATIONS.findIndex((m) => m.includes('CREATE VIRTUAL TABLE message_search'));
+  const old = new Database(path);
+  for (const sql of MIGRATIONS.slice(0, before)) old.exec(sql);
+  old.pragma(`user_version = ${before}`);
+  old.prepare(`INSERT INTO chats (id, channel, last_seen_at) VALUES ('local:main', 'local', 0)`).run();
+  old
+    .prepare(
+      `INSERT INTO messages (chat_id, channel, platform_id, sender_id, sender_name, text, sent_at) VALUES ('local:main', 'local', 'x', 'u', 'U', 'an old note about the boat', 0)`,
+    )
+    .run();
+  old.close();
+  const upgraded = new Store(path);
+  try {
+    assert.equal(new MemorySearch(upgraded).search(['local:main'], { text: 'boat' }, BERLIN, NAMES).hits.length, 1);
+  } finally {
+    upgraded.close();
+  }
+});
