@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { createLogger } from '../src/log.js';
 import { toFtsQuery } from '../src/memory/fts-query.js';
 import { MemorySearch } from '../src/memory/memory-search.js';
+import { MessageIndexer } from '../src/memory/message-indexer.js';
 import { Store } from '../src/store/index.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 
@@ -116,6 +118,20 @@ describe('memory search over messages', () => {
       ['two', 'three', 'four', 'five'],
     );
   });
+});
+
+test('the indexer follows stored messages by itself, in batches, and stops cleanly', async () => {
+  const indexer = new MessageIndexer(store, createLogger('silent'));
+  indexer.start();
+  try {
+    for (let i = 0; i < 1200; i++) say('local:main', `note ${i} about the garden`, '2025-06-01T10:00:00Z');
+    const upTo = () => (store.db.prepare('SELECT up_to AS u FROM message_search_progress').get() as { u: number }).u;
+    const last = store.messages.latest('local:main', 1)[0]?.seq ?? 0;
+    for (let i = 0; i < 100 && upTo() < last; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upTo(), last, 'every message is indexed without a search');
+  } finally {
+    indexer.stop();
+  }
 });
 
 describe('the query language', () => {

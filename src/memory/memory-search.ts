@@ -5,8 +5,11 @@ import { formatLocalTime } from '../router/prompt.js';
 import { wallToInstant } from '../scheduler/schedule.js';
 import type { MessageHit, Store, StoredMessage } from '../store/index.js';
 import { toFtsQuery } from './fts-query.js';
+import { INDEX_BATCH } from './message-indexer.js';
 
 export const DEFAULT_HITS = 8;
+/** Batches a search indexes itself at most before it runs (about 10,000 messages, some 200 ms). */
+const CATCH_UP_BATCHES = 20;
 export const MAX_HITS = 50;
 /** How many messages get_memory shows on each side of a hit at most. */
 export const MAX_AROUND = 20;
@@ -64,6 +67,9 @@ export class MemorySearch {
     const to = q.to === undefined ? undefined : dayBound(q.to, timeZone, true);
     if (from !== undefined && to !== undefined && from > to) throw new MemoryQueryError(`from ${q.from} is after to ${q.to}`);
     const limit = Math.min(Math.max(1, q.limit ?? DEFAULT_HITS), MAX_HITS);
+    // What the indexer has not reached yet (messages of the last few milliseconds) is indexed now; bounded, so a
+    // search right after an upgrade of a large store does not hold the event loop while the indexer builds it.
+    for (let i = 0; i < CATCH_UP_BATCHES && this.#store.messageSearch.indexNext(INDEX_BATCH) === INDEX_BATCH; i++);
     const base = { chatIds, from, to, sender: q.sender, limit };
     const view = (h: MessageHit): MemoryHitView => ({
       id: String(h.seq),

@@ -9,6 +9,7 @@ import { ChannelRegistry } from '../channels/registry.js';
 import type { Channel } from '../channels/types.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { MessageIndexer } from '../memory/message-indexer.js';
 import type { EgressTestSeam } from '../proxy/egress-proxy.js';
 import { readFileInside } from '../sandbox/safe-fs.js';
 import { type RuntimeChoice, selectRuntime } from '../sandbox/select.js';
@@ -212,6 +213,8 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
   outbox.wake();
   agents.recover();
   tasks.start();
+  const indexer = new MessageIndexer(store, log.child({ part: 'memory' }));
+  indexer.start();
   lock.announce(local.url);
   log.info({ url: local.url, home: layout.home }, 'pincer is running');
 
@@ -227,6 +230,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     token,
     async stop() {
       tasks.stop();
+      indexer.stop();
       await channels.stopAll();
       await agents.stop();
       await outbox.stop();

@@ -35,9 +35,17 @@ interface HitRow {
   rank: number;
 }
 
-/** The full-text index of messages (the `message_search` table, kept in step by triggers on `messages`). */
+/**
+ * The full-text index of messages (`message_search`). Messages are never changed or deleted once stored, so the
+ * index only grows: `up_to` is the newest seq indexed, moved in the same transaction as the batch it covers.
+ */
 export class MessageSearchTable {
   readonly #search;
+  readonly #upTo;
+  readonly #batchEnd;
+  readonly #index;
+  readonly #advance;
+  readonly #inTransaction: (batch: number) => number;
 
   constructor(db: Db) {
     this.#search = db.prepare<{ match: string; chats: string; from: number; to: number; sender: string | null; limit: number }, HitRow>(
@@ -45,11 +53,33 @@ export class MessageSearchTable {
          snippet(message_search, 0, '[', ']', '…', 16) AS snippet, bm25(message_search) AS rank
        FROM message_search JOIN messages m ON m.seq = message_search.rowid
        WHERE message_search MATCH @match
+         AND m.seq <= (SELECT up_to FROM message_search_progress WHERE id = 1)
          AND m.chat_id IN (SELECT value FROM json_each(@chats))
          AND m.sent_at BETWEEN @from AND @to
          AND (@sender IS NULL OR instr(lower(m.sender_name), lower(@sender)) > 0)
        ORDER BY rank LIMIT @limit`,
     );
+    this.#upTo = db.prepare<[], { upTo: number }>('SELECT up_to AS upTo FROM message_search_progress WHERE id = 1');
+    this.#batchEnd = db.prepare<[number, number], { last: number | null; count: number }>(
+      'SELECT MAX(seq) AS last, COUNT(*) AS count FROM (SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT ?)',
+    );
+    this.#index = db.prepare<[number, number]>(
+      'INSERT INTO message_search (rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ? ORDER BY seq',
+    );
+    this.#advance = db.prepare<[number]>('UPDATE message_search_progress SET up_to = ? WHERE id = 1');
+    this.#inTransaction = db.transaction((batch: number) => {
+      const upTo = this.#upTo.get()?.upTo ?? 0;
+      const end = this.#batchEnd.get(upTo, batch);
+      if (!end?.last) return 0;
+      this.#index.run(upTo, end.last);
+      this.#advance.run(end.last);
+      return end.count;
+    });
+  }
+
+  /** Indexes up to `batch` messages not yet indexed, oldest first, in one transaction; how many it indexed. */
+  indexNext(batch: number): number {
+    return this.#inTransaction(batch);
   }
 
   search(q: MessageSearchQuery): MessageHit[] {
