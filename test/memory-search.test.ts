@@ -2,12 +2,14 @@
 // cannot be syntax errors, diacritics, phrases, prefixes, time ranges in the group's zone, senders, and the
 // index built for the messages a store already had when it is upgraded.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createLogger } from '../src/log.js';
+import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES } from '../src/memory/file-index.js';
 import { toFtsQuery } from '../src/memory/fts-query.js';
 import { MemorySearch } from '../src/memory/memory-search.js';
 import { MessageIndexer } from '../src/memory/message-indexer.js';
@@ -172,4 +174,66 @@ test('upgrading a store indexes the messages it already had', () => {
   } finally {
     upgraded.close();
   }
+});
+
+describe("a group's memory files in the index", () => {
+  let groupDir: string;
+  let files: FileIndex;
+  beforeEach(() => {
+    groupDir = join(dir, 'group');
+    mkdirSync(join(groupDir, 'conversations'), { recursive: true });
+    mkdirSync(join(groupDir, 'memory'), { recursive: true });
+    files = new FileIndex(store, createLogger('silent'));
+  });
+
+  test('CLAUDE.md, archived conversations and memory notes are found, by file and line', async () => {
+    writeFileSync(join(groupDir, 'CLAUDE.md'), '# Memory\n\n- The owner prefers short answers.\n- Dog: Bruno\n');
+    writeFileSync(join(groupDir, 'conversations', '2025-03-02-trip.md'), '# Trip\n\nintro\n\n**Owner**: book the ferry to Hydra\n');
+    writeFileSync(join(groupDir, 'memory', 'people.md'), 'Maria is the plumber.\n');
+    writeFileSync(join(groupDir, 'notes.md'), 'not a memory file: ferry\n');
+    await files.refresh('local:main', groupDir);
+    assert.deepEqual(search('Bruno').hits, [
+      { file: 'CLAUDE.md', line: 3, chat: 'main', snippet: '- The owner prefers short answers.\n- Dog: [Bruno]' },
+    ]);
+    assert.deepEqual(
+      search('ferry').hits.map((h) => ('file' in h ? `${h.file}:${h.line}` : h.id)),
+      ['conversations/2025-03-02-trip.md:5'],
+    );
+    assert.equal(search('plumber').hits.length, 1);
+    assert.equal(search('Bruno', { from: '2025-01-01' }).hits.length, 0, 'a search by day is of messages only');
+  });
+
+  test('an edited file is read again, a removed one leaves the index', async () => {
+    writeFileSync(join(groupDir, 'CLAUDE.md'), 'the cat is called Tom\n');
+    await files.refresh('local:main', groupDir);
+    writeFileSync(join(groupDir, 'CLAUDE.md'), 'the cat is called Felix, formerly known by another name\n');
+    utimesSync(join(groupDir, 'CLAUDE.md'), new Date(), new Date(Date.now() + 5000));
+    await files.refresh('local:main', groupDir);
+    assert.equal(search('Tom').hits.length, 0);
+    assert.equal(search('Felix').hits.length, 1);
+    rmSync(join(groupDir, 'CLAUDE.md'));
+    await files.refresh('local:main', groupDir);
+    assert.equal(search('Felix').hits.length, 0);
+  });
+
+  test('links, FIFOs and files too big are never read: the host indexes only regular files inside the folder', async () => {
+    const outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.md'), 'HOST-SECRET kiwi\n');
+    symlinkSync(join(outside, 'secret.md'), join(groupDir, 'memory', 'link.md'));
+    symlinkSync(join(outside, 'secret.md'), join(groupDir, 'CLAUDE.md'));
+    rmSync(join(groupDir, 'conversations'), { recursive: true });
+    symlinkSync(outside, join(groupDir, 'conversations'));
+    execFileSync('mkfifo', [join(groupDir, 'memory', 'pipe.md')]);
+    writeFileSync(join(groupDir, 'memory', 'huge.md'), `kiwi ${'x'.repeat(MEMORY_FILE_BYTES)}`);
+    await files.refresh('local:main', groupDir);
+    assert.equal(search('kiwi').hits.length, 0);
+    assert.equal(search('HOST-SECRET').hits.length, 0);
+  });
+
+  test('which paths are memory files', () => {
+    for (const ok of ['CLAUDE.md', 'conversations/2025-03-02.md', 'memory/people.md']) assert.ok(isMemoryFile(ok), ok);
+    for (const no of ['notes.md', 'memory/a/b.md', 'memory/../CLAUDE.md', 'conversations/x.txt', 'memory/.md', '/etc/passwd', '../x.md'])
+      assert.ok(!isMemoryFile(no), no);
+  });
 });

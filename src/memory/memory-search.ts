@@ -23,14 +23,10 @@ export interface MemoryQuery {
   limit?: number;
 }
 
-/** A hit as the agent and the owner see it: where it is from and the matching passage. */
-export interface MemoryHitView {
-  id: string;
-  chat: string;
-  time: string;
-  sender: string;
-  snippet: string;
-}
+/** A hit as the agent and the owner see it: where it is from (a message, or a line of a memory file) and the passage. */
+export type MemoryHitView =
+  | { id: string; chat: string; time: string; sender: string; snippet: string }
+  | { file: string; line: number; chat: string; snippet: string };
 
 export interface MemorySearchResult {
   hits: MemoryHitView[];
@@ -71,17 +67,33 @@ export class MemorySearch {
     // search right after an upgrade of a large store does not hold the event loop while the indexer builds it.
     for (let i = 0; i < CATCH_UP_BATCHES && this.#store.messageSearch.indexNext(INDEX_BATCH) === INDEX_BATCH; i++);
     const base = { chatIds, from, to, sender: q.sender, limit };
-    const view = (h: MessageHit): MemoryHitView => ({
+    // Files have no time or sender: a search narrowed by either is of messages only.
+    const withFiles = from === undefined && to === undefined && q.sender === undefined;
+    const chat = (chatId: string) => names.get(chatId) ?? chatId;
+    const run = (match: string): MemoryHitView[] => {
+      const messages = this.#store.messageSearch.search({ ...base, match }).map((h) => ({ rank: h.rank, view: messageView(h) }));
+      const files = withFiles
+        ? this.#store.fileSearch.search(match, chatIds, limit).map((h) => ({
+            rank: h.rank,
+            view: { file: h.path, line: h.line, chat: chat(h.chatId), snippet: h.snippet },
+          }))
+        : [];
+      return [...messages, ...files]
+        .sort((a, b) => a.rank - b.rank)
+        .slice(0, limit)
+        .map((h) => h.view);
+    };
+    const messageView = (h: MessageHit): MemoryHitView => ({
       id: String(h.seq),
-      chat: names.get(h.chatId) ?? h.chatId,
+      chat: chat(h.chatId),
       time: formatLocalTime(h.sentAt, timeZone),
       sender: h.senderName,
       snippet: h.snippet,
     });
-    const all = this.#store.messageSearch.search({ ...base, match: fts.all });
-    if (all.length > 0 || fts.terms === 1) return { hits: all.map(view), matched: all.length > 0 ? 'all' : 'none' };
-    const any = this.#store.messageSearch.search({ ...base, match: fts.any });
-    return { hits: any.map(view), matched: any.length > 0 ? 'any' : 'none' };
+    const all = run(fts.all);
+    if (all.length > 0 || fts.terms === 1) return { hits: all, matched: all.length > 0 ? 'all' : 'none' };
+    const any = run(fts.any);
+    return { hits: any, matched: any.length > 0 ? 'any' : 'none' };
   }
 
   /** The messages around one, in its chat: `before` earlier ones, it, `after` later ones. */

@@ -2,11 +2,13 @@
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
 import type { Logger } from '../log.js';
-import { type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
+import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES } from '../memory/file-index.js';
+import { MAX_AROUND, type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { formatLocalTime } from '../router/prompt.js';
 import { defaultTrigger } from '../router/trigger.js';
 import type { ExtraMountRequest, ExtraMountsResult } from '../sandbox/mount-allowlist.js';
+import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
 import type { Mount } from '../sandbox/types.js';
 import { describeSchedule, nextDueAfter, parseSchedule, type ScheduleType } from '../scheduler/schedule.js';
 import { type Chat, type ContextMode, GLOBAL_SCOPE, type Group, type Store, type Task, type TaskRun } from '../store/index.js';
@@ -172,16 +174,18 @@ export class Control {
   readonly #d: ControlDeps;
   readonly #now: () => number;
   readonly #memory: MemorySearch;
+  readonly #files: FileIndex;
 
   constructor(deps: ControlDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
     this.#memory = new MemorySearch(deps.store);
+    this.#files = new FileIndex(deps.store, deps.log.child({ part: 'memory' }));
   }
 
   // ---- memory (each group its own; the main group any or all) ----
 
-  searchMemory(actor: Actor, input: MemorySearchInput): MemorySearchResult & { searched: string } {
+  async searchMemory(actor: Actor, input: MemorySearchInput): Promise<MemorySearchResult & { searched: string }> {
     const groups = this.#d.store.groups.list();
     const names = new Map(groups.map((g) => [g.chatId, g.folder]));
     let scope: Group[];
@@ -197,6 +201,8 @@ export class Control {
       scope = [this.#actingGroup(actor)];
     }
     const timeZone = actor.kind === 'group' ? (this.#actingGroup(actor).timezone ?? this.#d.timezone) : this.#d.timezone;
+    // The memory files as they are now: the agent may have edited its CLAUDE.md in this very turn.
+    await Promise.all(scope.map((g) => this.#files.refresh(g.chatId, groupPaths(this.#d.layout, g.folder, g.isMain).groupDir)));
     try {
       const result = this.#memory.search(
         scope.map((g) => g.chatId),
@@ -209,6 +215,35 @@ export class Control {
       if (err instanceof MemoryQueryError) throw new ControlError('invalid', err.message);
       throw err;
     }
+  }
+
+  /** Lines of a memory file around `line`: a group's own (the main group may name another group's folder). */
+  async memoryFileLines(
+    actor: Actor,
+    input: { file: string; line: number; before: number; after: number; group?: string },
+  ): Promise<string> {
+    const g = input.group === undefined ? undefined : this.#groupByFolder(input.group);
+    if (g && actor.kind === 'group' && g.chatId !== actor.chatId) this.#requireAdmin(actor, "read other groups' memory");
+    const group = g ?? (actor.kind === 'group' ? this.#actingGroup(actor) : undefined);
+    if (!group) throw new ControlError('invalid', 'name a group (its folder)');
+    if (!isMemoryFile(input.file))
+      throw new ControlError('invalid', `${input.file} is not a memory file (CLAUDE.md, conversations/*.md, memory/*.md)`);
+    let text: string;
+    try {
+      text = (
+        await readFileInside(groupPaths(this.#d.layout, group.folder, group.isMain).groupDir, input.file, MEMORY_FILE_BYTES)
+      ).toString('utf8');
+    } catch (err) {
+      if (err instanceof SafeFsError) throw new ControlError('not_found', `${input.file}: ${err.reason}`);
+      throw err;
+    }
+    const lines = text.split('\n');
+    const first = Math.max(1, input.line - Math.min(input.before, MAX_AROUND));
+    const last = Math.min(lines.length, input.line + Math.min(input.after, MAX_AROUND));
+    return lines
+      .slice(first - 1, last)
+      .map((l, i) => `${first + i}: ${l}`)
+      .join('\n');
   }
 
   /** A stored message and those around it, in its chat; a group sees only its own chat's (the main group any). */

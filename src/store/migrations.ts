@@ -259,4 +259,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO message_search_progress (id, up_to) VALUES (1, 0);
   `,
+  // Recall over a group's memory files (its CLAUDE.md, archived conversations, memory/ notes): passages of each
+  // file with the line they start at, and what was indexed of each file, to re-read only what changed.
+  `
+  CREATE VIRTUAL TABLE file_search USING fts5(
+    text, chat_id UNINDEXED, path UNINDEXED, line UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+  );
+  CREATE TABLE memory_files (
+    chat_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, path)
+  );
+  `,
 ];
