@@ -174,11 +174,16 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
 
   app.get('/healthz', async () => ({ ok: true }));
 
-  // A long poll waits up to a minute; pincer stopping answers each one now rather than waiting for it to end.
+  // pincer stopping answers each long poll now (one waits up to a minute), and closes each connection once its
+  // answer is sent: kept alive, one would hold the stop up to the keep-alive timeout (72 s).
   const closing = new AbortController();
   app.addHook('preClose', (done) => {
     closing.abort();
     done();
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing.signal.aborted) void reply.header('connection', 'close');
+    return payload;
   });
 
   app.post('/api/v1/messages', async (req, reply) => {
@@ -230,8 +235,6 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
     if (messages.length === 0 && wait > 0 && typingKnown) {
       await changeOf(chat, wait * 1000, deps, reply, closing.signal);
       messages = store.messages.after(chat, after, PAGE);
-      // Kept alive, the connection would hold pincer's stop up to the keep-alive timeout (72 s).
-      if (closing.signal.aborted) void reply.header('connection', 'close');
     }
     const cursor = messages.at(-1)?.seq ?? after;
     return reply.send({ messages: messages.map(present), cursor: String(cursor), typing: typing.isTyping(chat) });
