@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { type Browser, chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { LOCK_FILE } from '../src/service/instance-lock.js';
 import { pincer } from './helpers/cli.js';
@@ -19,6 +20,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'test-token-0123456789';
 /** What the brief promises a person pressing Ctrl-C: pincer is gone within this. */
 const STOP_WITHIN_MS = 2_000;
+const CHROMIUM = process.env.PINCER_CHROMIUM ?? '/usr/bin/chromium';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** Nothing listens there and nothing is started: these commands never reach a pincer. */
@@ -74,14 +76,14 @@ const tmuxMissing = spawnSync('tmux', ['-V']).status === 0 ? undefined : 'tmux i
 
 /**
  * A terminal 200×50 in a tmux server of this test's own (other tests may run their own tmux at the same time),
- * running `pincer start` with exactly `env`, then printing how it exited and when (ms since the epoch).
+ * running `pincer <command>` with exactly `env`, then printing how it exited and when (ms since the epoch).
  */
 class Terminal {
   readonly #server = `pincer-start-stop-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
-  constructor(home: string, env: Record<string, string>) {
+  constructor(home: string, env: Record<string, string>, command = 'start') {
     const quote = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
-    const script = join(home, 'run.sh');
+    const script = join(home, `${command}.sh`);
     writeFileSync(
       script,
       [
@@ -90,7 +92,7 @@ class Terminal {
         `cd ${quote(ROOT)}`,
         `env -i ${Object.entries(env)
           .map(([k, v]) => quote(`${k}=${v}`))
-          .join(' ')} ${quote(process.execPath)} --import tsx src/cli/main.ts start`,
+          .join(' ')} ${quote(process.execPath)} --import tsx src/cli/main.ts ${command}`,
         'echo "exit=$? at $(date +%s%3N)"',
         'sleep 600',
       ].join('\n'),
@@ -170,7 +172,7 @@ function commandOf(pid: number): string {
 describe('pincer start in a terminal', async () => {
   const skip = tmuxMissing ?? (await sandboxUnavailable());
 
-  test('Ctrl-C with an agent, a long poll and a WebSocket open: stopped within 2 s, said so, nothing logged as a crash', {
+  test('Ctrl-C with an agent, pincer chat and the web page open: stopped within 2 s, said so, nothing logged as a crash', {
     skip,
   }, async (t) => {
     const model = await startFakeModel(() => ({ text: 'hello from the agent' }));
@@ -188,6 +190,8 @@ describe('pincer start in a terminal', async () => {
     });
     const terminal = new Terminal(home, env);
     let ws: WebSocket | undefined;
+    let chat: Terminal | undefined;
+    let browser: Browser | undefined;
     try {
       await terminal.waitFor(/pincer is running: http/, 60_000);
       const started = terminal.screen();
@@ -223,7 +227,27 @@ describe('pincer start in a terminal', async () => {
       for (const pid of sandboxes)
         assert.notEqual(statFields(pid)[3], terminalSession, "a sandbox is in a session of its own, out of the terminal's reach");
 
-      // What `pincer chat` and the web page hold open while pincer runs.
+      // A person's `pincer chat` in another terminal, long-polling for the next message.
+      chat = new Terminal(
+        home,
+        { PATH: env.PATH ?? '', HOME: env.HOME ?? home, PINCER_HOME: home, PINCER_PORT: String(port), PINCER_TOKEN: TOKEN },
+        'chat',
+      );
+      await chat.waitFor(/\S/, 30_000);
+      await sleep(1_000);
+      // The web page, logged in with the link the terminal shows, live over its WebSocket.
+      if (existsSync(CHROMIUM)) {
+        const link = started.match(/web page: +(\S+)/)?.[1] ?? assert.fail('no login link');
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+        });
+        const page = await browser.newPage();
+        const live = page.waitForEvent('websocket', { timeout: 30_000 });
+        await page.goto(link);
+        await (await live).waitForEvent('framereceived', { timeout: 30_000 });
+      } else t.diagnostic(`no Chromium at ${CHROMIUM}: the web page's part is played by a WebSocket client alone`);
+      // A live connection and a long poll of this test's own, to time when each ends.
       ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/live`, { headers: auth });
       await new Promise((resolve, reject) => {
         ws?.once('open', resolve);
@@ -246,12 +270,13 @@ describe('pincer start in a terminal', async () => {
         `Ctrl-C to exit: ${tookMs} ms; the long poll was answered after ${poll.at - pressed} ms, the WebSocket closed after ${wsMs} ms`,
       );
       const stopped = terminal.screen();
+      t.diagnostic(`pincer chat then showed: ${JSON.stringify(chat.screen().trim().split('\n').slice(-3))}`);
       assert.equal(exit[1], '0', stopped);
       assert.ok(tookMs < STOP_WITHIN_MS, `pincer stopped within ${STOP_WITHIN_MS} ms of Ctrl-C (it took ${tookMs} ms):\n${stopped}`);
       assert.equal(poll.status, 200, 'the long poll got its answer');
       assert.ok(poll.at - pressed < STOP_WITHIN_MS && wsMs < STOP_WITHIN_MS);
       assert.match(stopped, /\^C\nstopping… \(Ctrl-C again to quit at once\)\n/);
-      assert.match(stopped, /^stopped \(\d+ ms\)$/m);
+      assert.match(stopped, /^stopped \([\d.]+ m?s\)$/m);
       assert.doesNotMatch(stopped, /crashed|ERROR|WARN/, 'a deliberate stop is no failure');
       assert.deepEqual(
         sandboxes.filter((pid) => existsSync(`/proc/${pid}`)),
@@ -260,6 +285,8 @@ describe('pincer start in a terminal', async () => {
       );
     } finally {
       ws?.terminate();
+      await browser?.close();
+      chat?.close();
       terminal.close();
       await model.close();
     }
