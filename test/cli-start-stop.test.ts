@@ -12,7 +12,7 @@ import { type Browser, chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { LOCK_FILE } from '../src/service/instance-lock.js';
 import { pincer } from './helpers/cli.js';
-import { startFakeModel } from './helpers/fake-model.js';
+import { isAgentTurn, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
 import { freePort, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
 
@@ -172,10 +172,19 @@ function commandOf(pid: number): string {
 describe('pincer start in a terminal', async () => {
   const skip = tmuxMissing ?? (await sandboxUnavailable());
 
-  test('Ctrl-C with an agent, pincer chat and the web page open: stopped within 2 s, said so, nothing logged as a crash', {
+  test('Ctrl-C mid-turn, with pincer chat and the web page open: stopped within 2 s, said so, nothing logged as a crash', {
     skip,
   }, async (t) => {
-    const model = await startFakeModel(() => ({ text: 'hello from the agent' }));
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The second message's turn waits on the model until the end: Ctrl-C comes in the middle of a turn.
+    const model = await startFakeModel((req) =>
+      isAgentTurn(req) && lastUserText(req).includes('slow work')
+        ? gate.then(() => ({ text: 'too late' }))
+        : { text: 'hello from the agent' },
+    );
     const home = newHome();
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -205,7 +214,7 @@ describe('pincer start in a terminal', async () => {
         ),
       );
 
-      // An agent answers (its sandbox stays up, idle), so that stopping has a sandbox to end.
+      // An agent answers, and is mid-turn on the next message when Ctrl-C comes: stopping has a sandbox to end.
       const posted = await fetch(`${base}/api/v1/messages`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
@@ -220,6 +229,14 @@ describe('pincer start in a terminal', async () => {
         cursor = page.cursor;
         answered = page.messages.some((m) => m.fromAssistant);
       }
+      const slow = await fetch(`${base}/api/v1/messages`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ chat: 'local:main', text: 'slow work' }),
+      });
+      assert.equal(slow.status, 202);
+      cursor = ((await slow.json()) as { id: string }).id;
+      await model.nextRequest((r) => isAgentTurn(r) && lastUserText(r).includes('slow work'));
       const pincerPid = (JSON.parse(readFileSync(join(home, LOCK_FILE), 'utf8')) as { pid: number }).pid;
       const sandboxes = descendants(pincerPid).filter((pid) => commandOf(pid).includes('bwrap'));
       assert.ok(sandboxes.length > 0, `pincer runs a sandbox (its processes: ${descendants(pincerPid).map(commandOf).join(' | ')})`);
@@ -247,14 +264,14 @@ describe('pincer start in a terminal', async () => {
         await page.goto(link);
         await (await live).waitForEvent('framereceived', { timeout: 30_000 });
       } else t.diagnostic(`no Chromium at ${CHROMIUM}: the web page's part is played by a WebSocket client alone`);
-      // A live connection and a long poll of this test's own, to time when each ends.
+      // A live connection and a long poll of this test's own (knowing the agent is typing), to time when each ends.
       ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/live`, { headers: auth });
       await new Promise((resolve, reject) => {
         ws?.once('open', resolve);
         ws?.once('error', reject);
       });
       const wsClosed = new Promise<number>((resolve) => ws?.once('close', () => resolve(Date.now())));
-      const pollEnded = fetch(`${base}/api/v1/messages?chat=local:main&after=${cursor}&wait=60`, { headers: auth }).then(
+      const pollEnded = fetch(`${base}/api/v1/messages?chat=local:main&after=${cursor}&wait=60&typing=1`, { headers: auth }).then(
         (res) => ({ at: Date.now(), status: res.status }),
         () => ({ at: Date.now(), status: 0 }),
       );
@@ -274,6 +291,7 @@ describe('pincer start in a terminal', async () => {
       assert.equal(exit[1], '0', stopped);
       assert.ok(tookMs < STOP_WITHIN_MS, `pincer stopped within ${STOP_WITHIN_MS} ms of Ctrl-C (it took ${tookMs} ms):\n${stopped}`);
       assert.equal(poll.status, 200, 'the long poll got its answer');
+      assert.ok(poll.at > pressed, 'the long poll was still waiting when Ctrl-C came');
       assert.ok(poll.at - pressed < STOP_WITHIN_MS && wsMs < STOP_WITHIN_MS);
       assert.match(stopped, /\^C\nstopping… \(Ctrl-C again to quit at once\)\n/);
       assert.match(stopped, /^stopped \([\d.]+ m?s\)$/m);
@@ -284,6 +302,7 @@ describe('pincer start in a terminal', async () => {
         'the sandboxes are gone',
       );
     } finally {
+      release();
       ws?.terminate();
       await browser?.close();
       chat?.close();
