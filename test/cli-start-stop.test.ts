@@ -79,9 +79,11 @@ const tmuxMissing = spawnSync('tmux', ['-V']).status === 0 ? undefined : 'tmux i
  * running `pincer <command>` with exactly `env`, then printing how it exited and when (ms since the epoch).
  */
 class Terminal {
-  readonly #server = `pincer-start-stop-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  readonly #socket: string;
 
   constructor(home: string, env: Record<string, string>, command = 'start') {
+    // The server's socket lives in the test's home, and goes with it.
+    this.#socket = join(home, `${command}.tmux`);
     const quote = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
     const script = join(home, `${command}.sh`);
     writeFileSync(
@@ -101,7 +103,7 @@ class Terminal {
   }
 
   #tmux(...args: string[]): string {
-    return execFileSync('tmux', ['-L', this.#server, ...args], { encoding: 'utf8' });
+    return execFileSync('tmux', ['-S', this.#socket, ...args], { encoding: 'utf8' });
   }
 
   /** Everything the terminal shows, scrollback included, wrapped lines joined. */
