@@ -103,6 +103,8 @@ const schema = z.object({
   PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
   PINCER_MAX_TASKS_PER_GROUP: positiveInt(50),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  /** auto: readable lines on a terminal, JSON lines otherwise (a journal, a file, a pipe). */
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['auto', 'json', 'text']).default('auto')),
 });
 
 /** The real model credential; it stays on the host and never enters a sandbox. */
@@ -145,6 +147,7 @@ export interface Config {
   /** Active and paused scheduled tasks one group may have. */
   maxTasksPerGroup: number;
   logLevel: string;
+  logFormat: 'auto' | 'json' | 'text';
 }
 
 /** Each messenger is enabled by its credentials being set; its endpoint can point elsewhere (self-hosted, tests). */
@@ -222,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
     maxTasksPerGroup: c.PINCER_MAX_TASKS_PER_GROUP,
     logLevel: c.LOG_LEVEL,
+    logFormat: c.LOG_FORMAT,
   };
 }
 

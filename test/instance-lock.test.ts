@@ -93,6 +93,22 @@ describe('the instance lock', () => {
     }
   });
 
+  it('repeats no address from a live lock that is not a plain http address (a terminal sequence, say)', () => {
+    const home = newHome();
+    const holder = spawn('sleep', ['30']);
+    try {
+      const started = readFileSync(`/proc/${holder.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+      for (const url of ['http://127.0.0.1:1\u001b]0;owned\u0007', 'file:///etc/passwd', `http://${'a'.repeat(400)}`]) {
+        writeFileSync(join(home, LOCK_FILE), JSON.stringify({ pid: holder.pid, started, url }));
+        assert.throws(() => takeInstanceLock(home, 'http://127.0.0.1:7777'), {
+          message: `pincer is already running (pid ${holder.pid})`,
+        });
+      }
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it('follows no link where the lock should be, and takes that place over', () => {
     const home = newHome();
     const elsewhere = join(newHome(), 'someone-elses-file');

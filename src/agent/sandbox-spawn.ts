@@ -102,6 +102,8 @@ export function sandboxedSpawn(
   plan: SandboxPlan,
   fixedEnv: Record<string, string>,
   onSpawn: (child: ChildProcessWithoutNullStreams) => void,
+  /** pincer ending the session (a stop, a timeout): the sandbox is killed at once. */
+  killed?: AbortSignal,
 ): (options: SpawnOptions) => SpawnedProcess {
   return (options) => {
     const child = runtime.spawn({
@@ -127,7 +129,12 @@ export function sandboxedSpawn(
       args: options.args,
       cwd: SANDBOX_GROUP_DIR,
     });
-    options.signal?.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
+    // The SDK's own signal comes only after it has waited 2 s for Claude Code to exit by itself.
+    const kill = () => child.kill('SIGKILL');
+    for (const signal of [options.signal, killed]) {
+      if (signal?.aborted) kill();
+      else signal?.addEventListener('abort', kill, { once: true });
+    }
     onSpawn(child);
     return child;
   };

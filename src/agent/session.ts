@@ -228,7 +228,7 @@ export class AgentSession {
           ...(o.model ? { model: o.model } : {}),
           env: fixedEnv,
           abortController: this.#abort,
-          spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.plan, fixedEnv, onSpawn),
+          spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.plan, fixedEnv, onSpawn, this.#abort.signal),
         },
       });
       this.#query = messages;

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { z } from 'zod';
 import { budgetCommand } from './budget.js';
 import { runChat } from './chat.js';
 import { doctorCommand } from './doctor.js';
@@ -12,10 +14,34 @@ import { tasksCommand } from './tasks.js';
 import { webCommand } from './web.js';
 import { whatsappCommand } from './whatsapp.js';
 
-const program = new Command('pincer').description('A personal AI assistant: one sandboxed Claude agent per conversation.');
+/** The version in package.json (two folders up, from src/cli and from dist/cli alike). */
+function packageVersion(): string {
+  const manifest = new URL('../../package.json', import.meta.url);
+  return z.object({ version: z.string() }).parse(JSON.parse(readFileSync(manifest, 'utf8'))).version;
+}
+
+/**
+ * commander answers a command given without its subcommand (`pincer`, `pincer groups`) with that command's help
+ * as an error: on stderr, exit 1. Asking what a command can do is no mistake, so help goes to stdout and exits
+ * 0; errors (an unknown command, with the nearest one suggested) stay on stderr with their exit code.
+ */
+function helpIsNoError(command: Command): void {
+  command
+    .configureOutput({
+      writeErr: (text) => process.stdout.write(text),
+      outputError: (text) => process.stderr.write(text),
+    })
+    .exitOverride((err) => process.exit(err.code === 'commander.help' ? 0 : err.exitCode));
+  for (const sub of command.commands) helpIsNoError(sub);
+}
+
+const program = new Command('pincer')
+  .description('A personal AI assistant: one sandboxed Claude agent per conversation.')
+  .version(packageVersion(), '-V, --version', 'print the version')
+  .showSuggestionAfterError();
 
 program
-  .command('start', { isDefault: true })
+  .command('start')
   .description('run the assistant (local API, channels, agents)')
   .action(async () => {
     await runStart();
@@ -41,5 +67,6 @@ program.addCommand(webCommand());
 program.addCommand(whatsappCommand());
 program.addCommand(serviceCommand());
 program.addCommand(logsCommand());
+helpIsNoError(program);
 
 await program.parseAsync();

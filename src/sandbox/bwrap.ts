@@ -131,6 +131,9 @@ export class BwrapRuntime implements Runtime {
       const child = spawn(file, rest, {
         stdio: ['pipe', 'pipe', 'pipe', ...held.mounts.map((m) => m.fd)],
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        // A session of its own: the terminal's Ctrl-C is pincer's to handle (it ends its sandboxes as it stops),
+        // it must not reach them first. --die-with-parent still ends a sandbox when pincer dies.
+        detached: true,
       }) as ChildProcessWithoutNullStreams;
       if (cgroup) child.once('close', () => this.#removeCgroup(cgroup, CGROUP_REMOVE_TRIES));
       return child;

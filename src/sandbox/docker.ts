@@ -79,7 +79,8 @@ function isMissingCommand(err: unknown): boolean {
  * (`rm -f <name>`) runs whenever the CLI goes, however it went; failures are only logged.
  */
 export function spawnContainer(cli: string, args: string[], removeArgs: string[], log?: Logger): ChildProcessWithoutNullStreams {
-  const child = spawn(cli, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnv() });
+  // A session of its own: the CLI would pass the terminal's Ctrl-C on to the container before pincer ends it.
+  const child = spawn(cli, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnv(), detached: true });
   let removed = false;
   const remove = (): void => {
     if (removed) return;

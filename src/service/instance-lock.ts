@@ -43,7 +43,10 @@ export class AlreadyRunningError extends Error {
     readonly pid: number,
     readonly url: string,
   ) {
-    super(`pincer is already running at ${url} (pid ${pid})`);
+    // Only pincer's user writes the lock, yet it is read as data: an address other than a short printable
+    // http(s) one (a terminal control sequence, a page of text) is not repeated.
+    const plain = /^https?:\/\/[\x21-\x7e]{1,300}$/.test(url);
+    super(plain ? `pincer is already running at ${url} (pid ${pid})` : `pincer is already running (pid ${pid})`);
   }
 }
 

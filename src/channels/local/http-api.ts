@@ -174,6 +174,18 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
 
   app.get('/healthz', async () => ({ ok: true }));
 
+  // pincer stopping answers each long poll now (one waits up to a minute), and closes each connection once its
+  // answer is sent: kept alive, one would hold the stop up to the keep-alive timeout (72 s).
+  const closing = new AbortController();
+  app.addHook('preClose', (done) => {
+    closing.abort();
+    done();
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing.signal.aborted) void reply.header('connection', 'close');
+    return payload;
+  });
+
   app.post('/api/v1/messages', async (req, reply) => {
     if (!authorized(req, reply)) return reply;
     const parsed = postMessage.safeParse(req.body);
@@ -221,7 +233,7 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
     let messages = store.messages.after(chat, after, PAGE);
     const typingKnown = parsed.data.typing === undefined || (parsed.data.typing === '1') === typing.isTyping(chat);
     if (messages.length === 0 && wait > 0 && typingKnown) {
-      await changeOf(chat, wait * 1000, deps, reply);
+      await changeOf(chat, wait * 1000, deps, reply, closing.signal);
       messages = store.messages.after(chat, after, PAGE);
     }
     const cursor = messages.at(-1)?.seq ?? after;
@@ -233,8 +245,11 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
   return { app, live };
 }
 
-/** Resolves when the chat gets a message or its typing state changes, after `ms`, or when the client leaves. */
-function changeOf(chatId: string, ms: number, deps: HttpApiDeps, reply: FastifyReply): Promise<void> {
+/**
+ * Resolves when the chat gets a message or its typing state changes, after `ms`, when the client leaves, or when
+ * pincer stops (`closing`).
+ */
+function changeOf(chatId: string, ms: number, deps: HttpApiDeps, reply: FastifyReply, closing: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const onChange = (id: string) => id === chatId && done();
     const timer = setTimeout(() => done(), ms);
@@ -243,10 +258,16 @@ function changeOf(chatId: string, ms: number, deps: HttpApiDeps, reply: FastifyR
       deps.store.messages.changes.off('appended', onChange);
       deps.typing.typingChanges.off('typing', onChange);
       reply.raw.off('close', done);
+      closing.removeEventListener('abort', done);
       resolve();
     };
+    if (closing.aborted) {
+      done();
+      return;
+    }
     deps.store.messages.changes.on('appended', onChange);
     deps.typing.typingChanges.on('typing', onChange);
     reply.raw.on('close', done);
+    closing.addEventListener('abort', done);
   });
 }
