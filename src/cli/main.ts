@@ -8,6 +8,7 @@ import { doctorCommand } from './doctor.js';
 import { groupsCommand } from './groups.js';
 import { statusCommand, traceCommand } from './insight.js';
 import { logsCommand } from './logs.js';
+import { memoryCommand } from './memory.js';
 import { serviceCommand } from './service.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
@@ -60,6 +61,7 @@ program.addCommand(doctorCommand());
 
 program.addCommand(groupsCommand());
 program.addCommand(tasksCommand());
+program.addCommand(memoryCommand());
 program.addCommand(traceCommand());
 program.addCommand(statusCommand());
 program.addCommand(budgetCommand());

@@ -25,7 +25,7 @@ export function isMemoryFile(path: string): boolean {
   return parts.length === 2 && MEMORY_FOLDERS.includes(parts[0] ?? '') && (parts[1] ?? '').endsWith('.md') && !parts[1]?.startsWith('.');
 }
 
-interface Candidate {
+export interface Candidate {
   path: string;
   size: number;
   mtimeMs: number;
@@ -41,7 +41,8 @@ async function regularFile(groupDir: string, path: string): Promise<Candidate | 
   }
 }
 
-async function candidates(groupDir: string): Promise<Candidate[]> {
+/** A group's memory files as they are on disk now: regular files only, with size and mtime. */
+export async function candidates(groupDir: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
   const root = await regularFile(groupDir, MEMORY_ROOT_FILE);
   if (root) out.push(root);

@@ -2,7 +2,7 @@
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
 import type { Logger } from '../log.js';
-import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES } from '../memory/file-index.js';
+import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES, candidates as memoryFileCandidates } from '../memory/file-index.js';
 import { MAX_AROUND, type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { formatLocalTime } from '../router/prompt.js';
@@ -217,6 +217,32 @@ export class Control {
     }
   }
 
+  /** A group's memory files (for the owner and the main group): path, size, when they last changed. */
+  async listMemoryFiles(actor: Actor, folder: string): Promise<Array<{ path: string; size: number; modifiedAt: string }>> {
+    this.#requireAdmin(actor, "see other groups' memory files");
+    const g = this.#groupByFolder(folder);
+    const files = await memoryFileCandidates(groupPaths(this.#d.layout, g.folder, g.isMain).groupDir);
+    return files.map((f) => ({ path: f.path, size: f.size, modifiedAt: new Date(f.mtimeMs).toISOString() }));
+  }
+
+  /** A whole memory file of a group (for the owner and the main group). */
+  async readMemoryFile(actor: Actor, folder: string, file: string): Promise<string> {
+    this.#requireAdmin(actor, "read other groups' memory files");
+    return this.#readMemoryFile(this.#groupByFolder(folder), file);
+  }
+
+  async #readMemoryFile(group: Group, file: string): Promise<string> {
+    if (!isMemoryFile(file)) throw new ControlError('invalid', `${file} is not a memory file (CLAUDE.md, conversations/*.md, memory/*.md)`);
+    try {
+      return (await readFileInside(groupPaths(this.#d.layout, group.folder, group.isMain).groupDir, file, MEMORY_FILE_BYTES)).toString(
+        'utf8',
+      );
+    } catch (err) {
+      if (err instanceof SafeFsError) throw new ControlError('not_found', `${file}: ${err.reason}`);
+      throw err;
+    }
+  }
+
   /** Lines of a memory file around `line`: a group's own (the main group may name another group's folder). */
   async memoryFileLines(
     actor: Actor,
@@ -226,17 +252,7 @@ export class Control {
     if (g && actor.kind === 'group' && g.chatId !== actor.chatId) this.#requireAdmin(actor, "read other groups' memory");
     const group = g ?? (actor.kind === 'group' ? this.#actingGroup(actor) : undefined);
     if (!group) throw new ControlError('invalid', 'name a group (its folder)');
-    if (!isMemoryFile(input.file))
-      throw new ControlError('invalid', `${input.file} is not a memory file (CLAUDE.md, conversations/*.md, memory/*.md)`);
-    let text: string;
-    try {
-      text = (
-        await readFileInside(groupPaths(this.#d.layout, group.folder, group.isMain).groupDir, input.file, MEMORY_FILE_BYTES)
-      ).toString('utf8');
-    } catch (err) {
-      if (err instanceof SafeFsError) throw new ControlError('not_found', `${input.file}: ${err.reason}`);
-      throw err;
-    }
+    const text = await this.#readMemoryFile(group, input.file);
     const lines = text.split('\n');
     const first = Math.max(1, input.line - Math.min(input.before, MAX_AROUND));
     const last = Math.min(lines.length, input.line + Math.min(input.after, MAX_AROUND));

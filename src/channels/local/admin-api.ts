@@ -95,6 +95,17 @@ const taskChangeBody = body({
   timezone: timezone.optional(),
 }).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
 
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD');
+const memorySearchQuery = z.strictObject({
+  q: z.string().trim().min(1, 'say what to search for').max(500),
+  group: z.string().min(1).max(64),
+  from: day.optional(),
+  to: day.optional(),
+  sender: z.string().min(1).max(100).optional(),
+  limit: positiveInt.optional(),
+});
+const memoryFileQuery = z.strictObject({ path: z.string().min(1).max(300) });
+
 function describe(error: z.ZodError, where: string): string {
   return error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ');
 }
@@ -236,6 +247,33 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
       const { id } = parse(idParams, req.params, 'path');
       const { limit } = parse(runsQuery, req.query, 'query');
       return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
+    }),
+  );
+
+  // ---- memory ----
+
+  app.get(
+    '/api/v1/memory/search',
+    guarded(async (req) => {
+      const q = parse(memorySearchQuery, req.query, 'query');
+      return control.searchMemory(OWNER, { text: q.q, group: q.group, from: q.from, to: q.to, sender: q.sender, limit: q.limit });
+    }),
+  );
+
+  app.get(
+    '/api/v1/groups/:folder/memory',
+    guarded(async (req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      return { files: await control.listMemoryFiles(OWNER, folder) };
+    }),
+  );
+
+  app.get(
+    '/api/v1/groups/:folder/memory/file',
+    guarded(async (req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      const { path } = parse(memoryFileQuery, req.query, 'query');
+      return { path, text: await control.readMemoryFile(OWNER, folder, path) };
     }),
   );
 

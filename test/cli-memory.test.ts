@@ -1,0 +1,75 @@
+// `pincer memory search|show` and the API under them, as the owner uses them: what a group said and its memory
+// files, found and printed; another group's never mixed in; bad input refused with the reason.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pincer } from './helpers/cli.js';
+import { type Harness, startHarness } from './helpers/harness.js';
+
+describe('pincer memory', () => {
+  let h: Harness;
+  let env: { port: number; home: string };
+
+  const said = (chatId: string, text: string, sentAt: string, sender = 'Owner') =>
+    h.pincer.store.messages.insert({
+      chatId,
+      channel: 'local',
+      platformId: `said-${text}`,
+      senderId: sender.toLowerCase(),
+      senderName: sender,
+      text,
+      sentAt: Date.parse(sentAt),
+      fromAssistant: false,
+      engages: false,
+    });
+
+  before(async () => {
+    h = await startHarness({ env: { PINCER_PREWARM: '0' } });
+    env = { port: h.pincer.local.port, home: h.home };
+    h.pincer.control.registerGroup({ kind: 'owner' }, { chatId: 'local:family', folder: 'family', respondToAll: true });
+    h.pincer.store.chats.seen({ id: 'local:main', channel: 'local', isGroup: false }, 0);
+    said('local:main', 'We decided the March trip goes to Lisbon', '2025-03-01T10:00:00Z');
+    said('local:family', 'The family trip is to the Alps', '2025-03-02T10:00:00Z', 'Grandma');
+    const family = join(h.home, 'groups', 'family');
+    mkdirSync(join(family, 'memory'), { recursive: true });
+    writeFileSync(join(family, 'memory', 'people.md'), '# People\n\nGrandma likes the mountains.\n');
+  });
+  after(async () => h?.stop());
+
+  test('search finds messages with where and when, in one group or all', async () => {
+    const main = await pincer(env, 'memory', 'search', 'trip', '-g', 'main');
+    assert.equal(main.code, 0, main.stderr);
+    assert.match(main.stdout, /message \d+\s+main\s+2025-03-01 11:00\s+Owner\s+We decided the March \[trip\] goes to Lisbon/);
+    assert.doesNotMatch(main.stdout, /Alps/, "another group's message is not mixed in");
+    const all = await pincer(env, 'memory', 'search', 'trip', '--group', 'all', '--json');
+    assert.equal(all.code, 0, all.stderr);
+    const answer = JSON.parse(all.stdout) as { hits: Array<{ chat: string }> };
+    assert.deepEqual(answer.hits.map((x) => x.chat).sort(), ['family', 'main']);
+  });
+
+  test("search finds a memory file's line; show lists the files and prints one", async () => {
+    const found = await pincer(env, 'memory', 'search', 'mountains', '-g', 'family');
+    assert.equal(found.code, 0, found.stderr);
+    assert.match(found.stdout, /line 3\s+family\s+memory\/people\.md\s+Grandma likes the \[mountains\]/);
+    const list = await pincer(env, 'memory', 'show', 'family');
+    assert.match(list.stdout, /CLAUDE\.md/);
+    assert.match(list.stdout, /memory\/people\.md\s+\d+/);
+    const file = await pincer(env, 'memory', 'show', 'family', 'memory/people.md');
+    assert.equal(file.stdout, '# People\n\nGrandma likes the mountains.\n');
+  });
+
+  test('bad input is refused with the reason, exit 1', async () => {
+    const outside = await pincer(env, 'memory', 'show', 'family', '../main/CLAUDE.md');
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /is not a memory file/);
+    const day = await pincer(env, 'memory', 'search', 'trip', '-g', 'main', '--from', 'March');
+    assert.equal(day.code, 1);
+    assert.match(day.stderr, /from: must be a day as YYYY-MM-DD/);
+    const nobody = await pincer(env, 'memory', 'search', 'trip', '-g', 'nobody');
+    assert.match(nobody.stderr, /no group has the folder "nobody"/);
+    const noGroup = await h.request('GET', '/api/v1/memory/search?q=trip');
+    assert.equal(noGroup.status, 400);
+    assert.equal((await h.request('GET', '/api/v1/memory/search?q=trip&group=main', undefined, null)).status, 401);
+  });
+});
