@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LocalChannel } from '../src/channels/local/channel.js';
 import type { InboundMessage, InboundSink } from '../src/channels/types.js';
-import { TYPING_HINT_MS, typingHinter } from '../src/cli/chat.js';
+import { TYPING_HINT_MS, typingHinter } from '../src/cli/chat/typing-hint.js';
 import { TOKEN } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
 import { startLocalChannel } from './helpers/local-channel.js';
