@@ -1,7 +1,7 @@
 // `pincer chat` as a user meets it: the real CLI in a real pseudo-terminal (tmux, 120×40), against a real
 // pincer with the scripted fake model, asserting on what the screen shows.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,12 @@ describe('pincer chat in a terminal', { skip: tmuxMissing() }, () => {
   let h: Harness;
   let port: number;
 
+  const cliEnv = () => ({ PINCER_PORT: String(port), PINCER_TOKEN: HARNESS_TOKEN, PINCER_HOME: home, ASSISTANT_NAME: 'Andy', TZ: 'UTC' });
+  const cli = (name: string) => [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'chat', name];
+  /** `pincer chat <name>` as a shell command for tmux, with `extra` environment. */
+  const chatCommand = (name: string, extra: Record<string, string> = {}) =>
+    ['env', ...Object.entries({ ...cliEnv(), ...extra }).map(([k, v]) => `${k}=${v}`), ...cli(name)].join(' ');
+
   const start = async (onPort: number) => startHarness({ fake, home, env: { PINCER_PORT: String(onPort), ASSISTANT_NAME: 'Andy' } });
 
   before(async () => {
@@ -106,18 +112,7 @@ describe('pincer chat in a terminal', { skip: tmuxMissing() }, () => {
     for (let i = 1; i <= 11; i++) await h.send(CHAT, `old-${String(i).padStart(2, '0')}`);
     const sent = await h.messages(CHAT);
     await h.reply(CHAT, sent.at(-1)?.id ?? '0');
-    const env = { PINCER_PORT: String(port), PINCER_TOKEN: HARNESS_TOKEN, PINCER_HOME: home, ASSISTANT_NAME: 'Andy', TZ: 'UTC' };
-    const command = [
-      'env',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      process.execPath,
-      '--import',
-      'tsx',
-      'src/cli/main.ts',
-      'chat',
-      'term',
-    ].join(' ');
-    tmux('new-session', '-d', '-s', SESSION, '-x', '120', '-y', '40', '-c', ROOT, command);
+    tmux('new-session', '-d', '-s', SESSION, '-x', '120', '-y', '40', '-c', ROOT, chatCommand('term'));
     // The pane stays after the CLI exits, so its exit status can be read.
     tmux('set-option', '-t', SESSION, 'remain-on-exit', 'on');
   });
@@ -243,5 +238,39 @@ describe('pincer chat in a terminal', { skip: tmuxMissing() }, () => {
       10_000,
       () => tmux('display-message', '-p', '-t', SESSION, '#{pane_dead} #{pane_dead_status}'),
     );
+  });
+
+  test('NO_COLOR: a reply keeps its layout without colours', async (t) => {
+    if (skip) return t.skip(skip);
+    const asked = await h.send('local:plain', 'markdown please');
+    await h.reply('local:plain', asked);
+    tmux('new-session', '-d', '-s', 'nocolor', '-x', '120', '-y', '40', '-c', ROOT, chatCommand('plain', { NO_COLOR: '1' }));
+    try {
+      const read = () => tmux('capture-pane', '-p', '-e', '-t', 'nocolor');
+      const text = await waitFor((s) => s.includes('│ bash │ free │'), 'no laid-out reply', 30_000, read);
+      assert.match(text, /^Setup steps$/m, 'the heading laid out');
+      assert.match(text, /This is really important to get right:/);
+      assert.doesNotMatch(text, new RegExp(ESC), 'no colour or emphasis at all');
+    } finally {
+      tmux('kill-session', '-t', 'nocolor');
+    }
+  });
+
+  test('not a terminal: replies are the Markdown as written, no escapes', async (t) => {
+    if (skip) return t.skip(skip);
+    const child = spawn(cli('plain')[0] as string, cli('plain').slice(1), {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...cliEnv() },
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdin.end('/quit\n');
+    assert.equal(await exited, 0);
+    assert.ok(out.includes(MARKDOWN_REPLY), `the reply as written:\n${out}`);
+    assert.doesNotMatch(out, new RegExp(ESC), 'no escape sequences');
+    assert.match(out, /^Andy {2}\d\d:\d\d {2}#\d+$/m, 'the header with the id, plain');
   });
 });
