@@ -29,8 +29,8 @@ function tmuxMissing(): string | false {
   }
 }
 
-/** The screen as the user sees it; `escapes` keeps colours and emphasis (SGR sequences). */
-const screen = (escapes = false) => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', SESSION);
+/** The screen as the user sees it, wrapped lines joined; `escapes` keeps colours and emphasis (SGR sequences). */
+const screen = (escapes = false) => tmux('capture-pane', '-p', '-J', ...(escapes ? ['-e'] : []), '-t', SESSION);
 /** The screen and everything scrolled off above it. */
 const scrollback = () => tmux('capture-pane', '-p', '-S', '-', '-t', SESSION);
 
@@ -163,9 +163,11 @@ describe('pincer chat in a terminal', { skip: tmuxMissing() }, () => {
 
   test('one status line, replaced in place as the agent works, gone with the reply; the partial input survives', async (t) => {
     if (skip) return t.skip(skip);
+    // Longer than the terminal is wide: the input wraps, and every redraw must still keep it whole.
+    const partial = `half typed: ${'and more '.repeat(14).trim()}`;
     type('slow tools please');
     enter();
-    type('half typed');
+    type(partial);
     const seen = new Set<string>();
     let worst = 0;
     const text = await waitFor(
@@ -182,9 +184,13 @@ describe('pincer chat in a terminal', { skip: tmuxMissing() }, () => {
     assert.ok(seen.has('Andy is working… using Bash: sleep 1; echo second-step-done'), `second tool shown: ${[...seen].join(' | ')}`);
     assert.equal(count(scrollback(), /is working…/), 0, 'no status line left behind in the scrollback');
     const lines = text.trimEnd().split('\n');
-    assert.equal(lines.at(-1), 'term> half typed', 'the prompt with the partial input is the last line');
+    assert.equal(lines.at(-1)?.trimEnd(), `term> ${partial}`, 'the prompt with the partial input is the last line');
     enter();
-    await waitFor((s) => /You {2}\S+ {2}#\d+\nhalf typed/.test(s), 'the partial line was not sent intact');
+    await waitFor((s) => new RegExp(`You {2}\\S+ {2}#\\d+\\n${partial}\\n`).test(s), 'the partial line was not shown as sent');
+    assert.ok(
+      (await h.messages(CHAT)).some((m) => m.text === partial),
+      'stored as typed',
+    );
   });
 
   test('messages from another client are shown, the question and its reply', async (t) => {

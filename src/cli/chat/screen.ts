@@ -20,7 +20,7 @@ export class Screen {
   /** Shows the prompt below what was printed so far. */
   open(): void {
     this.#open = true;
-    this.#redraw(0);
+    this.#redraw();
   }
 
   /** Writes a block of lines above the status line and the prompt. */
@@ -29,9 +29,9 @@ export class Screen {
       this.#out.write(`${text}\n`);
       return;
     }
-    const rows = this.#erase();
+    this.#erase();
     this.#out.write(`${text}\n`);
-    this.#redraw(rows);
+    this.#redraw();
   }
 
   /** Shows `text` as the one status line (replacing the one shown), or removes it (null). */
@@ -41,9 +41,9 @@ export class Screen {
       this.#status = text;
       return;
     }
-    const rows = this.#erase();
+    this.#erase();
     this.#status = text;
-    this.#redraw(rows);
+    this.#redraw();
   }
 
   /**
@@ -58,19 +58,20 @@ export class Screen {
     clearScreenDown(this.#out);
   }
 
-  /** Erases status line, prompt and input; answers the input's rows above the cursor (the prompt redraws them). */
-  #erase(): number {
+  /** Erases the status line, the prompt and the input (which may wrap over several rows). */
+  #erase(): void {
     const { rows } = this.#rl.getCursorPos();
     moveCursor(this.#out, 0, -rows - (this.#status === null ? 0 : 1));
     cursorTo(this.#out, 0);
     clearScreenDown(this.#out);
-    return rows;
   }
 
-  #redraw(inputRows: number): void {
+  #redraw(): void {
     if (this.#status !== null) this.#out.write(`${fit(this.#status, (this.#out.columns || 80) - 1)}\n`);
-    // readline redraws a line by first moving up the rows the cursor was below the prompt: give it those rows.
-    if (inputRows > 0) this.#out.write('\n'.repeat(inputRows));
+    // readline redraws the input by first moving up as many rows as its cursor was below the prompt at its last
+    // redraw (its `prevRows`, not in the typings; 0 when unknown): those rows are given to it, to move up over.
+    const previousRows = (this.#rl as unknown as { prevRows?: number }).prevRows ?? 0;
+    if (previousRows > 0) this.#out.write('\n'.repeat(previousRows));
     this.#rl.prompt(true);
   }
 }
