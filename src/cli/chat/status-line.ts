@@ -31,12 +31,11 @@ export class StatusLine {
     this.#update();
   }
 
+  /** A step of the agent; shown only during a turn (an agent started ahead of a message is not working for anyone). */
   activity(stage: string, detail: string | null): void {
     const progress = progressText(stage, detail);
-    if (progress === null) return;
+    if (progress === null || !this.#working) return;
     this.#progress = progress;
-    // An activity notice can come before the typing one.
-    this.#working = true;
     this.#update();
   }
 
