@@ -48,9 +48,9 @@ export async function runChat(name: string): Promise<number> {
   });
   // Line editing wherever there is a keyboard and a terminal; the status line and redraws need more than TERM=dumb.
   const rl = createInterface({ input: process.stdin, output: out, prompt: `${name}> `, terminal: keyboard && out.isTTY === true });
-  const screen = new Screen(rl, out, interactive && keyboard);
+  const screen = new Screen(rl, out, interactive && keyboard, (text) => view.style('dim', text));
   let assistant = config.assistantName;
-  const status = new StatusLine(assistant, (text) => screen.status(text && view.style('dim', text)));
+  const status = new StatusLine(assistant, (text) => screen.status(text));
   /** What `/trace` without an id shows: the last message someone (not the assistant) wrote here. */
   let lastQuestion: string | null = null;
 

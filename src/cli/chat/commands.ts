@@ -17,7 +17,7 @@ export function helpText(assistant: string): string {
   return [
     'Commands of this terminal:',
     '  /help         this list',
-    '  /trace [id]   what happened to a message, stage by stage (the last one you sent when no id; the same as pincer trace)',
+    '  /trace [id]   what happened to a message, stage by stage (without an id: the last question asked here; as pincer trace)',
     '  /quit         leave (also /exit, Ctrl-D, or Ctrl-C on an empty line)',
     `Anything else goes to ${assistant}, other slash commands too (/compact, /clear).`,
     'Message ids (#12) are shown next to each message.',

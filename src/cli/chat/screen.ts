@@ -7,14 +7,17 @@ export class Screen {
   readonly #rl: Interface;
   readonly #out: NodeJS.WriteStream;
   readonly #interactive: boolean;
+  /** How the status line looks (applied after it is cut to one row, so no escape is cut). */
+  readonly #styleStatus: (text: string) => string;
   #status: string | null = null;
   /** The prompt is on screen (after the history): from now on text goes above it. */
   #open = false;
 
-  constructor(rl: Interface, out: NodeJS.WriteStream, interactive: boolean) {
+  constructor(rl: Interface, out: NodeJS.WriteStream, interactive: boolean, styleStatus: (text: string) => string) {
     this.#rl = rl;
     this.#out = out;
     this.#interactive = interactive;
+    this.#styleStatus = styleStatus;
   }
 
   /** Shows the prompt below what was printed so far. */
@@ -67,7 +70,7 @@ export class Screen {
   }
 
   #redraw(): void {
-    if (this.#status !== null) this.#out.write(`${fit(this.#status, (this.#out.columns || 80) - 1)}\n`);
+    if (this.#status !== null) this.#out.write(`${this.#styleStatus(fit(this.#status, (this.#out.columns || 80) - 1))}\n`);
     // readline redraws the input by first moving up as many rows as its cursor was below the prompt at its last
     // redraw (its `prevRows`, not in the typings; 0 when unknown): those rows are given to it, to move up over.
     const previousRows = (this.#rl as unknown as { prevRows?: number }).prevRows ?? 0;
