@@ -77,7 +77,11 @@ export async function runChat(name: string): Promise<number> {
       assistant = named;
       status.assistant = named;
     },
-    lost: (reason) => screen.print(view.style('yellow', `connection lost (${reason}), retrying…`)),
+    lost: (reason) => {
+      // Whether the assistant still works is unknown until the connection is back (which re-reads it).
+      status.typing(false);
+      screen.print(view.style('yellow', `connection lost (${reason}), retrying…`));
+    },
     back: () => {
       screen.print(view.style('green', 'reconnected'));
       void outbox?.flush();
