@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LocalChannel } from '../src/channels/local/channel.js';
 import type { InboundMessage, InboundSink } from '../src/channels/types.js';
-import { TYPING_HINT_MS, typingHinter } from '../src/cli/chat.js';
+import { parseLine } from '../src/cli/chat/commands.js';
+import { TYPING_HINT_MS, typingHinter } from '../src/cli/chat/typing-hint.js';
 import { TOKEN } from './helpers/cli.js';
 import { type Harness, startHarness } from './helpers/harness.js';
 import { startLocalChannel } from './helpers/local-channel.js';
@@ -65,6 +66,24 @@ describe('typing hints of pincer chat: which keys count', () => {
     assert.equal(t.hints(), 0, 'no hint without a character typed');
     t.press('k', { name: 'k' });
     assert.equal(t.hints(), 1, 'the first real character still counts');
+  });
+});
+
+describe('pincer chat: which lines are its own commands', () => {
+  test('/help, /quit, /exit and /trace with or without an id are handled by the terminal', () => {
+    assert.deepEqual(parseLine('/help'), { kind: 'help' });
+    assert.deepEqual(parseLine(' /quit '), { kind: 'quit' });
+    assert.deepEqual(parseLine('/exit'), { kind: 'quit' });
+    assert.deepEqual(parseLine('/trace'), { kind: 'trace', id: null });
+    assert.deepEqual(parseLine('/trace #12'), { kind: 'trace', id: '12' });
+  });
+
+  test("the chat's own commands and anything else go to pincer as messages; an empty line is nothing", () => {
+    assert.deepEqual(parseLine('/compact'), { kind: 'message', text: '/compact' });
+    assert.deepEqual(parseLine('/clear'), { kind: 'message', text: '/clear' });
+    assert.deepEqual(parseLine('/trace why did this happen'), { kind: 'message', text: '/trace why did this happen' });
+    assert.deepEqual(parseLine('  hello  '), { kind: 'message', text: 'hello' });
+    assert.equal(parseLine('   '), null);
   });
 });
 

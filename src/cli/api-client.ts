@@ -1,6 +1,7 @@
 // A small client of pincer's local HTTP API, for the terminal commands.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 
@@ -12,6 +13,7 @@ const messageSchema = z.object({
   time: z.string(),
   fromAssistant: z.boolean(),
 });
+const sentSchema = z.object({ id: z.string() });
 const pageSchema = z.object({ messages: z.array(messageSchema), cursor: z.string(), typing: z.boolean() });
 
 export type ApiMessage = z.infer<typeof messageSchema>;
@@ -84,15 +86,13 @@ export class ApiClient {
     return parsed;
   }
 
-  async send(chat: string, text: string): Promise<string> {
-    const res = await fetch(`${this.#base}/api/v1/messages`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ chat, text }),
-    });
-    const body = (await res.json()) as { id?: string; error?: string };
-    if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-    return body.id ?? '';
+  /**
+   * Stores a message in a local chat and answers its id. `id` is an idempotency key: sending the same message
+   * again after a lost answer stores it once.
+   */
+  async send(chat: string, text: string, id?: string): Promise<string> {
+    const body = sentSchema.parse(await this.request('POST', '/api/v1/messages', { chat, text, ...(id ? { id } : {}) }));
+    return body.id;
   }
 
   /** Someone started typing in a local chat: a hint that may start its agent early (404 while the chat is not joined). */
@@ -102,9 +102,17 @@ export class ApiClient {
 
   async poll(chat: string, after: string, waitSeconds: number, typing: boolean): Promise<MessagePage> {
     const query = new URLSearchParams({ chat, after, wait: String(waitSeconds), typing: typing ? '1' : '0' });
-    const res = await fetch(`${this.#base}/api/v1/messages?${query}`, { headers: { authorization: `Bearer ${this.#token}` } });
-    const body: unknown = await res.json();
-    if (!res.ok) throw new Error((body as { error?: string }).error ?? `HTTP ${res.status}`);
-    return pageSchema.parse(body);
+    return pageSchema.parse(await this.request('GET', `/api/v1/messages?${query}`));
+  }
+
+  /** The newest `count` messages of a chat, oldest first, and the cursor after them. */
+  async latest(chat: string, count: number): Promise<MessagePage> {
+    const query = new URLSearchParams({ chat, latest: String(count) });
+    return pageSchema.parse(await this.request('GET', `/api/v1/messages?${query}`));
+  }
+
+  /** The live WebSocket (`/api/v1/live`): notices of what changed, authorized by the token. */
+  openLive(): WebSocket {
+    return new WebSocket(`${this.#base.replace(/^http/, 'ws')}/api/v1/live`, { headers: { authorization: `Bearer ${this.#token}` } });
   }
 }

@@ -1,43 +1,23 @@
-// `pincer chat [name]`: a terminal conversation in local:<name> with the running assistant.
-import { createInterface } from 'node:readline/promises';
+// `pincer chat [name]`: a terminal conversation in local:<name> with the running assistant. It opens with the
+// chat's recent history, shows every message of the chat as it comes (from the web page and other terminals
+// too) with its id, the assistant's Markdown laid out, and one status line while the assistant works.
+import { createInterface } from 'node:readline';
 import { loadConfig } from '../config.js';
-import { ApiClient, type ApiMessage } from './api-client.js';
+import { ApiClient, type ApiMessage, type MessagePage } from './api-client.js';
+import { helpText, parseLine } from './chat/commands.js';
+import { ChatConnection } from './chat/connection.js';
+import { markdownRenderer } from './chat/markdown.js';
+import { MessageView } from './chat/message-view.js';
+import { Outbox } from './chat/outbox.js';
+import { Screen } from './chat/screen.js';
+import { StatusLine } from './chat/status-line.js';
+import { traceText } from './chat/trace-view.js';
+import { typingHinter } from './chat/typing-hint.js';
 
-/** At most one typing hint this often: one starts the chat's agent, which then stays up for a while anyway. */
-export const TYPING_HINT_MS = 10_000;
-
-/** What readline reports of a key (node:readline's keypress event). */
-export interface Keypress {
-  name?: string;
-  ctrl?: boolean;
-  meta?: boolean;
-}
-
-/** A character someone types, not a control key (Backspace, Escape and the sequences that start with it). */
-function printable(str: string | undefined): boolean {
-  const code = str?.codePointAt(0);
-  return code !== undefined && code >= 0x20 && code !== 0x7f;
-}
-
-/**
- * A keypress handler that calls `hint` when the first character of a line is typed, at most once per
- * TYPING_HINT_MS: Enter ends the line, control keys (arrows, Ctrl+…) are not typing.
- */
-export function typingHinter(hint: () => void, now: () => number = Date.now): (str: string | undefined, key: Keypress | undefined) => void {
-  let lineStarted = false;
-  let last = Number.NEGATIVE_INFINITY;
-  return (str, key) => {
-    if (key?.name === 'return' || key?.name === 'enter') {
-      lineStarted = false;
-      return;
-    }
-    if (lineStarted || key?.ctrl || key?.meta || !printable(str)) return;
-    lineStarted = true;
-    if (now() - last < TYPING_HINT_MS) return;
-    last = now();
-    hint();
-  };
-}
+/** Messages shown when the chat opens. */
+export const HISTORY = 10;
+/** Replies wider than this read badly even on a wide terminal. */
+const MAX_TEXT_WIDTH = 100;
 
 export async function runChat(name: string): Promise<number> {
   const config = loadConfig(process.env, process.cwd());
@@ -49,62 +29,119 @@ export async function runChat(name: string): Promise<number> {
     process.stderr.write(`No API token found in ${config.home}/token: start pincer first (npm start).\n`);
     return 1;
   }
-  let cursor: string;
+  let history: MessagePage;
   try {
-    cursor = (await client.poll(chat, '0', 0, false)).cursor;
+    history = await client.latest(chat, HISTORY);
   } catch (err) {
-    process.stderr.write(`Cannot reach pincer at ${client.base}: ${(err as Error).message}. Is it running (npm start)?\n`);
+    process.stderr.write(`Cannot open ${chat}: ${(err as Error).message}. Is pincer running (npm start)?\n`);
     return 1;
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: `${name}> ` });
-  const show = (line: string) => {
-    process.stdout.write(`\r\x1b[K${line}\n`);
-    rl.prompt(true);
+
+  const out = process.stdout;
+  // A pipe gets the text as written; a terminal gets Markdown laid out, in colour unless NO_COLOR or TERM=dumb.
+  const interactive = out.isTTY === true && process.env.TERM !== 'dumb';
+  const colors = interactive && !process.env.NO_COLOR;
+  const keyboard = process.stdin.isTTY === true;
+  const view = new MessageView({
+    colors,
+    markdown: out.isTTY ? markdownRenderer({ width: Math.min(out.columns || 80, MAX_TEXT_WIDTH), colors }) : (text) => text,
+  });
+  // Line editing wherever there is a keyboard and a terminal; the status line and redraws need more than TERM=dumb.
+  const rl = createInterface({ input: process.stdin, output: out, prompt: `${name}> `, terminal: keyboard && out.isTTY === true });
+  const screen = new Screen(rl, out, interactive && keyboard, (text) => view.style('dim', text));
+  let assistant = config.assistantName;
+  const status = new StatusLine(assistant, (text) => screen.status(text));
+  /** What `/trace` without an id shows: the last message someone (not the assistant) wrote here. */
+  let lastQuestion: string | null = null;
+
+  const show = (m: ApiMessage, sentBy?: string) => {
+    screen.print(view.render(m, sentBy));
+    if (m.fromAssistant) status.replied();
+    else lastQuestion = m.id;
   };
-  const render = (m: ApiMessage) => (m.fromAssistant ? `${m.sender}: ${m.text}` : `${m.sender} (${m.time.slice(11, 16)}): ${m.text}`);
+
+  screen.print(
+    `${view.style('bold', name)}${view.style('dim', ` · ${chat} with ${assistant} · last ${HISTORY} messages · /help for commands`)}`,
+  );
+  if (history.messages.length === 0) screen.print(view.style('dim', 'No messages yet.'));
+  for (const m of history.messages) show(m);
+
+  let outbox: Outbox | undefined;
+  const connection = new ChatConnection(client, chat, history.cursor, {
+    messages: (batch) => {
+      for (const m of batch) if (!outbox?.sentIds.has(m.id)) show(m);
+    },
+    typing: (working) => status.typing(working),
+    activity: (stage, detail) => status.activity(stage, detail),
+    assistantName: (named) => {
+      assistant = named;
+      status.assistant = named;
+    },
+    lost: (reason) => {
+      // Whether the assistant still works is unknown until the connection is back (which re-reads it).
+      status.typing(false);
+      screen.print(view.style('yellow', `connection lost (${reason}), retrying…`));
+    },
+    back: () => {
+      screen.print(view.style('green', 'reconnected'));
+      void outbox?.flush();
+    },
+  });
+  outbox = new Outbox(client, chat, connection, {
+    sent: (text, id) => show({ id, chat, sender: 'You', text, time: new Date().toISOString(), fromAssistant: false }, 'You'),
+    held: (text) =>
+      screen.print(
+        `${view.style(['bold', 'yellow'], 'not sent yet')} ${view.style('dim', '(pincer is unreachable; sent when the connection is back):')} ${text}`,
+      ),
+    refused: (text, reason) => screen.print(`${view.style(['bold', 'red'], 'not sent')} ${view.style('dim', `(${reason}):`)} ${text}`),
+  });
+  connection.start();
 
   // On a terminal readline emits keypress events on stdin: the first key of a line tells pincer someone types,
   // so the chat's agent can start before the line is sent. A pipe has no keys and sends no hints.
-  if (process.stdin.isTTY) {
+  if (keyboard) {
     const onKeypress = typingHinter(() => void client.typing(chat).catch(() => undefined));
     process.stdin.on('keypress', onKeypress);
     rl.once('close', () => process.stdin.off('keypress', onKeypress));
   }
+  // Ctrl-C clears a half-typed line, and leaves on an empty one.
+  rl.on('SIGINT', () => {
+    if (rl.line === '') rl.close();
+    else {
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
+    }
+  });
 
-  let open = true;
-  let typing = false;
-  const follow = async () => {
-    while (open) {
-      try {
-        const page = await client.poll(chat, cursor, 25, typing);
-        cursor = page.cursor;
-        for (const m of page.messages) if (m.fromAssistant) show(render(m));
-        if (page.typing !== typing) {
-          typing = page.typing;
-          if (typing) show(`${config.assistantName} is typing…`);
-        }
-      } catch (err) {
-        if (!open) return;
-        show(`(connection lost: ${(err as Error).message}; retrying)`);
-        await new Promise((r) => setTimeout(r, 2000));
-      }
+  /** Sends still in flight when input ends (a pipe) finish before the process exits. */
+  const sending = new Set<Promise<void>>();
+  rl.on('line', (line) => {
+    screen.dropEcho(line);
+    const command = parseLine(line);
+    if (command?.kind === 'quit') {
+      rl.close();
+      return;
     }
-  };
-  void follow();
-  rl.prompt();
-  for await (const line of rl) {
-    const text = line.trim();
-    if (text === '/quit' || text === '/exit') break;
-    if (text) {
-      try {
-        await client.send(chat, text);
-      } catch (err) {
-        show(`(not sent: ${(err as Error).message})`);
-      }
+    if (command?.kind === 'help') screen.print(helpText(assistant));
+    else if (command?.kind === 'trace') {
+      const id = command.id ?? lastQuestion;
+      if (id === null) screen.print('Nothing to trace yet: send a message first, or name one (/trace 12).');
+      else void traceText(client, id).then(screen.print.bind(screen), (err: Error) => screen.print(`trace of #${id}: ${err.message}`));
+    } else if (command?.kind === 'message') {
+      const send = (outbox as Outbox).send(command.text).finally(() => sending.delete(send));
+      sending.add(send);
     }
-    rl.prompt();
-  }
-  open = false;
-  rl.close();
-  return 0;
+    if (keyboard) rl.prompt();
+  });
+
+  if (keyboard) screen.open();
+  await new Promise<void>((resolve) => rl.once('close', resolve));
+  await Promise.all(sending);
+  screen.status(null);
+  connection.stop();
+  if (keyboard) out.write('\n');
+  const unsent = outbox.waiting;
+  if (unsent.length === 0) return 0;
+  process.stderr.write(`${unsent.length} message(s) not sent, pincer was unreachable:\n${unsent.map((t) => `  ${t}`).join('\n')}\n`);
+  return 1;
 }
