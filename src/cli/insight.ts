@@ -3,7 +3,8 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { localTime, printJson, printLine, printTable, truncate, withPincer } from './output.js';
 
-const traceAnswer = z.object({
+/** The API's answer for a message's trace (`pincer trace`, and `/trace` in `pincer chat`). */
+export const traceAnswer = z.object({
   message: z.object({ id: z.string(), chatId: z.string(), sender: z.string(), text: z.string(), sentAt: z.string(), engages: z.boolean() }),
   stages: z.array(z.object({ stage: z.string(), at: z.string(), detail: z.string().nullable() })),
 });

@@ -53,7 +53,7 @@ program
   .argument('[name]', 'local chat to talk in', 'main')
   .description('talk to the running assistant from this terminal')
   .action(async (name: string) => {
-    // A long poll still in flight would hold the process up to its timeout after /quit.
+    // Retry timers and requests still in flight would hold the process after /quit.
     process.exit(await runChat(name));
   });
 

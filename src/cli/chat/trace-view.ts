@@ -1,12 +1,7 @@
 // `/trace [id]` inside `pincer chat`: the stages of one message, from the API `pincer trace` reads.
-import { z } from 'zod';
 import type { ApiClient } from '../api-client.js';
+import { traceAnswer } from '../insight.js';
 import { localTime, truncate } from '../output.js';
-
-const traceAnswer = z.object({
-  message: z.object({ id: z.string(), chatId: z.string(), sender: z.string(), text: z.string(), sentAt: z.string() }),
-  stages: z.array(z.object({ stage: z.string(), at: z.string(), detail: z.string().nullable() })),
-});
 
 /** The trace as lines: the message, then one line per stage with the milliseconds since the first. */
 export async function traceText(client: ApiClient, id: string): Promise<string> {
