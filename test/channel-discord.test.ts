@@ -715,14 +715,22 @@ describe('a Discord message becomes a turn and the reply goes back to Discord', 
     assert.ok(waited < 8_000, `waited ${waited} ms, not the outbox's longer schedule`);
   });
 
-  test('a long reply is split into parts within 2000 characters, in order', async () => {
+  test('a long reply is split into parts within 2000 characters, in order; only the first replies to (pings) the asker', async () => {
     const m = fake.post({ channelId: dm.id, author: alice, content: 'write a long answer' });
     const expected = Math.ceil(LONG.length / 2000);
-    await fake.waitFor(() => repliesTo(String(m.id)).length >= expected, 60_000, 'all parts');
+    const after = () => {
+      const first = fake.sent.findIndex((s) => s.replyTo === String(m.id));
+      return first < 0 ? [] : fake.sent.slice(first).filter((s) => s.channelId === dm.id);
+    };
+    await fake.waitFor(() => after().length >= expected, 60_000, 'all parts');
     await sleep(300);
-    const parts = repliesTo(String(m.id));
+    const parts = after();
     assert.ok(parts.length >= expected && parts.length <= expected + 1, `${parts.length} parts for ${LONG.length} characters`);
     assert.ok(parts.every((p) => p.content.length <= 2000));
+    assert.deepEqual(
+      parts.map((p) => p.replyTo),
+      [String(m.id), ...Array(parts.length - 1).fill(undefined)],
+    );
     assert.equal(parts.map((p) => p.content).join('\n\n'), LONG);
   });
 
