@@ -418,7 +418,7 @@ for (const transport of ['tcp', 'http'] as const) {
         ['BOLD', 'Train:'],
         ['MONOSPACE', 'budget.py'],
         ['ITALIC', 'The museum closes at 17:00.'],
-        ['MONOSPACE', 'Day | Plan 🗺️\n----+-------\nTue | Museum\nWed | Hike ⛰️'],
+        ['MONOSPACE', 'Day | Plan 🗺️\n----+--------\nTue | Museum\nWed | Hike ⛰️'],
         ['MONOSPACE', 'total = sum(costs)  # **not bold**\nprint(f"{total} €")'],
       ]);
       assert.match(text, /^• Train: ICE 123 to München \(https:\/\/bahn\.de\/tickets\?id=42\)$/m);

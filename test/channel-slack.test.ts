@@ -20,6 +20,7 @@ import {
 } from '../src/channels/slack.js';
 import { type InboundMessage, type InboundSink, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
+import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText } from './helpers/fake-model.js';
 import { type FakeSlack, messageEvent, startFakeSlack } from './helpers/fake-slack.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
@@ -354,6 +355,49 @@ describe('slack adapter against a fake Slack (real Bolt, Socket Mode)', () => {
     const top = await channel.send('slack:D1', { text: 'no thread' });
     assert.equal(fake.posted.find((p) => p.ts === top.platformId)?.threadTs, undefined);
     assert.equal(channel.maxTextLength, 4_000);
+  });
+
+  test("send: an agent's reply in mrkdwn; a long one in parts of at most 4,000 characters, all in the thread", async () => {
+    const { platformId } = await channel.send('slack:C1', { text: AGENT_REPLY, replyTo: { platformId: '2.1', threadId: '2.1' } });
+    const shown = fake.posted.find((p) => p.ts === platformId);
+    assert.equal(
+      shown?.text,
+      [
+        '*Trip plan for Zoë 🚀*',
+        '',
+        "Here's *what I booked* for _Tuesday_: the ~9:00~ 10:30 train.",
+        '',
+        '• *Train:* ICE 123 to <https://bahn.de/tickets?id=42|München>',
+        '• Hotel: 東京ホテル 🏨',
+        '• Budget checked with `budget.py`',
+        '',
+        '1. Pack',
+        '2. Leave',
+        '',
+        '> The museum closes at 17:00.',
+        '',
+        '```',
+        'Day | Plan 🗺️',
+        '----+--------',
+        'Tue | Museum',
+        'Wed | Hike ⛰️',
+        '```',
+        '',
+        '```',
+        'total = sum(costs)  # **not bold**',
+        'print(f"{total} €")',
+        '```',
+      ].join('\n'),
+    );
+    const long = longAgentReply(200);
+    const count = channel.partsOf(long);
+    const before = fake.posted.length;
+    await channel.send('slack:C1', { text: long, replyTo: { platformId: '2.1', threadId: '2.1' } });
+    const parts = fake.posted.slice(before);
+    assert.equal(parts.length, count);
+    assert.ok(count >= 3, `${count} parts`);
+    assert.ok(parts.every((p) => p.text.length <= 4_000 && p.threadTs === '2.1'));
+    for (const p of parts) assert.equal((p.text.match(/```/g) ?? []).length % 2, 0, 'code fences paired in every part');
   });
 
   test('send: a 429 becomes RateLimitedError with Retry-After; other refusals say what Slack said', async () => {

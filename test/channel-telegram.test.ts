@@ -517,7 +517,7 @@ describe('telegram adapter against a fake Bot API (real grammY)', () => {
     assert.deepEqual(
       pre.map((e) => [e.language, shown.text?.slice(e.offset, e.offset + e.length)]),
       [
-        [undefined, 'Day | Plan 🗺️\n----+-------\nTue | Museum\nWed | Hike ⛰️'],
+        [undefined, 'Day | Plan 🗺️\n----+--------\nTue | Museum\nWed | Hike ⛰️'],
         ['python', 'total = sum(costs)  # **not bold**\nprint(f"{total} €")'],
       ],
     );

@@ -509,7 +509,7 @@ describe('the adapter behind the socket seam', () => {
         '> The museum closes at 17:00.',
         '',
         '```Day | Plan 🗺️',
-        '----+-------',
+        '----+--------',
         'Tue | Museum',
         'Wed | Hike ⛰️```',
         '',

@@ -35,7 +35,8 @@ class StyledBuilder {
   blocks(tokens: readonly Token[], tight: boolean): void {
     let first = true;
     for (const token of tokens) {
-      if (token.type === 'space' || token.type === 'def') continue;
+      // A task item's box is part of its marker (see #list).
+      if (token.type === 'space' || token.type === 'def' || token.type === 'checkbox') continue;
       if (!first) this.text += tight ? '\n' : '\n\n';
       first = false;
       this.#block(token);
@@ -92,32 +93,31 @@ class StyledBuilder {
     const start = typeof list.start === 'number' ? list.start : 1;
     list.items.forEach((item, i) => {
       if (i > 0) this.text += list.loose ? '\n\n' : '\n';
-      const marker = list.ordered ? `${start + i}. ` : `${this.#o.bullet} `;
+      const box = item.task ? (item.checked ? '☑ ' : '☐ ') : '';
+      const marker = `${list.ordered ? `${start + i}.` : this.#o.bullet} ${box}`;
       const sub = new StyledBuilder(this.#o);
       sub.blocks(item.tokens, !list.loose);
       // Lines after an item's first line are indented under its text, as a reader expects of nested lists.
-      this.#appendIndented(sub, marker, ' '.repeat(marker.length));
+      this.#appendIndented(sub, marker, ' '.repeat(marker.length - box.length));
     });
   }
 
-  /** Appends what `sub` built, `first` before its first line and `rest` before every other line. */
+  /** Appends what `sub` built, `first` before its first line and `rest` before every other line that has text. */
   #appendIndented(sub: StyledBuilder, first: string, rest: string): void {
     const base = this.text.length + first.length;
-    const shift: number[] = [];
+    // Where each position of `sub.text` lands in the appended text (one past its end included).
+    const moved: number[] = [];
     let text = '';
-    let lines = 0;
     for (let i = 0; i <= sub.text.length; i++) {
-      shift.push(base + i + lines * rest.length);
+      moved.push(base + text.length);
       const ch = sub.text[i];
       if (ch === undefined) break;
       text += ch;
-      if (ch === '\n') {
-        lines++;
-        text += rest;
-      }
+      const next = sub.text[i + 1];
+      if (ch === '\n' && next !== undefined && next !== '\n') text += rest;
     }
     this.text += first + text;
-    for (const span of sub.spans) this.spans.push({ ...span, start: shift[span.start] ?? base, end: shift[span.end] ?? base });
+    for (const span of sub.spans) this.spans.push({ ...span, start: moved[span.start] ?? base, end: moved[span.end] ?? base });
   }
 
   /** A table as a monospace block of aligned columns: readable on every platform, unlike `|---|` rows. */
@@ -205,9 +205,12 @@ class StyledBuilder {
   }
 
   #span(style: Span['style'], body: () => void, extra: Pick<Span, 'url' | 'language'> = {}): void {
-    const start = this.text.length;
+    // Recorded before its body, so that of two spans over the same text the outer one comes first.
+    const span: Span = { style, start: this.text.length, end: this.text.length, ...extra };
+    this.spans.push(span);
     body();
-    if (this.text.length > start) this.spans.push({ style, start, end: this.text.length, ...extra });
+    span.end = this.text.length;
+    if (span.end === span.start) this.spans.splice(this.spans.indexOf(span), 1);
   }
 }
 
@@ -220,10 +223,14 @@ function plainOf(tokens: readonly Token[]): string {
 
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
-/** Columns a cell takes, counted in what a reader sees as characters. */
+/** Emoji, flags and East Asian wide letters take two columns of a monospace font. */
+const WIDE =
+  /\p{Extended_Pictographic}|\p{Regional_Indicator}|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303f\uff01-\uff60]/u;
+
+/** Columns a cell takes in a monospace font, counted per character a reader sees. */
 function width(text: string): number {
   let n = 0;
-  for (const _ of graphemes.segment(text)) n++;
+  for (const { segment } of graphemes.segment(text)) n += WIDE.test(segment) ? 2 : 1;
   return n;
 }
 
