@@ -21,7 +21,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
 import { discordParts } from './format/discord.js';
-import { sendParts } from './format/parts.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import {
   type Channel,
   type ConnectionState,
@@ -315,8 +315,10 @@ export class DiscordChannel implements Channel {
     }
   }
 
+  readonly #parts = lastRendered((markdown: string) => discordParts(markdown, MAX_TEXT));
+
   partsOf(markdown: string): number {
-    return discordParts(markdown, MAX_TEXT).length;
+    return this.#parts(markdown).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -333,7 +335,7 @@ export class DiscordChannel implements Channel {
       // Nobody is pinged by accident: no @everyone or role pings from the agent's text.
       const base = (first: boolean) => ({ allowedMentions: { parse: ['users' as const], repliedUser: true }, ...reply(first) });
       if (!out.file) {
-        return await sendParts(discordParts(out.text, MAX_TEXT), out.part, async (content, first) => {
+        return await sendParts(this.#parts(out.text), out.part, async (content, first) => {
           const sent = await channel.send({ ...base(first), content } satisfies MessageCreateOptions);
           return sent.id;
         });

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { sendParts } from './format/parts.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import { type SignalText, signalParts } from './format/signal.js';
 import {
   type Channel,
@@ -1078,8 +1078,10 @@ export class SignalChannel implements Channel {
     return target.kind === 'group' ? { groupId: target.groupId } : { recipient: [target.recipient] };
   }
 
+  readonly #parts = lastRendered((markdown: string) => signalParts(markdown, this.maxTextLength));
+
   partsOf(markdown: string): number {
-    return signalParts(markdown, this.maxTextLength).length;
+    return this.#parts(markdown).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -1112,7 +1114,7 @@ export class SignalChannel implements Channel {
     };
     // A file's caption is one message with it, however long (Signal sends a long text as its own attachment).
     if (out.file) return { platformId: await sendOne(signalParts(out.text, Number.MAX_SAFE_INTEGER)[0], true) };
-    return sendParts(signalParts(out.text, this.maxTextLength), out.part, sendOne);
+    return sendParts(this.#parts(out.text), out.part, sendOne);
   }
 
   #quoteFor(chatId: string, out: Outbound): { author: string; timestamp: number } | undefined {

@@ -4,7 +4,7 @@ import { App, type Logger as BoltLogger, LogLevel, SocketModeReceiver, webApi } 
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
-import { sendParts } from './format/parts.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import { slackParts, toSlackMrkdwn } from './format/slack.js';
 import {
   type Channel,
@@ -626,8 +626,10 @@ export class SlackChannel implements Channel {
 
   // ---- outbound ----
 
+  readonly #parts = lastRendered((markdown: string) => slackParts(markdown, SLACK_READING_LENGTH));
+
   partsOf(markdown: string): number {
-    return slackParts(markdown, SLACK_READING_LENGTH).length;
+    return this.#parts(markdown).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -653,7 +655,7 @@ export class SlackChannel implements Channel {
       return { platformId: `file:${id}` };
     }
     // Every part goes to the thread the question was asked in; Slack has no quoting of a message to add.
-    const sent = await sendParts(slackParts(out.text, SLACK_READING_LENGTH), out.part, async (part) => {
+    const sent = await sendParts(this.#parts(out.text), out.part, async (part) => {
       let answer: unknown;
       try {
         answer = await this.#web.chat.postMessage({ channel: channelId, text: part, ...(threadTs ? { thread_ts: threadTs } : {}) });

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Api, GrammyError, HttpError, InputFile } from 'grammy';
 import type { Chat, Message, MessageEntity, Update, User, UserFromGetMe } from 'grammy/types';
 import type { Logger } from '../log.js';
-import { sendParts } from './format/parts.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import { type TelegramText, telegramParts } from './format/telegram.js';
 import {
   type Channel,
@@ -274,6 +274,7 @@ export class TelegramChannel implements Channel {
   readonly #log: Logger;
   readonly #api: Api;
   readonly #typing = new Map<string, NodeJS.Timeout>();
+  readonly #parts = lastRendered((markdown: string) => telegramParts(markdown, TELEGRAM_MAX_TEXT));
   #bot: BotIdentity | undefined;
   #state: ConnectionState = 'disconnected';
   #stop = new AbortController();
@@ -513,7 +514,7 @@ export class TelegramChannel implements Channel {
   }
 
   partsOf(markdown: string): number {
-    return telegramParts(markdown, TELEGRAM_MAX_TEXT).length;
+    return this.#parts(markdown).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -536,7 +537,7 @@ export class TelegramChannel implements Channel {
         throw sendFailure(err, 'sendMessage', token);
       }
     };
-    if (!out.file) return sendParts(telegramParts(out.text, TELEGRAM_MAX_TEXT), out.part, sendText);
+    if (!out.file) return sendParts(this.#parts(out.text), out.part, sendText);
     const captions = telegramParts(out.text, TELEGRAM_MAX_CAPTION);
     // Too long for a caption: the text goes first as messages (the first quoting), then the file on its own.
     const textFirst = captions.length > 1;

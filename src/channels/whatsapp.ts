@@ -5,7 +5,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { sendParts } from './format/parts.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import { whatsappParts } from './format/whatsapp.js';
 import {
   type Channel,
@@ -676,8 +676,10 @@ export class WhatsAppChannel implements Channel {
     await this.#inbound;
   }
 
+  readonly #parts = lastRendered((markdown: string) => whatsappParts(markdown, this.maxTextLength));
+
   partsOf(markdown: string): number {
-    return whatsappParts(markdown, this.maxTextLength).length;
+    return this.#parts(markdown).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -708,9 +710,7 @@ export class WhatsAppChannel implements Channel {
       const caption = whatsappParts(out.text, Number.MAX_SAFE_INTEGER)[0];
       return { platformId: await sendOne(fileContent(out.file, caption && `${this.#prefix}${caption}`), true) };
     }
-    return sendParts(whatsappParts(out.text, this.maxTextLength), out.part, (part, first) =>
-      sendOne({ text: `${this.#prefix}${part}` }, first),
-    );
+    return sendParts(this.#parts(out.text), out.part, (part, first) => sendOne({ text: `${this.#prefix}${part}` }, first));
   }
 
   async setTyping(chatId: string, on: boolean): Promise<void> {

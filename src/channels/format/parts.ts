@@ -15,3 +15,15 @@ export async function sendParts<P>(
   for (let i = from; i < to; i++) platformId = await sendOne(parts[i] as P, i === 0);
   return { platformId };
 }
+
+/**
+ * `render` remembering its last answer: the outbox asks a channel how many parts a reply has, then for each part
+ * in turn, and the reply need not be rendered again for each. The parts are shared: callers must not change them.
+ */
+export function lastRendered<P>(render: (markdown: string) => readonly P[]): (markdown: string) => readonly P[] {
+  let last: { markdown: string; parts: readonly P[] } | undefined;
+  return (markdown) => {
+    if (last?.markdown !== markdown) last = { markdown, parts: render(markdown) };
+    return last.parts;
+  };
+}
