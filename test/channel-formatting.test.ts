@@ -94,15 +94,20 @@ describe('cutting styled text into parts', () => {
 });
 
 describe('platform renderers', () => {
-  test('Telegram: entities it would refuse inside another (code in a link, a table in a quote) are left out', () => {
+  test('Telegram: nothing it would refuse: a quote around a table or a link loses its look, code in a link is link text', () => {
     const [link] = telegramParts('[`npm test`](https://x.io)', 4096);
     assert.deepEqual(link?.entities, [{ type: 'text_link', offset: 0, length: 8, url: 'https://x.io' }]);
-    const [quote] = telegramParts('> **note**\n>\n> | a |\n> |---|\n> | 1 |', 4096);
+    const [quote] = telegramParts('> **note** [docs](https://x.io)\n>\n> | a |\n> |---|\n> | 1 |', 4096);
     assert.deepEqual(
       quote?.entities.map((e) => e.type),
-      ['blockquote', 'bold'],
+      ['bold', 'text_link', 'pre'],
     );
-    for (const part of [link, quote]) assert.equal(part && entityError(part.text, part.entities), undefined);
+    const [plain] = telegramParts('> **note** _here_', 4096);
+    assert.deepEqual(
+      plain?.entities.map((e) => e.type),
+      ['blockquote', 'bold', 'italic'],
+    );
+    for (const part of [link, quote, plain]) assert.equal(part && entityError(part.text, part.entities), undefined);
   });
 
   test('Signal: ranges in UTF-16 code units after emoji and CJK text', () => {

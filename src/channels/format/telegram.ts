@@ -24,14 +24,19 @@ function mayHold(outer: MessageEntity['type'], inner: MessageEntity['type']): bo
   return (FREELY_NESTED.has(inner) && !isCode(outer)) || (FREELY_NESTED.has(outer) && !isCode(inner));
 }
 
-/** Entities for the styled text; one Telegram would refuse inside another (code in a link, a table in a quote) is left out. */
+/**
+ * Entities for the styled text, without the ones Telegram would refuse inside another: a quote around a link,
+ * code or a table is left out (its text stays, the quote's look goes, the link and code stay), and code inside
+ * a link is plain link text.
+ */
 export function toTelegram(styled: StyledText): TelegramText {
+  const all = styled.spans.map(entityOf);
+  const holds = (outer: MessageEntity, inner: MessageEntity) =>
+    outer !== inner && outer.offset <= inner.offset && inner.offset + inner.length <= outer.offset + outer.length;
+  const candidates = all.filter((e) => e.type !== 'blockquote' || all.every((inner) => !holds(e, inner) || mayHold(e.type, inner.type)));
   const entities: MessageEntity[] = [];
-  for (const span of styled.spans) {
-    const entity = entityOf(span);
-    const end = entity.offset + entity.length;
-    const holders = entities.filter((e) => e.offset <= entity.offset && end <= e.offset + e.length);
-    if (holders.every((h) => mayHold(h.type, entity.type))) entities.push(entity);
+  for (const entity of candidates) {
+    if (entities.every((h) => !holds(h, entity) || mayHold(h.type, entity.type))) entities.push(entity);
   }
   return { text: styled.text, entities };
 }
