@@ -26,7 +26,7 @@ import { createLogger } from '../src/log.js';
 import { groupPaths } from '../src/service/layout.js';
 import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText, type ModelScript } from './helpers/fake-model.js';
-import { type FakeSignalCli, type RpcCall, startFakeSignalCli } from './helpers/fake-signal-cli.js';
+import { type FakeSignalCli, type RpcCall, startFakeSignalCli, textStyleError } from './helpers/fake-signal-cli.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const ACCOUNT = '+15550000000';
@@ -58,6 +58,12 @@ function envelope(data: Record<string, unknown>, source: Record<string, unknown>
 }
 
 describe('Signal mapping (pure functions)', () => {
+  test('the fake refuses text styles signal-cli would not take, or that point past the message', () => {
+    assert.equal(textStyleError('ab😀', ['2:2:BOLD']), undefined, 'the emoji is two UTF-16 code units');
+    assert.match(textStyleError('ab😀', ['2:3:BOLD']) ?? '', /outside the message/);
+    assert.match(textStyleError('ab', ['0:1:SHOUTING']) ?? '', /Invalid text style/);
+  });
+
   test('chat ids: direct by number or uuid, groups by group id; platform ids are <sender>:<timestamp>', () => {
     assert.equal(signalChatId({ kind: 'direct', recipient: ALICE }), `signal:${ALICE}`);
     assert.equal(signalChatId({ kind: 'group', groupId: GROUP_ID }), `signal:group.${GROUP_ID}`);

@@ -83,7 +83,7 @@ interface RpcError {
   data?: unknown;
 }
 
-const TEXT_STYLES = new Set(['BOLD', 'ITALIC', 'SPOILER', 'STRIKETHROUGH', 'MONOSPACE']);
+const TEXT_STYLES = new Set(['NONE', 'BOLD', 'ITALIC', 'SPOILER', 'STRIKETHROUGH', 'MONOSPACE']);
 
 /**
  * signal-cli's `textStyle` is a list of "start:length:STYLE" (its `--text-style`), each a range of the message in
