@@ -24,6 +24,7 @@ import {
 } from '../src/channels/discord.js';
 import { type InboundMessage, type InboundSink, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
+import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { FakeDiscord, type FakeUser } from './helpers/fake-discord.js';
 import { isAgentTurn, lastUserText, type ModelRequest } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
@@ -379,6 +380,60 @@ describe('discord adapter against a fake Discord (real discord.js)', () => {
     assert.equal(fake.sent.find((s) => s.id === inThread.platformId)?.channelId, thread.id);
   });
 
+  test("send: an agent's reply as Markdown Discord shows rightly (a table as a code block); a long one in parts, only the first replying", async () => {
+    const { platformId } = await channel.send(chatIdOf(general.id), { text: AGENT_REPLY, replyTo: { platformId: '123456789' } });
+    const shown = fake.sent.find((s) => s.id === platformId);
+    assert.equal(
+      shown?.content,
+      [
+        '**Trip plan for Zoë 🚀**',
+        '',
+        "Here's **what I booked** for *Tuesday*: the ~~9:00~~ 10:30 train.",
+        '',
+        '• **Train:** ICE 123 to [München](<https://bahn.de/tickets?id=42>)',
+        '• Hotel: 東京ホテル 🏨',
+        '• Budget checked with `budget.py`',
+        '',
+        '1. Pack',
+        '2. Leave',
+        '',
+        '> The museum closes at 17:00.',
+        '',
+        '```',
+        'Day | Plan 🗺️',
+        '----+--------',
+        'Tue | Museum',
+        'Wed | Hike ⛰️',
+        '```',
+        '',
+        '```python',
+        'total = sum(costs)  # **not bold**',
+        'print(f"{total} €")',
+        '```',
+      ].join('\n'),
+    );
+    assert.equal(shown?.replyTo, '123456789');
+    // Plain text that Discord would read as markup is escaped; a web address is left whole.
+    const escaped = await channel.send(chatIdOf(general.id), { text: 'snake\\_case and 2\\*3 at https://x.io/a_b' });
+    assert.equal(fake.sent.find((s) => s.id === escaped.platformId)?.content, 'snake\\_case and 2\\*3 at https://x.io/a_b');
+
+    const long = longAgentReply(100);
+    const count = channel.partsOf(long);
+    const before = fake.sent.length;
+    await channel.send(chatIdOf(general.id), { text: long, replyTo: { platformId: '123456789' } });
+    const parts = fake.sent.slice(before);
+    assert.equal(parts.length, count);
+    assert.ok(count >= 4, `${count} parts`);
+    assert.ok(parts.every((p) => p.content.length <= 2000));
+    assert.deepEqual(
+      parts.map((p) => p.replyTo),
+      ['123456789', ...Array(count - 1).fill(undefined)],
+      'only the first part replies (and so pings)',
+    );
+    for (const p of parts) assert.equal((p.content.match(/```/g) ?? []).length % 2, 0, `code fences paired in: ${p.content.slice(0, 80)}`);
+    assert.ok(parts.filter((p) => p.content.includes('```python\nstep_')).length >= 2, 'the code block reopened with its language');
+  });
+
   test('send: a file goes as a multipart upload with its caption; a caption over 2000 characters goes ahead as text', async () => {
     const data = Buffer.from('%PDF-1.4 fake report');
     const { platformId } = await channel.send(chatIdOf(dm.id), { text: 'the report', file: { name: 'report.pdf', data } });
@@ -715,14 +770,22 @@ describe('a Discord message becomes a turn and the reply goes back to Discord', 
     assert.ok(waited < 8_000, `waited ${waited} ms, not the outbox's longer schedule`);
   });
 
-  test('a long reply is split into parts within 2000 characters, in order', async () => {
+  test('a long reply is split into parts within 2000 characters, in order; only the first replies to (pings) the asker', async () => {
     const m = fake.post({ channelId: dm.id, author: alice, content: 'write a long answer' });
     const expected = Math.ceil(LONG.length / 2000);
-    await fake.waitFor(() => repliesTo(String(m.id)).length >= expected, 60_000, 'all parts');
+    const after = () => {
+      const first = fake.sent.findIndex((s) => s.replyTo === String(m.id));
+      return first < 0 ? [] : fake.sent.slice(first).filter((s) => s.channelId === dm.id);
+    };
+    await fake.waitFor(() => after().length >= expected, 60_000, 'all parts');
     await sleep(300);
-    const parts = repliesTo(String(m.id));
+    const parts = after();
     assert.ok(parts.length >= expected && parts.length <= expected + 1, `${parts.length} parts for ${LONG.length} characters`);
     assert.ok(parts.every((p) => p.content.length <= 2000));
+    assert.deepEqual(
+      parts.map((p) => p.replyTo),
+      [String(m.id), ...Array(parts.length - 1).fill(undefined)],
+    );
     assert.equal(parts.map((p) => p.content).join('\n\n'), LONG);
   });
 

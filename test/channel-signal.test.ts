@@ -24,8 +24,9 @@ import {
 import { type InboundMessage, type InboundSink, type IngestResult, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
 import { groupPaths } from '../src/service/layout.js';
+import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText, type ModelScript } from './helpers/fake-model.js';
-import { type FakeSignalCli, type RpcCall, startFakeSignalCli } from './helpers/fake-signal-cli.js';
+import { type FakeSignalCli, type RpcCall, startFakeSignalCli, textStyleError } from './helpers/fake-signal-cli.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const ACCOUNT = '+15550000000';
@@ -57,6 +58,12 @@ function envelope(data: Record<string, unknown>, source: Record<string, unknown>
 }
 
 describe('Signal mapping (pure functions)', () => {
+  test('the fake refuses text styles signal-cli would not take, or that point past the message', () => {
+    assert.equal(textStyleError('ab😀', ['2:2:BOLD']), undefined, 'the emoji is two UTF-16 code units');
+    assert.match(textStyleError('ab😀', ['2:3:BOLD']) ?? '', /outside the message/);
+    assert.match(textStyleError('ab', ['0:1:SHOUTING']) ?? '', /Invalid text style/);
+  });
+
   test('chat ids: direct by number or uuid, groups by group id; platform ids are <sender>:<timestamp>', () => {
     assert.equal(signalChatId({ kind: 'direct', recipient: ALICE }), `signal:${ALICE}`);
     assert.equal(signalChatId({ kind: 'group', groupId: GROUP_ID }), `signal:group.${GROUP_ID}`);
@@ -397,6 +404,48 @@ for (const transport of ['tcp', 'http'] as const) {
       assert.equal(one.params.quoteTimestamp, 1700000000123);
       assert.equal(one.params.quoteAuthor, BOB);
       assert.equal(two.params.quoteTimestamp, undefined);
+    });
+
+    test("send: an agent's reply as plain text with signal-cli text styles at UTF-16 offsets; a long one in parts", async () => {
+      await channel.send(group, { text: AGENT_REPLY, replyTo: { platformId: `${BOB}:1700000000555` } });
+      const call = fake.callsOf('send').at(-1) as RpcCall;
+      const text = String(call.params.message);
+      assert.ok(Array.isArray(call.params.textStyle));
+      const styled = (call.params.textStyle as string[]).map((entry) => {
+        const [start, length, style] = entry.split(':');
+        return [style, text.slice(Number(start), Number(start) + Number(length))];
+      });
+      // The heading's emoji is two UTF-16 code units: every later range would be off by one if counted otherwise.
+      assert.deepEqual(styled, [
+        ['BOLD', 'Trip plan for Zoë 🚀'],
+        ['BOLD', 'what I booked'],
+        ['ITALIC', 'Tuesday'],
+        ['STRIKETHROUGH', '9:00'],
+        ['BOLD', 'Train:'],
+        ['MONOSPACE', 'budget.py'],
+        ['ITALIC', 'The museum closes at 17:00.'],
+        ['MONOSPACE', 'Day | Plan 🗺️\n----+--------\nTue | Museum\nWed | Hike ⛰️'],
+        ['MONOSPACE', 'total = sum(costs)  # **not bold**\nprint(f"{total} €")'],
+      ]);
+      assert.match(text, /^• Train: ICE 123 to München \(https:\/\/bahn\.de\/tickets\?id=42\)$/m);
+      assert.ok(!text.includes('##') && !text.includes('```') && !text.includes('|---'));
+      assert.equal(call.params.quoteTimestamp, 1700000000555);
+
+      const long = longAgentReply(60);
+      const count = channel.partsOf(long);
+      const before = fake.callsOf('send').length;
+      await channel.send(group, { text: long, replyTo: { platformId: `${BOB}:1700000000556` } });
+      const parts = fake.callsOf('send').slice(before);
+      assert.equal(parts.length, count);
+      assert.ok(count >= 3, `${count} parts`);
+      assert.ok(parts.every((p) => String(p.params.message).length <= 2000));
+      assert.deepEqual(
+        parts.map((p) => p.params.quoteTimestamp),
+        [1700000000556, ...Array(count - 1).fill(undefined)],
+        'only the first part quotes',
+      );
+      const monospaced = parts.filter((p) => (p.params.textStyle as string[] | undefined)?.some((t) => t.endsWith(':MONOSPACE')));
+      assert.ok(monospaced.length >= 2, 'the code block is cut in two, monospace in each part');
     });
 
     test('send a file: a data URI attachment with the text as its caption', async () => {

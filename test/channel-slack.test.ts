@@ -5,11 +5,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { webApi } from '@slack/bolt';
+import { slackParts, toSlackMrkdwn } from '../src/channels/format/slack.js';
 import {
   attachmentKind,
   backoffDelay,
   downloadSlackFile,
-  fitToSlack,
   mapMessageEvent,
   mentionedUsers,
   parseMessageEvent,
@@ -17,10 +17,10 @@ import {
   type SlackMessageEvent,
   slackFailure,
   slackToPlainText,
-  toSlackText,
 } from '../src/channels/slack.js';
 import { type InboundMessage, type InboundSink, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
+import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText } from './helpers/fake-model.js';
 import { type FakeSlack, messageEvent, startFakeSlack } from './helpers/fake-slack.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
@@ -116,22 +116,22 @@ describe('slack mapping (pure)', () => {
   });
 
   test('replies are Slack mrkdwn: escaped (no @channel pings, no hidden links), formatting converted outside code', () => {
-    assert.equal(toSlackText('<!channel> a & b <https://evil|click>'), '&lt;!channel&gt; a &amp; b &lt;https://evil|click&gt;');
-    assert.equal(toSlackText('**bold** and *italic* and ~~gone~~'), '*bold* and _italic_ and ~gone~');
-    assert.equal(toSlackText('## Title\ntext'), '*Title*\ntext');
-    assert.equal(toSlackText('[docs](https://x.io/a?b=1&c=2)'), '<https://x.io/a?b=1&amp;c=2|docs>');
-    assert.equal(toSlackText('* item\n* item 2\n2 * 3 * 4'), '* item\n* item 2\n2 * 3 * 4');
+    assert.equal(toSlackMrkdwn('<!channel> a & b <https://evil|click>'), '&lt;!channel&gt; a &amp; b &lt;https://evil|click&gt;');
+    assert.equal(toSlackMrkdwn('**bold** and *italic* and ~~gone~~'), '*bold* and _italic_ and ~gone~');
+    assert.equal(toSlackMrkdwn('## Title\ntext'), '*Title*\n\ntext');
+    assert.equal(toSlackMrkdwn('[docs](https://x.io/a?b=1&c=2)'), '<https://x.io/a?b=1&amp;c=2|docs>');
+    assert.equal(toSlackMrkdwn('* item\n* item 2\n\n2 * 3 * 4'), '• item\n• item 2\n\n2 * 3 * 4');
     assert.equal(
-      toSlackText('use `**x** <y>` then\n```\n**raw** & <z>\n```'),
-      'use `**x** &lt;y&gt;` then\n```\n**raw** &amp; &lt;z&gt;\n```',
+      toSlackMrkdwn('use `**x** <y>` then\n```\n**raw** & <z>\n```'),
+      'use `**x** &lt;y&gt;` then\n\n```\n**raw** &amp; &lt;z&gt;\n```',
     );
   });
 
-  test('a part that escaping pushes past 40,000 characters is split again', () => {
-    assert.deepEqual(fitToSlack('short & sweet'), ['short &amp; sweet']);
-    const parts = fitToSlack(Array.from({ length: 3000 }, () => '<<<< >>>>').join(' '));
-    assert.ok(parts.length >= 2);
-    assert.ok(parts.every((p) => p.length <= 40_000));
+  test('long replies are cut at the 4,000 characters Slack advises, each part within it after escaping', () => {
+    assert.deepEqual(slackParts('short & sweet', 4_000), ['short &amp; sweet']);
+    const parts = slackParts(Array.from({ length: 1500 }, () => '<<<< >>>>').join(' '), 4_000);
+    assert.ok(parts.length >= 4, `${parts.length} parts`);
+    assert.ok(parts.every((p) => p.length <= 4_000));
   });
 
   test('kinds, backoff bounds and failures', () => {
@@ -354,7 +354,50 @@ describe('slack adapter against a fake Slack (real Bolt, Socket Mode)', () => {
     });
     const top = await channel.send('slack:D1', { text: 'no thread' });
     assert.equal(fake.posted.find((p) => p.ts === top.platformId)?.threadTs, undefined);
-    assert.equal(channel.maxTextLength <= 40_000, true);
+    assert.equal(channel.maxTextLength, 4_000);
+  });
+
+  test("send: an agent's reply in mrkdwn; a long one in parts of at most 4,000 characters, all in the thread", async () => {
+    const { platformId } = await channel.send('slack:C1', { text: AGENT_REPLY, replyTo: { platformId: '2.1', threadId: '2.1' } });
+    const shown = fake.posted.find((p) => p.ts === platformId);
+    assert.equal(
+      shown?.text,
+      [
+        '*Trip plan for Zoë 🚀*',
+        '',
+        "Here's *what I booked* for _Tuesday_: the ~9:00~ 10:30 train.",
+        '',
+        '• *Train:* ICE 123 to <https://bahn.de/tickets?id=42|München>',
+        '• Hotel: 東京ホテル 🏨',
+        '• Budget checked with `budget.py`',
+        '',
+        '1. Pack',
+        '2. Leave',
+        '',
+        '> The museum closes at 17:00.',
+        '',
+        '```',
+        'Day | Plan 🗺️',
+        '----+--------',
+        'Tue | Museum',
+        'Wed | Hike ⛰️',
+        '```',
+        '',
+        '```',
+        'total = sum(costs)  # **not bold**',
+        'print(f"{total} €")',
+        '```',
+      ].join('\n'),
+    );
+    const long = longAgentReply(200);
+    const count = channel.partsOf(long);
+    const before = fake.posted.length;
+    await channel.send('slack:C1', { text: long, replyTo: { platformId: '2.1', threadId: '2.1' } });
+    const parts = fake.posted.slice(before);
+    assert.equal(parts.length, count);
+    assert.ok(count >= 3, `${count} parts`);
+    assert.ok(parts.every((p) => p.text.length <= 4_000 && p.threadTs === '2.1'));
+    for (const p of parts) assert.equal((p.text.match(/```/g) ?? []).length % 2, 0, 'code fences paired in every part');
   });
 
   test('send: a 429 becomes RateLimitedError with Retry-After; other refusals say what Slack said', async () => {
@@ -593,26 +636,27 @@ describe('a Slack conversation through pincer', { skip }, () => {
     assert.ok(waited >= 1000, `retried after ${waited} ms`);
   });
 
-  test('a long reply arrives in parts within the limit, in order', async () => {
+  test('a long reply arrives in parts of at most the 4,000 characters Slack advises, in order', async () => {
     const e = messageEvent(fake, { channel: 'DOWNER', user: 'UOWNER', text: 'please write long' });
     const before = postsTo('DOWNER').length;
+    const words = (texts: string[]) => texts.join(' ').split(/\s+/).filter(Boolean);
+    const expected = words([LONG]);
     fake.sendEvent(e);
     await fake.waitFor(
       () =>
-        postsTo('DOWNER')
-          .slice(before)
-          .some((p) => p.text.startsWith('Part 3.')),
+        words(
+          postsTo('DOWNER')
+            .slice(before)
+            .map((p) => p.text),
+        ).length >= expected.length,
       60_000,
       'the last part',
     );
     const parts = postsTo('DOWNER').slice(before);
-    assert.ok(parts.length >= 2, `${parts.length} parts`);
-    assert.ok(parts.every((p) => p.text.length <= 40_000));
-    assert.deepEqual(
-      parts.map((p) => p.text.slice(0, 7)),
-      parts.map((_p, i) => `Part ${i + 1}.`),
-    );
-    assert.equal(parts.map((p) => p.text).join('\n\n'), LONG);
+    assert.ok(parts.length >= 3 * 8, `${parts.length} parts`);
+    assert.ok(parts.every((p) => p.text.length <= 4_000));
+    assert.deepEqual(words(parts.map((p) => p.text)), expected, 'every word once, in order');
+    assert.ok(parts[0]?.text.startsWith('Part 1.'));
   });
 
   test('a shared file lands in the group inbox and the prompt names it', async () => {

@@ -21,6 +21,7 @@ import {
 } from '../src/channels/telegram.js';
 import { type InboundMessage, type InboundSink, type IngestResult, RateLimitedError } from '../src/channels/types.js';
 import { createLogger } from '../src/log.js';
+import { AGENT_REPLY, longAgentReply, MARKDOWN_SYNTAX } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText } from './helpers/fake-model.js';
 import { type FakeTelegram, type Json, type SentRecord, startFakeTelegram } from './helpers/fake-telegram.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
@@ -466,10 +467,11 @@ describe('telegram adapter against a fake Bot API (real grammY)', () => {
     assert.ok(ms >= 600 && ms < 3_000, `arrived ${Math.round(ms)} ms after the drop`);
   });
 
-  test('send: plain text replying to the answered message (no parse mode), in a topic, and files as photo or document', async () => {
-    const t = await channel.send('tg:-100555', { text: '*not bold* <b>x</b>', replyTo: { platformId: '41', threadId: '12' } });
+  test('send: Markdown as entities (no parse mode), replying to the answered message in a topic; files as photo or document', async () => {
+    const t = await channel.send('tg:-100555', { text: '*in italics* <b>x</b>', replyTo: { platformId: '41', threadId: '12' } });
     const text = fake.sent.find((s) => String(s.messageId) === t.platformId);
-    assert.equal(text?.text, '*not bold* <b>x</b>');
+    assert.equal(text?.text, 'in italics x');
+    assert.deepEqual(text?.entities, [{ type: 'italic', offset: 0, length: 10 }]);
     assert.equal(text?.parseMode, undefined);
     assert.equal(text?.replyTo, 41);
     assert.equal(text?.threadId, 12);
@@ -492,6 +494,95 @@ describe('telegram adapter against a fake Bot API (real grammY)', () => {
     assert.equal(before?.text?.length, 1500);
   });
 
+  test("an agent's reply shows as Telegram formats text: entities at UTF-16 offsets, no Markdown syntax left", async () => {
+    const { platformId } = await channel.send('tg:4242', { text: AGENT_REPLY, replyTo: { platformId: '7' } });
+    const shown = fake.sent.find((s) => String(s.messageId) === platformId);
+    assert.ok(shown?.text && shown.entities);
+    // Code is shown as written (its `**` included); everything else carries no Markdown syntax.
+    let prose = shown.text;
+    for (const e of shown.entities.filter((e) => e.type === 'pre' || e.type === 'code').reverse())
+      prose = prose.slice(0, e.offset) + prose.slice(e.offset + e.length);
+    for (const syntax of [...MARKDOWN_SYNTAX, '```', '`']) assert.ok(!prose.includes(syntax), `no ${syntax} in ${prose}`);
+    const covered = (type: string) =>
+      (shown.entities ?? []).filter((e) => e.type === type).map((e) => shown.text?.slice(e.offset, e.offset + e.length));
+    // An emoji in the heading before every other entity: UTF-16 offsets or every span would be off by one.
+    assert.deepEqual(covered('bold'), ['Trip plan for Zoë 🚀', 'what I booked', 'Train:']);
+    assert.deepEqual(covered('italic'), ['Tuesday']);
+    assert.deepEqual(covered('strikethrough'), ['9:00']);
+    assert.deepEqual(covered('code'), ['budget.py']);
+    assert.deepEqual(covered('text_link'), ['München']);
+    assert.equal(shown.entities.find((e) => e.type === 'text_link')?.url, 'https://bahn.de/tickets?id=42');
+    assert.deepEqual(covered('blockquote'), ['The museum closes at 17:00.']);
+    const pre = shown.entities.filter((e) => e.type === 'pre');
+    assert.deepEqual(
+      pre.map((e) => [e.language, shown.text?.slice(e.offset, e.offset + e.length)]),
+      [
+        [undefined, 'Day | Plan 🗺️\n----+--------\nTue | Museum\nWed | Hike ⛰️'],
+        ['python', 'total = sum(costs)  # **not bold**\nprint(f"{total} €")'],
+      ],
+    );
+    assert.match(shown.text, /^• Train: ICE 123 to München\n• Hotel: 東京ホテル 🏨\n• Budget checked with budget\.py$/m);
+    assert.match(shown.text, /^1\. Pack\n2\. Leave$/m);
+    assert.equal(shown.replyTo, 7);
+  });
+
+  test('a long reply goes in parts within 4096: each formatted on its own, the code block reopened, only the first quoting', async () => {
+    const reply = longAgentReply(150);
+    const count = channel.partsOf(reply);
+    const before = fake.sent.length;
+    await channel.send('tg:-100555', { text: reply, replyTo: { platformId: '41', threadId: '12' } });
+    const parts = fake.sent.slice(before);
+    assert.equal(parts.length, count);
+    assert.ok(count >= 3, `${count} parts`);
+    assert.ok(parts.every((p) => (p.text?.length ?? 0) <= 4096));
+    assert.deepEqual(
+      parts.map((p) => p.replyTo),
+      [41, ...Array(count - 1).fill(undefined)],
+      'only the first part quotes',
+    );
+    assert.ok(
+      parts.every((p) => p.threadId === 12),
+      'every part in the topic',
+    );
+    const withCode = parts.filter((p) => p.entities?.some((e) => e.type === 'pre' && e.language === 'python'));
+    assert.ok(withCode.length >= 2, 'the code block is cut in two, a pre entity with its language in each part');
+    for (const p of parts) {
+      const bold = (p.entities ?? []).filter((e) => e.type === 'bold').map((e) => p.text?.slice(e.offset, e.offset + e.length));
+      assert.ok(
+        bold.every((b) => b === 'Recipe' || /^Point \d+$/.test(b ?? '')),
+        `bold spans whole: ${bold.join(', ')}`,
+      );
+    }
+    const all = parts.map((p) => p.text).join('\n');
+    assert.equal((all.match(/step_\d+ =/g) ?? []).length, 150, 'every line of code once');
+    assert.ok(all.endsWith('Buon appetito! 🇮🇹'));
+  });
+
+  test('the fake refuses entities as the Bot API does: past the text, or overlapping wrongly', async () => {
+    const call = (entities: unknown[]) =>
+      fetch(`${fake.url}/bot${fake.token}/sendMessage`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ chat_id: 4242, text: 'ab😀', entities }),
+      }).then((r) => r.status);
+    assert.equal(await call([{ type: 'bold', offset: 2, length: 2 }]), 200, 'the emoji is two UTF-16 code units');
+    assert.equal(await call([{ type: 'bold', offset: 2, length: 3 }]), 400);
+    assert.equal(
+      await call([
+        { type: 'bold', offset: 0, length: 2 },
+        { type: 'italic', offset: 1, length: 2 },
+      ]),
+      400,
+    );
+    assert.equal(
+      await call([
+        { type: 'code', offset: 0, length: 3 },
+        { type: 'bold', offset: 0, length: 1 },
+      ]),
+      400,
+    );
+  });
+
   test('send: a 429 throws RateLimitedError with retry_after; another refusal says what Telegram said', async () => {
     fake.failNextSend(2);
     await assert.rejects(channel.send('tg:4242', { text: 'hello' }), (err: unknown) => {
@@ -499,10 +590,7 @@ describe('telegram adapter against a fake Bot API (real grammY)', () => {
       assert.equal(err.retryAfterMs, 2000);
       return true;
     });
-    await assert.rejects(
-      channel.send('tg:4242', { text: ' ' }),
-      /sendMessage failed: Telegram said 400: Bad Request: message text is empty/,
-    );
+    await assert.rejects(channel.send('tg:4242', { text: ' ' }), /the reply has no text to send/);
     await assert.rejects(channel.send('local:main', { text: 'x' }), /not a Telegram chat id/);
   });
 

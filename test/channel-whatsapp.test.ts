@@ -39,6 +39,7 @@ import {
 } from '../src/channels/whatsapp.js';
 import { type LoginSocket, pairingPhone, runWhatsAppLogin } from '../src/cli/whatsapp.js';
 import type { Logger } from '../src/log.js';
+import { AGENT_REPLY, longAgentReply } from './helpers/agent-reply.js';
 import { isAgentTurn, lastUserText } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 import {
@@ -483,6 +484,67 @@ describe('the adapter behind the socket seam', () => {
     s.deliver([dm('', { message: documentContent('a.pdf', 10) })]);
     await waitFor('sixth', () => sink.messages.length === 6);
     assert.equal(sink.messages[5]?.text, '[document: a.pdf]');
+  });
+
+  test("send: an agent's reply in WhatsApp's own formatting; a long one in parts, only the first quoted", async () => {
+    const { channel, sink, sockets } = await rig();
+    const s = sockets[0] as FakeWaSocket;
+    const question = groupMessage('@Andy plan my trip', { mentions: [SELF.lid] });
+    s.deliver([question]);
+    await waitFor('question', () => sink.messages.length === 1);
+    await channel.send(GROUP_CHAT, { text: AGENT_REPLY, replyTo: { platformId: question.key.id ?? '' } });
+    assert.deepEqual(s.sent[0]?.content, {
+      text: [
+        'Andy: *Trip plan for Zoë 🚀*',
+        '',
+        "Here's *what I booked* for _Tuesday_: the ~9:00~ 10:30 train.",
+        '',
+        '- *Train:* ICE 123 to München (https://bahn.de/tickets?id=42)',
+        '- Hotel: 東京ホテル 🏨',
+        '- Budget checked with `budget.py`',
+        '',
+        '1. Pack',
+        '2. Leave',
+        '',
+        '> The museum closes at 17:00.',
+        '',
+        '```Day | Plan 🗺️',
+        '----+--------',
+        'Tue | Museum',
+        'Wed | Hike ⛰️```',
+        '',
+        '```total = sum(costs)  # **not bold**',
+        'print(f"{total} €")```',
+      ].join('\n'),
+    });
+    assert.equal(s.sent[0]?.quoted, question);
+
+    const long = longAgentReply(150);
+    const count = channel.partsOf(long);
+    const before = s.sent.length;
+    await channel.send(GROUP_CHAT, { text: long, replyTo: { platformId: question.key.id ?? '' } });
+    const parts = s.sent.slice(before).map((p) => ({ text: 'text' in p.content ? String(p.content.text) : '', quoted: p.quoted }));
+    assert.equal(parts.length, count);
+    assert.ok(count >= 2, `${count} parts`);
+    assert.deepEqual(
+      parts.map((p) => p.quoted),
+      [question, ...Array(count - 1).fill(undefined)],
+      'only the first part quotes',
+    );
+    for (const part of parts) {
+      assert.ok(part.text.startsWith('Andy: ') && part.text.length <= 4096, `a part of ${part.text.length} characters`);
+      assert.equal((part.text.match(/```/g) ?? []).length % 2, 0, 'a code block cut in two is closed and reopened');
+    }
+    assert.ok(parts.filter((p) => p.text.includes('```step_') || p.text.includes('```\nstep_')).length >= 1);
+    assert.equal(
+      (
+        parts
+          .map((p) => p.text)
+          .join('\n')
+          .match(/step_\d+ =/g) ?? []
+      ).length,
+      150,
+    );
   });
 
   test('send: the name prefix, quoted replies from the recent cache, files, rate limits, and its echo ignored', async () => {

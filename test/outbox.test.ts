@@ -18,6 +18,8 @@ const TEAM = 'test:team';
 class TestPlatform implements Channel {
   readonly name = 'test';
   maxTextLength = 1000;
+  /** Set to play a channel that formats replies itself (and cuts them into this many parts). */
+  partsOf?: (markdown: string) => number;
   readonly sent: { chatId: string; text: string; platformId: string }[] = [];
   readonly failing = new Set<string>();
   readonly outs: Outbound[] = [];
@@ -321,6 +323,25 @@ describe('OutboxWorker', () => {
     );
     assert.equal(texts.join(' ').replace(/\s+/g, ' '), text.replace(/\s+/g, ' '), 'every part once, in order');
     assert.equal(platform.attempts, texts.length + 1, 'one failed attempt, then only the parts not yet confirmed');
+  });
+
+  test('a channel that formats replies is handed the whole Markdown and told which part; a retry resumes at the unconfirmed one', async () => {
+    platform.partsOf = () => 3;
+    platform.failAt = 2;
+    const question = inbound(TEAM, '@Andy long one please');
+    const id = store.outbox.add(TEAM, '# Long\n\n**reply**', question, Date.now());
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent', 5000);
+    assert.deepEqual(
+      platform.outs.map((o) => [o.part, o.text, o.replyTo !== undefined]),
+      [
+        [0, '# Long\n\n**reply**', true],
+        [1, '# Long\n\n**reply**', true],
+        [2, '# Long\n\n**reply**', true],
+      ],
+      'each part once, part 1 again only after its failure',
+    );
+    assert.equal(platform.attempts, 4);
   });
 
   test("a platform's rate limit (retry after) is honoured instead of the usual schedule", async () => {

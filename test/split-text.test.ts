@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { splitText } from '../src/channels/split-text.js';
+import { cutPoint, splitText } from '../src/channels/split-text.js';
 
 describe('splitText', () => {
   test('short text stays whole', () => {
@@ -27,5 +27,13 @@ describe('splitText', () => {
     assert.ok(parts.length > 1);
     assert.ok(parts.every((p) => p.length <= 4096));
     assert.equal(parts.join('\n').replace(/\s+/g, ' ').trim(), text.replace(/\s+/g, ' ').trim());
+  });
+
+  test('a cut takes the last boundary its first rule accepts, then the next rule, then a hard cut', () => {
+    const text = 'aaaa bbbb cccc dddd';
+    assert.equal(cutPoint(text, 15, [() => true]), 14);
+    assert.equal(cutPoint(text, 15, [(at) => at !== 14]), 9, 'a boundary inside a formatted span is passed over');
+    assert.equal(cutPoint(text, 15, [() => false, () => true]), 14);
+    assert.equal(cutPoint(text, 15, [() => false]), 15);
   });
 });

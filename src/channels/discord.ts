@@ -20,7 +20,8 @@ import {
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
-import { splitText } from './split-text.js';
+import { discordParts } from './format/discord.js';
+import { lastRendered, sendParts } from './format/parts.js';
 import {
   type Channel,
   type ConnectionState,
@@ -314,6 +315,12 @@ export class DiscordChannel implements Channel {
     }
   }
 
+  readonly #parts = lastRendered((markdown: string) => discordParts(markdown, MAX_TEXT));
+
+  partsOf(markdown: string): number {
+    return this.#parts(markdown).length;
+  }
+
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
     // REST does not need the gateway: replies go out while it reconnects, only not between two clients.
     const client = this.#client;
@@ -322,19 +329,23 @@ export class DiscordChannel implements Channel {
     try {
       const channel = await client.channels.fetch(target);
       if (!channel?.isSendable()) throw new Error(`Discord channel ${target} does not take messages`);
-      const reply = out.replyTo ? { reply: { messageReference: out.replyTo.platformId, failIfNotExists: false } } : {};
+      // Only a reply's first message answers (and so pings) the asker; the parts after it simply follow.
+      const reply = (first: boolean) =>
+        first && out.replyTo ? { reply: { messageReference: out.replyTo.platformId, failIfNotExists: false } } : {};
       // Nobody is pinged by accident: no @everyone or role pings from the agent's text.
-      const base = { allowedMentions: { parse: ['users' as const], repliedUser: true }, ...reply };
+      const base = (first: boolean) => ({ allowedMentions: { parse: ['users' as const], repliedUser: true }, ...reply(first) });
       if (!out.file) {
-        const sent = await channel.send({ ...base, content: out.text } satisfies MessageCreateOptions);
-        return { platformId: sent.id };
+        return await sendParts(this.#parts(out.text), out.part, async (content, first) => {
+          const sent = await channel.send({ ...base(first), content } satisfies MessageCreateOptions);
+          return sent.id;
+        });
       }
       // A caption longer than one message goes first as text; the file carries the rest.
-      const parts = out.text ? splitText(out.text, MAX_TEXT) : [];
+      const parts = out.text ? discordParts(out.text, MAX_TEXT) : [];
       const caption = parts.pop();
-      for (const part of parts) await channel.send({ ...base, content: part });
+      for (const [i, part] of parts.entries()) await channel.send({ ...base(i === 0), content: part });
       const sent = await channel.send({
-        ...base,
+        ...base(parts.length === 0),
         ...(caption ? { content: caption } : {}),
         files: [{ attachment: out.file.data, name: out.file.name }],
       });

@@ -10,6 +10,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { lastRendered, sendParts } from './format/parts.js';
+import { type SignalText, signalParts } from './format/signal.js';
 import {
   type Channel,
   type ConnectionState,
@@ -1076,30 +1078,43 @@ export class SignalChannel implements Channel {
     return target.kind === 'group' ? { groupId: target.groupId } : { recipient: [target.recipient] };
   }
 
+  readonly #parts = lastRendered((markdown: string) => signalParts(markdown, this.maxTextLength));
+
+  partsOf(markdown: string): number {
+    return this.#parts(markdown).length;
+  }
+
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
     const rpc = this.#rpc;
     if (!rpc) throw new Error('the signal channel is not started');
-    const params: Record<string, unknown> = { account: this.#o.account, ...this.#targetParams(chatId) };
-    if (out.text) params.message = out.text;
-    if (out.file) params.attachments = [attachmentDataUri(out.file)];
-    const quote = this.#quoteFor(chatId, out);
-    if (quote) {
-      params.quoteTimestamp = quote.timestamp;
-      params.quoteAuthor = quote.author;
-    }
-    let result: unknown;
-    try {
-      result = await rpc.call('send', params, { timeoutMs: this.#timeout });
-    } catch (err) {
-      throw sendError(err);
-    }
-    const parsed = sendResultSchema.safeParse(result);
-    if (!parsed.success || parsed.data.timestamp == null)
-      throw new Error(`signal-cli answered send with something unexpected: ${JSON.stringify(result).slice(0, 200)}`);
-    const failure = sendFailure(parsed.data.results ?? []);
-    if (failure) throw failure;
-    if (quote && out.replyTo) this.#rememberQuoted(`${chatId} ${out.replyTo.platformId}`);
-    return { platformId: `${this.#o.account}:${parsed.data.timestamp}` };
+    const sendOne = async (part: SignalText | undefined, first: boolean) => {
+      const params: Record<string, unknown> = { account: this.#o.account, ...this.#targetParams(chatId) };
+      if (part?.text) params.message = part.text;
+      if (part?.textStyle.length) params.textStyle = part.textStyle;
+      if (out.file && first) params.attachments = [attachmentDataUri(out.file)];
+      // Only a reply's first message quotes the question.
+      const quote = first ? this.#quoteFor(chatId, out) : undefined;
+      if (quote) {
+        params.quoteTimestamp = quote.timestamp;
+        params.quoteAuthor = quote.author;
+      }
+      let result: unknown;
+      try {
+        result = await rpc.call('send', params, { timeoutMs: this.#timeout });
+      } catch (err) {
+        throw sendError(err);
+      }
+      const parsed = sendResultSchema.safeParse(result);
+      if (!parsed.success || parsed.data.timestamp == null)
+        throw new Error(`signal-cli answered send with something unexpected: ${JSON.stringify(result).slice(0, 200)}`);
+      const failure = sendFailure(parsed.data.results ?? []);
+      if (failure) throw failure;
+      if (quote && out.replyTo) this.#rememberQuoted(`${chatId} ${out.replyTo.platformId}`);
+      return `${this.#o.account}:${parsed.data.timestamp}`;
+    };
+    // A file's caption is one message with it, however long (Signal sends a long text as its own attachment).
+    if (out.file) return { platformId: await sendOne(signalParts(out.text, Number.MAX_SAFE_INTEGER)[0], true) };
+    return sendParts(this.#parts(out.text), out.part, sendOne);
   }
 
   #quoteFor(chatId: string, out: Outbound): { author: string; timestamp: number } | undefined {

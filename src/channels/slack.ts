@@ -4,7 +4,8 @@ import { App, type Logger as BoltLogger, LogLevel, SocketModeReceiver, webApi } 
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
-import { splitText } from './split-text.js';
+import { lastRendered, sendParts } from './format/parts.js';
+import { slackParts, toSlackMrkdwn } from './format/slack.js';
 import {
   type Channel,
   type ConnectionState,
@@ -27,9 +28,11 @@ export type SlackChannelOptions = { botToken: string; appToken: string; apiUrl: 
 };
 
 const PREFIX = 'slack:';
-/** Slack truncates `text` past 40,000 characters; escaping `&<>` can lengthen a part, so parts stay below. */
-const SLACK_TEXT_LIMIT = 40_000;
-const MAX_TEXT_LENGTH = 39_000;
+/**
+ * Slack truncates `text` past 40,000 characters, but its chat.postMessage docs advise at most 4,000 for best
+ * results: longer replies go in parts of that length, which read well in a channel.
+ */
+const SLACK_READING_LENGTH = 4_000;
 /** Socket Mode sends `hello` right after the WebSocket opens; a socket that stays silent is given up. */
 const HELLO_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -195,35 +198,6 @@ export function slackToPlainText(text: string, botUserId: string, assistantName:
   return marked.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
-const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/**
- * The agent writes Markdown; Slack reads mrkdwn. `&<>` are escaped everywhere, which also keeps the agent from
- * writing `<!channel>` pings or hidden links; bold, italics, strike, headings and links are converted outside code.
- */
-export function toSlackText(markdown: string): string {
-  const out: string[] = [];
-  let last = 0;
-  for (const m of markdown.matchAll(/```[\s\S]*?```|`[^`\n]+`/g)) {
-    out.push(convertProse(markdown.slice(last, m.index)), escapeSlack(m[0]));
-    last = m.index + m[0].length;
-  }
-  out.push(convertProse(markdown.slice(last)));
-  return out.join('');
-}
-
-function convertProse(text: string): string {
-  const BOLD = '\u0001';
-  return escapeSlack(text)
-    .replace(/^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$/gm, `${BOLD}$1${BOLD}`)
-    .replace(/\*\*(?!\s)(.+?)(?<!\s)\*\*/g, `${BOLD}$1${BOLD}`)
-    .replace(/__(?!\s)(.+?)(?<!\s)__/g, `${BOLD}$1${BOLD}`)
-    .replace(/(?<![*\w])\*(?![\s*])([^*\n]+?)(?<!\s)\*(?![*\w])/g, '_$1_')
-    .replace(/~~(?!\s)(.+?)(?<!\s)~~/g, '~$1~')
-    .replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)|]+)\)/g, (_m, label: string, url: string) => `<${url}|${label.replace(/\|/g, '¦')}>`)
-    .replaceAll(BOLD, '*');
-}
-
 export function attachmentKind(mime: string | undefined): InboundAttachment['kind'] {
   if (mime?.startsWith('image/')) return 'image';
   if (mime?.startsWith('audio/')) return 'audio';
@@ -343,7 +317,7 @@ interface Cached {
 // The Events API does not tell bots that a user is typing: this adapter never calls sink.typing.
 export class SlackChannel implements Channel {
   readonly name = 'slack';
-  readonly maxTextLength = MAX_TEXT_LENGTH;
+  readonly maxTextLength = SLACK_READING_LENGTH;
   readonly #o: SlackChannelOptions;
   readonly #log: Logger;
   readonly #web: webApi.WebClient;
@@ -652,6 +626,12 @@ export class SlackChannel implements Channel {
 
   // ---- outbound ----
 
+  readonly #parts = lastRendered((markdown: string) => slackParts(markdown, SLACK_READING_LENGTH));
+
+  partsOf(markdown: string): number {
+    return this.#parts(markdown).length;
+  }
+
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
     const channelId = this.#channelId(chatId);
     const threadTs = out.replyTo?.threadId;
@@ -663,7 +643,7 @@ export class SlackChannel implements Channel {
           channel_id: channelId,
           file: out.file.data,
           filename: out.file.name,
-          ...(text ? { initial_comment: toSlackText(text) } : {}),
+          ...(text ? { initial_comment: toSlackMrkdwn(text) } : {}),
         };
         answer = await this.#web.files.uploadV2(threadTs ? { ...upload, thread_ts: threadTs } : upload);
       } catch (err) {
@@ -674,8 +654,8 @@ export class SlackChannel implements Channel {
       if (threadTs) this.#rememberThread(channelId, threadTs);
       return { platformId: `file:${id}` };
     }
-    let ts = '';
-    for (const part of fitToSlack(out.text)) {
+    // Every part goes to the thread the question was asked in; Slack has no quoting of a message to add.
+    const sent = await sendParts(this.#parts(out.text), out.part, async (part) => {
       let answer: unknown;
       try {
         answer = await this.#web.chat.postMessage({ channel: channelId, text: part, ...(threadTs ? { thread_ts: threadTs } : {}) });
@@ -684,10 +664,10 @@ export class SlackChannel implements Channel {
       }
       const parsed = postMessageAnswer.safeParse(answer);
       if (!parsed.success) throw new Error('slack chat.postMessage: the answer has no ts');
-      ts = parsed.data.ts;
-    }
+      return parsed.data.ts;
+    });
     if (threadTs) this.#rememberThread(channelId, threadTs);
-    return { platformId: ts };
+    return sent;
   }
 
   /** Slack shows a bot typing only as an assistant thread status, which lives in a thread: elsewhere nothing is shown. */
@@ -737,11 +717,4 @@ export class SlackChannel implements Channel {
       if (oldest !== undefined) this.#botThreads.delete(oldest);
     }
   }
-}
-
-/** The worker's part as Slack text; split again in the rare case escaping pushed it past Slack's limit. */
-export function fitToSlack(part: string): string[] {
-  const text = toSlackText(part);
-  if (text.length <= SLACK_TEXT_LIMIT || part.length < 2) return [text];
-  return splitText(part, Math.ceil(part.length / 2)).flatMap(fitToSlack);
 }

@@ -9,7 +9,7 @@ export function splitText(text: string, limit: number): string[] {
   const parts: string[] = [];
   let rest = text.trim();
   while (rest.length > limit) {
-    const cut = cutPoint(rest, limit);
+    const cut = cutPoint(rest, limit, [() => true]);
     const head = rest.slice(0, cut).trimEnd();
     if (head) parts.push(head);
     rest = rest.slice(cut).trimStart();
@@ -18,16 +18,21 @@ export function splitText(text: string, limit: number): string[] {
   return parts;
 }
 
-/** The last boundary in the first `limit` characters, in order of preference; a hard cut as a last resort. */
-function cutPoint(text: string, limit: number): number {
+/**
+ * Where to end the first part of `text`: the last boundary in its first `limit` characters, in order of
+ * preference, that the first rule of `allowed` accepts, else the next rule's; a hard cut as a last resort.
+ */
+export function cutPoint(text: string, limit: number, allowed: readonly ((at: number) => boolean)[]): number {
   const window = text.slice(0, limit + 1);
-  for (const boundary of BOUNDARIES) {
-    let best = -1;
-    for (const m of window.matchAll(boundary)) {
-      if (m.index > 0 && m.index <= limit) best = m.index;
+  for (const accepts of allowed) {
+    for (const boundary of BOUNDARIES) {
+      let best = -1;
+      for (const m of window.matchAll(boundary)) {
+        if (m.index > 0 && m.index <= limit && accepts(m.index)) best = m.index;
+      }
+      // A boundary in the first third would leave tiny parts: try the next kind instead.
+      if (best >= limit / 3) return best;
     }
-    // A boundary in the first third would leave tiny parts: try the next kind instead.
-    if (best >= limit / 3) return best;
   }
   return graphemeCut(text, limit);
 }

@@ -1,10 +1,11 @@
 // Telegram through the Bot API with grammY: long polling (Telegram holds each getUpdates call open until
-// something happens), chats named `tg:<chat id>` (negative for groups), plain-text replies.
+// something happens), chats named `tg:<chat id>` (negative for groups), replies formatted with message entities.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Api, GrammyError, HttpError, InputFile } from 'grammy';
 import type { Chat, Message, MessageEntity, Update, User, UserFromGetMe } from 'grammy/types';
 import type { Logger } from '../log.js';
-import { splitText } from './split-text.js';
+import { lastRendered, sendParts } from './format/parts.js';
+import { type TelegramText, telegramParts } from './format/telegram.js';
 import {
   type Channel,
   type ConnectionState,
@@ -255,6 +256,11 @@ export function backoffDelay(failures: number, min: number, max: number, random 
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/** A formatted text's entities under the name the method takes them (none: no field, as Telegram's own clients send). */
+function entitiesOf<K extends 'entities' | 'caption_entities'>(part: TelegramText, key: K): Partial<Record<K, MessageEntity[]>> {
+  return part.entities.length > 0 ? ({ [key]: part.entities } as Partial<Record<K, MessageEntity[]>>) : {};
+}
+
 /** A file name grammY can put in a multipart header as is (it writes it unquoted). */
 function safeUploadName(name: string): string {
   return name.replace(/[\r\n";\\]/g, '_') || 'file';
@@ -268,6 +274,7 @@ export class TelegramChannel implements Channel {
   readonly #log: Logger;
   readonly #api: Api;
   readonly #typing = new Map<string, NodeJS.Timeout>();
+  readonly #parts = lastRendered((markdown: string) => telegramParts(markdown, TELEGRAM_MAX_TEXT));
   #bot: BotIdentity | undefined;
   #state: ConnectionState = 'disconnected';
   #stop = new AbortController();
@@ -506,38 +513,37 @@ export class TelegramChannel implements Channel {
     }
   }
 
+  partsOf(markdown: string): number {
+    return this.#parts(markdown).length;
+  }
+
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
     const chat = platformChatId(chatId);
     const reply = out.replyTo && /^\d+$/.test(out.replyTo.platformId) ? Number(out.replyTo.platformId) : undefined;
     const thread = out.replyTo?.threadId && /^\d+$/.test(out.replyTo.threadId) ? Number(out.replyTo.threadId) : undefined;
-    // A reply quotes the message it answers; if that one is gone the reply still goes out.
-    const where = {
-      ...(reply === undefined ? {} : { reply_parameters: { message_id: reply, allow_sending_without_reply: true } }),
-      ...(thread === undefined ? {} : { message_thread_id: thread }),
-    };
+    // The first message of a reply quotes the message it answers (if that one is gone the reply still goes out);
+    // the rest follow it in the same topic.
+    const inThread = thread === undefined ? {} : { message_thread_id: thread };
+    const where = (first: boolean) => ({
+      ...inThread,
+      ...(first && reply !== undefined ? { reply_parameters: { message_id: reply, allow_sending_without_reply: true } } : {}),
+    });
     const token = this.#options.token;
-    if (!out.file) {
+    const sendText = async (part: TelegramText, first: boolean) => {
       try {
-        // No parse mode: whatever the agent writes arrives as written.
-        const sent = await this.#api.sendMessage(chat, out.text, where);
-        return { platformId: String(sent.message_id) };
+        const sent = await this.#api.sendMessage(chat, part.text, { ...where(first), ...entitiesOf(part, 'entities') });
+        return String(sent.message_id);
       } catch (err) {
         throw sendFailure(err, 'sendMessage', token);
       }
-    }
-    let caption = out.text;
-    if (caption.length > TELEGRAM_MAX_CAPTION) {
-      // Too long for a caption: the text goes first as messages, then the file on its own.
-      for (const part of splitText(caption, TELEGRAM_MAX_TEXT)) {
-        try {
-          await this.#api.sendMessage(chat, part, where);
-        } catch (err) {
-          throw sendFailure(err, 'sendMessage', token);
-        }
-      }
-      caption = '';
-    }
-    const extra = { ...where, ...(caption ? { caption } : {}) };
+    };
+    if (!out.file) return sendParts(this.#parts(out.text), out.part, sendText);
+    const captions = telegramParts(out.text, TELEGRAM_MAX_CAPTION);
+    // Too long for a caption: the text goes first as messages (the first quoting), then the file on its own.
+    const textFirst = captions.length > 1;
+    if (textFirst) await sendParts(telegramParts(out.text, TELEGRAM_MAX_TEXT), undefined, sendText);
+    const caption = textFirst ? undefined : captions[0];
+    const extra = { ...where(!textFirst), ...(caption ? { caption: caption.text, ...entitiesOf(caption, 'caption_entities') } : {}) };
     const name = safeUploadName(out.file.name);
     if (PHOTO_NAME.test(name) && out.file.data.length <= MAX_PHOTO_BYTES) {
       try {

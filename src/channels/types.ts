@@ -51,9 +51,15 @@ export interface InboundSink {
 }
 
 export interface Outbound {
+  /** The agent's Markdown: an adapter with `partsOf` shows it in its platform's own formatting. */
   text: string;
   /** The stored message this answers, for platforms that thread or quote replies. */
   replyTo?: { platformId: string; threadId?: string };
+  /**
+   * Which of the reply's parts (see `Channel.partsOf`) to send; absent, every part in order. Only the first
+   * part quotes (or pings) the message it answers.
+   */
+  part?: number;
   /** A file to send, `text` its caption. */
   file?: { name: string; data: Buffer };
 }
@@ -74,6 +80,11 @@ export interface Channel {
   readonly name: string;
   /** Longest text one platform message holds; the outbox sends longer replies in parts. */
   readonly maxTextLength: number;
+  /**
+   * How many messages this reply (the agent's Markdown) takes once formatted for the platform, each part
+   * formatted on its own. Without it the outbox cuts the text at `maxTextLength` and sends it as is.
+   */
+  partsOf?(markdown: string): number;
   owns(chatId: string): boolean;
   start(sink: InboundSink): Promise<void>;
   send(chatId: string, out: Outbound): Promise<{ platformId: string }>;

@@ -5,6 +5,8 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { lastRendered, sendParts } from './format/parts.js';
+import { whatsappParts } from './format/whatsapp.js';
 import {
   type Channel,
   type ConnectionState,
@@ -674,28 +676,41 @@ export class WhatsAppChannel implements Channel {
     await this.#inbound;
   }
 
+  readonly #parts = lastRendered((markdown: string) => whatsappParts(markdown, this.maxTextLength));
+
+  partsOf(markdown: string): number {
+    return this.#parts(markdown).length;
+  }
+
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
     const jid = this.#jidOf(chatId);
     const socket = this.#socket;
     if (!socket || this.#state !== 'connected') throw new Error(`WhatsApp is ${this.#state}: the reply waits for the connection`);
-    const caption = out.text ? `${this.#prefix}${out.text}` : undefined;
-    const content = out.file ? fileContent(out.file, caption) : { text: `${this.#prefix}${out.text}` };
     const quoted = out.replyTo ? this.#recentInbound.get(out.replyTo.platformId) : undefined;
-    const sending = socket.sendMessage(jid, content, quoted ? { quoted } : undefined);
-    this.#inflight.add(sending);
-    let id: string | null | undefined;
-    try {
-      const sent = await sending;
-      id = sent?.key.id;
-      // Known before the in-flight mark is lifted: the echo handler waits on that mark.
-      if (id) this.#sent.set(id, sent?.message ?? undefined);
-    } catch (err) {
-      throw sendFailure(err, this.#o.rateLimitWaitMs);
-    } finally {
-      this.#inflight.delete(sending);
+    // Only a reply's first message quotes the question.
+    const sendOne = async (content: WaOutgoing, first: boolean) => {
+      const sending = socket.sendMessage(jid, content, first && quoted ? { quoted } : undefined);
+      this.#inflight.add(sending);
+      let id: string | null | undefined;
+      try {
+        const sent = await sending;
+        id = sent?.key.id;
+        // Known before the in-flight mark is lifted: the echo handler waits on that mark.
+        if (id) this.#sent.set(id, sent?.message ?? undefined);
+      } catch (err) {
+        throw sendFailure(err, this.#o.rateLimitWaitMs);
+      } finally {
+        this.#inflight.delete(sending);
+      }
+      if (!id) throw new Error('WhatsApp returned no id for the sent message');
+      return id;
+    };
+    if (out.file) {
+      // A caption is one with its file, however long.
+      const caption = whatsappParts(out.text, Number.MAX_SAFE_INTEGER)[0];
+      return { platformId: await sendOne(fileContent(out.file, caption && `${this.#prefix}${caption}`), true) };
     }
-    if (!id) throw new Error('WhatsApp returned no id for the sent message');
-    return { platformId: id };
+    return sendParts(this.#parts(out.text), out.part, (part, first) => sendOne({ text: `${this.#prefix}${part}` }, first));
   }
 
   async setTyping(chatId: string, on: boolean): Promise<void> {

@@ -88,12 +88,16 @@ export class OutboxWorker {
         const file = await this.#deps.readGroupFile(item.chatId, item.filePath);
         ({ platformId } = await channel.send(item.chatId, { text: item.text, file, ...(replyTo ? { replyTo } : {}) }));
       } else {
-        // Each part is confirmed in the store as it goes: a retry resumes after the last confirmed one.
-        const parts = splitText(item.text, channel.maxTextLength);
+        // Each part is confirmed in the store as it goes: a retry resumes after the last confirmed one. A channel
+        // that formats replies cuts them itself (each part formatted on its own), told which part to send.
+        const formatted = channel.partsOf?.(item.text);
+        const plain = formatted === undefined ? splitText(item.text, channel.maxTextLength) : [];
+        const count = formatted ?? plain.length;
         platformId = item.platformId ?? '';
-        for (let i = item.partsSent; i < parts.length; i++) {
-          ({ platformId } = await channel.send(item.chatId, { text: parts[i] as string, ...(replyTo ? { replyTo } : {}) }));
-          if (i < parts.length - 1) store.outbox.markPartsSent(item.id, i + 1);
+        for (let i = item.partsSent; i < count; i++) {
+          const part = formatted === undefined ? { text: plain[i] as string } : { text: item.text, part: i };
+          ({ platformId } = await channel.send(item.chatId, { ...part, ...(replyTo ? { replyTo } : {}) }));
+          if (i < count - 1) store.outbox.markPartsSent(item.id, i + 1);
         }
       }
       const now = Date.now();

@@ -83,6 +83,28 @@ interface RpcError {
   data?: unknown;
 }
 
+const TEXT_STYLES = new Set(['NONE', 'BOLD', 'ITALIC', 'SPOILER', 'STRIKETHROUGH', 'MONOSPACE']);
+
+/**
+ * signal-cli's `textStyle` is a list of "start:length:STYLE" (its `--text-style`), each a range of the message in
+ * UTF-16 code units, as Signal's body ranges are: anything else is refused here, so a wrong offset fails a test.
+ */
+export function textStyleError(message: unknown, textStyle: unknown): string | undefined {
+  if (textStyle === undefined) return undefined;
+  if (!Array.isArray(textStyle)) return 'textStyle must be a list';
+  const length = typeof message === 'string' ? message.length : 0;
+  for (const entry of textStyle) {
+    const [start, len, style, ...rest] = String(entry).split(':');
+    const from = Number(start);
+    const size = Number(len);
+    if (rest.length > 0 || !Number.isInteger(from) || !Number.isInteger(size) || !TEXT_STYLES.has(style ?? ''))
+      return `Invalid text style: ${String(entry)}`;
+    if (from < 0 || size <= 0 || from + size > length)
+      return `Text style ${String(entry)} is outside the message of ${length} UTF-16 code units`;
+  }
+  return undefined;
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -184,6 +206,8 @@ export async function startFakeSignalCli(
             message: 'Sending empty message is not allowed, either a message, attachment or sticker must be given.',
           });
         }
+        const styleError = textStyleError(params.message, params.textStyle);
+        if (styleError) return fail({ code: -32602, message: styleError });
         const failure = failures.shift();
         if (failure && 'rpcError' in failure) return fail(failure.rpcError);
         return answer({ timestamp: timestamp(), results: results(to.list, to.groupId, failure) });

@@ -321,6 +321,8 @@ export async function startFakeSlack(
       case 'chat.postMessage': {
         if (!params.channel) return json(res, { ok: false, error: 'channel_not_found' });
         if (!params.text) return json(res, { ok: false, error: 'no_text' });
+        // chat.postMessage's docs: past 40,000 characters Slack refuses the text (msg_too_long).
+        if (params.text.length > 40_000) return json(res, { ok: false, error: 'msg_too_long' });
         const ts = nextTs();
         posted.push({
           channel: params.channel,

@@ -23,6 +23,8 @@ export interface SentRecord {
   replyTo?: number;
   threadId?: number;
   parseMode?: string;
+  /** The message's (or caption's) entities, as the fake accepted them. */
+  entities?: TelegramEntity[];
   file?: { name: string; data: Buffer };
   at: number;
 }
@@ -67,9 +69,19 @@ const numeric = z.coerce.number().int();
 const jsonText = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === 'string' && /^[[{]/.test(v) ? JSON.parse(v) : v), schema);
 const replyParameters = jsonText(z.object({ message_id: numeric }).passthrough()).optional();
+const entitySchema = z.object({
+  type: z.string(),
+  offset: z.number().int(),
+  length: z.number().int(),
+  url: z.string().optional(),
+  language: z.string().optional(),
+});
+export type TelegramEntity = z.infer<typeof entitySchema>;
+const entitiesField = jsonText(z.array(entitySchema)).optional();
 const sendMessageSchema = z.object({
   chat_id: numeric,
   text: z.string(),
+  entities: entitiesField,
   reply_parameters: replyParameters,
   message_thread_id: numeric.optional(),
   parse_mode: z.string().optional(),
@@ -77,9 +89,65 @@ const sendMessageSchema = z.object({
 const sendFileSchema = z.object({
   chat_id: numeric,
   caption: z.string().optional(),
+  caption_entities: entitiesField,
   reply_parameters: replyParameters,
   message_thread_id: numeric.optional(),
 });
+
+const ENTITY_TYPES = new Set([
+  'mention',
+  'hashtag',
+  'cashtag',
+  'bot_command',
+  'url',
+  'email',
+  'phone_number',
+  'bold',
+  'italic',
+  'underline',
+  'strikethrough',
+  'spoiler',
+  'blockquote',
+  'expandable_blockquote',
+  'code',
+  'pre',
+  'text_link',
+  'text_mention',
+  'custom_emoji',
+  'date_time',
+]);
+/** Entities that may contain, and be part of, any other entity except `pre` and `code`. */
+const FREELY_NESTED = new Set(['bold', 'italic', 'underline', 'strikethrough', 'spoiler']);
+
+/**
+ * Why the Bot API would refuse these entities on this text, per its MessageEntity and "formatting options"
+ * docs: offsets and lengths in UTF-16 code units within the text; two entities that share characters nest
+ * wholly; bold/italic/underline/strikethrough/spoiler nest in anything but pre and code; nothing else nests.
+ */
+export function entityError(text: string, entities: readonly TelegramEntity[]): string | undefined {
+  for (const e of entities) {
+    if (!ENTITY_TYPES.has(e.type)) return `unsupported entity type "${e.type}"`;
+    if (e.offset < 0 || e.length <= 0 || e.offset + e.length > text.length)
+      return `entity ${e.type} at ${e.offset}+${e.length} is outside the text of ${text.length} UTF-16 code units`;
+    if (e.type === 'text_link' && !/^(https?|tg|mailto):/.test(e.url ?? '')) return `text_link without a valid url: ${e.url}`;
+  }
+  for (const a of entities) {
+    for (const b of entities) {
+      if (a === b) continue;
+      const aEnd = a.offset + a.length;
+      const bEnd = b.offset + b.length;
+      if (b.offset >= aEnd || a.offset >= bEnd) continue;
+      const aHoldsB = a.offset <= b.offset && bEnd <= aEnd;
+      const bHoldsA = b.offset <= a.offset && aEnd <= bEnd;
+      if (!aHoldsB && !bHoldsA) return `entities ${a.type} and ${b.type} overlap without one containing the other`;
+      const [outer, inner] = aHoldsB ? [a, b] : [b, a];
+      const code = (t: string) => t === 'pre' || t === 'code';
+      const allowed = (FREELY_NESTED.has(inner.type) && !code(outer.type)) || (FREELY_NESTED.has(outer.type) && !code(inner.type));
+      if (!allowed) return `entity ${inner.type} cannot be nested in ${outer.type}`;
+    }
+  }
+  return undefined;
+}
 const getUpdatesSchema = z.object({ offset: numeric.optional(), limit: numeric.optional(), timeout: numeric.optional() });
 const chatActionSchema = z.object({ chat_id: numeric, action: z.string() });
 const getFileSchema = z.object({ file_id: z.string() });
@@ -219,12 +287,15 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
         }
         if (m.text.trim() === '') return fail(res, 400, 'Bad Request: message text is empty');
         if (m.text.length > 4096) return fail(res, 400, 'Bad Request: message is too long');
-        const message = botMessage(m.chat_id, { text: m.text });
+        const wrong = m.entities && entityError(m.text, m.entities);
+        if (wrong) return fail(res, 400, `Bad Request: can't parse entities: ${wrong}`);
+        const message = botMessage(m.chat_id, { text: m.text, ...(m.entities ? { entities: m.entities } : {}) });
         sent.push({
           method,
           chatId: m.chat_id,
           messageId: message.message_id,
           text: m.text,
+          ...(m.entities ? { entities: m.entities } : {}),
           ...(m.reply_parameters ? { replyTo: m.reply_parameters.message_id } : {}),
           ...(m.message_thread_id === undefined ? {} : { threadId: m.message_thread_id }),
           ...(m.parse_mode ? { parseMode: m.parse_mode } : {}),
@@ -238,12 +309,15 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
         const file = fileOf(fields[method === 'sendPhoto' ? 'photo' : 'document']);
         if (!file) return fail(res, 400, 'Bad Request: there is no file in the request');
         if ((m.caption?.length ?? 0) > 1024) return fail(res, 400, 'Bad Request: message caption is too long');
+        const wrong = m.caption_entities && entityError(m.caption ?? '', m.caption_entities);
+        if (wrong) return fail(res, 400, `Bad Request: can't parse caption entities: ${wrong}`);
         const message = botMessage(m.chat_id, m.caption ? { caption: m.caption } : {});
         sent.push({
           method,
           chatId: m.chat_id,
           messageId: message.message_id,
           ...(m.caption ? { caption: m.caption } : {}),
+          ...(m.caption_entities ? { entities: m.caption_entities } : {}),
           ...(m.reply_parameters ? { replyTo: m.reply_parameters.message_id } : {}),
           file,
           at: Date.now(),
