@@ -31,6 +31,14 @@ const REPLY = [
   '- two',
 ].join('\n');
 
+/** A long reply, written in pieces, with a note to itself the reader must never see (cut mid-tag by the pieces). */
+const STREAMED_LINES = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of the long answer, written as it is thought.`);
+const STREAMED_RAW = [
+  ...STREAMED_LINES.slice(0, 20),
+  '<internal>SECRET-PLAN: do not show this</internal>',
+  ...STREAMED_LINES.slice(20),
+].join('\n\n');
+
 describe('the web page in Chromium', { skip }, () => {
   let h: Harness;
   let browser: Browser;
@@ -46,6 +54,7 @@ describe('the web page in Chromium', { skip }, () => {
         if (!isAgentTurn(req)) return { text: 'side' };
         const text = lastUserText(req);
         if (isToolResult(req)) return { text: REPLY, delayMs: 600 };
+        if (text.includes('write it out')) return { text: STREAMED_RAW, streamed: { pieceChars: 50, gapMs: 40 } };
         // A slow tool call first: the page must show the agent working and what it uses.
         if (text.includes('hello web'))
           return { toolUse: { name: 'Bash', input: { command: 'sleep 1.5; echo checking the sandbox' } }, delayMs: 500 };
@@ -230,6 +239,58 @@ describe('the web page in Chromium', { skip }, () => {
     assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
     await phone.screenshot({ path: join(ARTIFACTS, 'web-chat-phone.png') });
     await phone.close();
+  });
+
+  test('a reply grows as the model writes it, hides its internal notes, and leaves the view at its start', async () => {
+    await page.goto(`${h.base}/#/chat/${encodeURIComponent('local:main')}`);
+    await page.waitForSelector('#text');
+    const frames: Array<{ at: number; type: string; text: string }> = [];
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', ({ payload }) => {
+        const event = JSON.parse(String(payload)) as { type: string; text?: string; reply?: string };
+        if (event.type.startsWith('draft')) frames.push({ at: Date.now(), type: event.type, text: event.text ?? event.reply ?? '' });
+      }),
+    );
+    await page.reload();
+    await page.waitForSelector('#live-state:text("live")');
+    // What the reader sees of the draft, at every change.
+    await page.evaluate(`(() => {
+      const seen = [];
+      window.seenDrafts = seen;
+      new MutationObserver(() => {
+        const draft = document.querySelector('.msg.draft .body');
+        if (draft?.textContent && seen.at(-1) !== draft.textContent) seen.push(draft.textContent);
+      }).observe(document.querySelector('#messages'), { subtree: true, childList: true, characterData: true });
+    })()`);
+    await page.fill('#text', 'please write it out');
+    await page.click('#send');
+    await page.waitForSelector('.msg.draft', { timeout: 30_000 });
+    const final = page.locator('.msg[data-from="assistant"]:not(.draft)', { hasText: 'Line 60 of the long answer' });
+    await final.waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.msg.draft').count(), 0, 'the delivered reply took the draft’s place');
+
+    const seen = (await page.evaluate('window.seenDrafts')) as string[];
+    assert.ok(seen.length >= 4, `the reply grew in steps (${seen.length} seen)`);
+    for (let i = 1; i < seen.length; i++)
+      assert.ok((seen[i]?.length ?? 0) >= (seen[i - 1]?.length ?? 0), 'each step shows more of the reply');
+    for (const text of seen) assert.doesNotMatch(text, /SECRET|<int|internal>/, 'no internal note, not even half a tag');
+    const shown = (await final.locator('.body').textContent()) ?? '';
+    assert.match(shown, /Line 1 of the long answer/);
+    assert.match(shown, /Line 60 of the long answer/);
+    assert.doesNotMatch(shown, /SECRET/);
+
+    // Bounded: at most 10 draft updates a second (and one more for the end).
+    const drafts = frames.filter((f) => f.type === 'draft');
+    assert.ok(drafts.length >= 3, `${drafts.length} draft frames`);
+    const spanS = ((drafts.at(-1)?.at ?? 0) - (drafts[0]?.at ?? 0)) / 1000;
+    assert.ok(drafts.length <= Math.ceil(spanS * 10) + 2, `${drafts.length} draft frames in ${spanS.toFixed(2)} s`);
+    for (const f of frames) assert.doesNotMatch(f.text, /SECRET/, 'the internal note never left pincer');
+
+    // The long reply is read from its start: its top is at the top of the message list, not scrolled past.
+    const [box, listBox] = await Promise.all([final.boundingBox(), page.locator('#messages').boundingBox()]);
+    const offset = (box?.y ?? Number.NaN) - (listBox?.y ?? Number.NaN);
+    assert.ok(offset >= 0 && offset <= 24, `the reply starts ${offset}px below the list's top`);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-chat-streamed.png') });
   });
 
   test('log out: the page and its API are closed again', async () => {

@@ -128,14 +128,18 @@ export interface StatusView {
   outbox: { pending: number; failed: number };
 }
 
-/** What the live WebSocket says: what changed, never the data itself. */
+/** What the live WebSocket says: what changed (the page re-reads it), and the reply being written. */
 export type LiveEvent =
   | { type: 'hello'; assistantName: string }
   | { type: 'messages'; chat: string }
   | { type: 'typing'; chat: string; typing: boolean }
   | { type: 'activity'; chat: string; message: string | null; stage: string; detail: string | null; at: string }
   | { type: 'tasks' }
-  | { type: 'groups' };
+  | { type: 'groups' }
+  /** The reply being written: the chat's draft is now its first `from` characters followed by `text`. */
+  | { type: 'draft'; chat: string; from: number; text: string }
+  /** The reply is written: `reply` is what is delivered ('' when nothing is), replacing the draft. */
+  | { type: 'draft-end'; chat: string; reply: string };
 
 /** A page of the app: mounted into the main area, told about live events, asked to re-read after a reconnect. */
 export interface View {

@@ -176,6 +176,8 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
       ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
       log: log.child({ part: 'agent' }),
       onOutbox: () => outbox.wake(),
+      // The web page shows every chat's reply as it is written, whichever channel delivers it.
+      onReplyDraft: (chatId, update) => local.showReplyDraft(chatId, update),
       setTyping: (chatId, on) => {
         void channels
           .forChat(chatId)

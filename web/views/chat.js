@@ -20,6 +20,8 @@ const AFTER_PAGE = 200;
 const MAX_TEXT = 100_000;
 /** Within this many pixels of the bottom, new messages keep the view at the bottom. */
 const NEAR_BOTTOM_PX = 80;
+/** A message brought into view keeps this much of what came before it above. */
+const START_MARGIN_PX = 8;
 /** At most one typing hint per chat this often: one starts the chat's agent, which then stays up for a while. */
 const TYPING_HINT_MS = 10_000;
 
@@ -110,8 +112,59 @@ export function mountChat(root, chatId) {
   };
 
   const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  /** Where the view was put last; a scroll elsewhere is the reader's own. */
+  let placedAt = -1;
   const scrollToBottom = () => {
     list.scrollTop = list.scrollHeight;
+    placedAt = list.scrollTop;
+  };
+  /**
+   * Follows a growing or new message down, but never past its start: a long reply is read from its top.
+   * @param {HTMLElement} el
+   */
+  const revealStart = (el) => {
+    const top = el.getBoundingClientRect().top - list.getBoundingClientRect().top + list.scrollTop - START_MARGIN_PX;
+    list.scrollTop = Math.min(list.scrollHeight - list.clientHeight, top);
+    placedAt = list.scrollTop;
+  };
+
+  /** The reply being written, shown where it will appear, until the delivered message takes its place. */
+  /** @type {{ el: HTMLElement, body: HTMLElement, follow: boolean, done: boolean } | null} */
+  let draft = null;
+  list.addEventListener('scroll', () => {
+    if (draft && Math.abs(list.scrollTop - placedAt) > 2) draft.follow = false;
+  });
+  /**
+   * @param {string} text
+   * @param {boolean} done the reply is written: this is what will be delivered
+   */
+  const renderDraft = (text, done) => {
+    if (draft === null) {
+      const body = h('div', { class: 'body md' });
+      const el = h(
+        'article',
+        { class: 'msg draft', 'data-from': 'assistant', 'aria-busy': 'true' },
+        h('header', { class: 'msg-head' }, h('span', { class: 'sender' }, state.assistantName), h('span', { class: 'time' }, 'writing…')),
+        body,
+      );
+      draft = { el, body, follow: nearBottom(), done: false };
+      list.querySelector(':scope > .empty')?.remove();
+      list.appendChild(el);
+    }
+    replace(draft.body, renderMarkdown(text));
+    if (done) {
+      draft.done = true;
+      draft.el.removeAttribute('aria-busy');
+    }
+    if (draft.follow) revealStart(draft.el);
+  };
+  const dropDraft = () => {
+    draft?.el.remove();
+    draft = null;
+  };
+  const showDraftFromState = () => {
+    const text = state.drafts.get(openChat);
+    if (text !== undefined) renderDraft(text, false);
   };
 
   /** Ids already shown: a live notice and a send can both fetch the same message. */
@@ -124,13 +177,23 @@ export function mountChat(root, chatId) {
   const show = (batch) => {
     const fresh = batch.filter((m) => !shown.has(m.id));
     if (fresh.length === 0) return;
-    const stick = nearBottom();
+    // A written draft gives way to the delivered reply, which keeps the draft's place in the view.
+    const replaced = draft?.done === true && fresh.some((m) => m.fromAssistant) ? draft : null;
+    const stick = replaced ? replaced.follow : nearBottom();
+    if (replaced) dropDraft();
     list.querySelector(':scope > .empty')?.remove();
+    /** @type {HTMLElement | null} */
+    let firstReply = null;
     for (const m of fresh) {
       shown.add(m.id);
-      list.appendChild(messageElement(m));
+      const el = messageElement(m);
+      if (m.fromAssistant && firstReply === null) firstReply = el;
+      list.insertBefore(el, draft?.el ?? null);
     }
-    if (stick) scrollToBottom();
+    if (stick) {
+      if (firstReply) revealStart(firstReply);
+      else scrollToBottom();
+    }
   };
 
   // The first call reads the newest page; every later one what came after the cursor, page by page.
@@ -147,6 +210,7 @@ export function mountChat(root, chatId) {
         );
       show(page.messages);
       scrollToBottom();
+      showDraftFromState();
       renderTyping();
       return;
     }
@@ -167,7 +231,11 @@ export function mountChat(root, chatId) {
 
   return {
     onLive(event) {
-      if (event.type === 'messages' && event.chat === openChat) void pull();
+      if (event.type === 'draft' && event.chat === openChat) showDraftFromState();
+      else if (event.type === 'draft-end' && event.chat === openChat) {
+        if (event.reply === '') dropDraft();
+        else renderDraft(event.reply, true);
+      } else if (event.type === 'messages' && event.chat === openChat) void pull();
       else if (event.type === 'messages' || event.type === 'groups') {
         renderChatList();
         renderTitle();
@@ -177,6 +245,7 @@ export function mountChat(root, chatId) {
     refresh() {
       renderChatList();
       renderTitle();
+      if (!state.drafts.has(openChat)) dropDraft();
       void pull();
     },
     unmount() {
