@@ -39,6 +39,10 @@ const STREAMED_RAW = [
   ...STREAMED_LINES.slice(20),
 ].join('\n\n');
 
+/** A reply with a fenced block (its language named) and inline code whose spaces matter. */
+const CODE_BLOCK = 'const  greeting = "hi";\nconsole.log(greeting);';
+const CODE_REPLY = ['Run `ls  -la` first, then:', '', '```ts title=x', CODE_BLOCK, '```', '', '```', 'plain block', '```'].join('\n');
+
 describe('the web page in Chromium', { skip }, () => {
   let h: Harness;
   let browser: Browser;
@@ -54,6 +58,7 @@ describe('the web page in Chromium', { skip }, () => {
         if (!isAgentTurn(req)) return { text: 'side' };
         const text = lastUserText(req);
         if (isToolResult(req)) return { text: REPLY, delayMs: 600 };
+        if (text.includes('show me code')) return { text: CODE_REPLY };
         if (text.includes('write it out')) return { text: STREAMED_RAW, streamed: { pieceChars: 50, gapMs: 40 } };
         // A slow tool call first: the page must show the agent working and what it uses.
         if (text.includes('hello web'))
@@ -291,6 +296,26 @@ describe('the web page in Chromium', { skip }, () => {
     const offset = (box?.y ?? Number.NaN) - (listBox?.y ?? Number.NaN);
     assert.ok(offset >= 0 && offset <= 24, `the reply starts ${offset}px below the list's top`);
     await page.screenshot({ path: join(ARTIFACTS, 'web-chat-streamed.png') });
+  });
+
+  test('a code block names its language and copies its code; inline code keeps its spaces', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.base });
+    await page.fill('#text', 'show me code');
+    await page.click('#send');
+    const reply = page.locator('.msg[data-from="assistant"]:not(.draft)', { hasText: 'plain block' });
+    await reply.waitFor({ timeout: 30_000 });
+    const blocks = reply.locator('.code-block');
+    assert.equal(await blocks.count(), 2);
+    assert.equal(await blocks.nth(0).locator('.code-lang').textContent(), 'ts');
+    assert.equal(await blocks.nth(1).locator('.code-lang').textContent(), 'code');
+    // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered is checked (innerText folds what CSS folds)
+    assert.equal(await reply.locator('p code').innerText(), 'ls  -la');
+    await blocks.nth(0).locator('button.copy').click();
+    await page.waitForSelector('.code-block button.copy:text("Copied")');
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), CODE_BLOCK);
+    // The notice goes back to the button's name.
+    await page.waitForSelector('.code-block button.copy:text("Copied")', { state: 'detached', timeout: 5000 });
+    await context.clearPermissions();
   });
 
   test('log out: the page and its API are closed again', async () => {
