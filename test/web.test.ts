@@ -198,10 +198,52 @@ describe('the web page in Chromium', { skip }, () => {
     await page.waitForSelector('#groups tr[data-folder="books"] >> text=@Librarian');
     assert.equal(h.pincer.store.groups.get('telegram:-500')?.trigger, '@Librarian');
 
+    // main's agent answered and waits for the next message: ready, not running; books has none.
+    assert.equal(await page.locator('#groups tr[data-folder="main"] .session').textContent(), 'ready');
+
     await page.click('a[data-nav="activity"]');
     // The turn above cost something by the fake's usage; the table has a row for main and a total.
     await page.waitForSelector('#usage tr.total');
     assert.match((await page.locator('#usage').textContent()) ?? '', /main/);
+    const agents = page.locator('.card', { hasText: 'Agents' });
+    // books' agent may be starting ahead (it was just joined) or restarting with its new trigger: main's is ready.
+    assert.match((await agents.textContent()) ?? '', /\d working, [12] ready, 0 waiting.*ready: (books, )?main/);
+    assert.doesNotMatch((await agents.textContent()) ?? '', /running/);
+  });
+
+  test('a scheduled run its budget holds says so: waiting, not running, and its one-off task is not completed', async () => {
+    h.pincer.store.modelUsage.record({
+      chatId: 'telegram:-500',
+      model: 'claude-haiku-4-5',
+      inputTokens: 100,
+      outputTokens: 50,
+      cacheWriteTokens: 0,
+      cacheReadTokens: 0,
+      webSearches: 0,
+      costUsd: 3,
+      budgetUsd: 3,
+      at: Date.now(),
+    });
+    assert.equal((await h.request('PUT', '/api/v1/budgets', { group: 'books', dailyUsd: 1 })).status, 200);
+    const made = await h.request('POST', '/api/v1/tasks', {
+      group: 'books',
+      prompt: 'summarise the chapter',
+      scheduleType: 'once',
+      scheduleValue: new Date(Date.now() + 500).toISOString(),
+      contextMode: 'group',
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = (made.body.task as { id: number }).id;
+    await page.click('a[data-nav="tasks"]');
+    const status = page.locator(`tr[data-task-id="${id}"] td.status`);
+    await page.waitForSelector(`tr[data-task-id="${id}"] td.status:text-is("waiting: budget reached")`, { timeout: 20_000 });
+    assert.equal(await status.getAttribute('data-status'), 'waiting');
+    assert.match((await page.locator(`tr[data-task-id="${id}"]`).textContent()) ?? '', /waiting: budget reached/);
+    await page.locator(`tr[data-task-id="${id}"] a.runs-link`).click();
+    const run = page.locator('#runs tbody tr').first();
+    await run.waitFor();
+    assert.equal(await run.locator('.run-status').textContent(), 'waiting: budget reached');
+    assert.equal((await run.locator('td[data-label="Duration"]').textContent())?.trim(), 'waiting…');
   });
 
   test('a page on another origin can neither open the live socket nor post, though the browser holds the cookie', async () => {

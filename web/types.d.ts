@@ -64,10 +64,14 @@ export interface TaskView {
   schedule: string;
   contextMode: string;
   status: TaskStatus;
+  /** The status as the owner should read it, e.g. "waiting: budget reached" for a one-off its budget holds. */
+  state: string;
   nextRunAt: string | null;
   lastRun: {
     dueAt: string;
     status: string;
+    /** In words: "waiting: budget reached" for a run its budget holds. */
+    state: string;
     endedAt: string | null;
     result: string | null;
     error: string | null;
@@ -87,6 +91,8 @@ export interface TaskRun {
   contextMode: string;
   messageSeq: number | null;
   status: string;
+  /** In words: "waiting: budget reached" for a run its budget holds. */
+  state: string;
   endedAt: number | null;
   durationMs: number | null;
   result: string | null;
@@ -121,8 +127,8 @@ export interface UsageRow {
 
 export interface StatusView {
   channels: Array<{ name: string; state: string }>;
-  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean }>;
-  queue: { active: number; waiting: number };
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: 'working' | 'ready' | 'none' }>;
+  queue: { active: number; working: number; ready: number; waiting: number };
   nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
   today: { date: string; costUsd: number; turns: number };
   outbox: { pending: number; failed: number };

@@ -122,7 +122,8 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     timezone: config.timezone,
     channels: () => channels.list(),
     queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
-    isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
+    agentState: (chatId) => dispatcher?.agentState(chatId) ?? 'none',
+    budgetReached: (chatId) => !budgets.check(chatId).ok,
   });
   const local = new LocalChannel({
     store,

@@ -142,6 +142,11 @@ export class GroupLane implements Lane {
     return this.#state.kind === 'idle';
   }
 
+  /** A turn is in flight: the agent is at work on a message. */
+  get working(): boolean {
+    return this.#currentTurn() !== undefined;
+  }
+
   /** The agent crashed in this lane: starting it again ahead of a message would likely crash again. */
   get crashed(): boolean {
     return this.#crashed;
