@@ -360,6 +360,24 @@ describe('the web page in Chromium', { skip }, () => {
     await context.clearPermissions();
   });
 
+  test('pincer out of reach: the error says so plainly, the message stays in the box and goes once it is back', async () => {
+    await page.goto(`${h.base}/#/chat/${encodeURIComponent('local:main')}`);
+    await page.waitForSelector('#live-state:text("live")');
+    const before = h.pincer.store.messages.maxSeq('local:main');
+    await context.setOffline(true);
+    await page.fill('#text', 'sent while offline');
+    await page.click('#send');
+    await page.waitForSelector('#error-bar:not([hidden])');
+    assert.equal(await page.textContent('#error-text'), 'pincer is not reachable; your message is kept and will be sent when it is back.');
+    assert.equal(await page.inputValue('#text'), 'sent while offline', 'the draft stays in the box');
+    await context.setOffline(false);
+    await page.waitForSelector('.msg[data-from="user"] >> text=sent while offline', { timeout: 30_000 });
+    await page.waitForSelector('#error-bar[hidden]', { state: 'attached' });
+    assert.equal(await page.inputValue('#text'), '');
+    const stored = (await h.messages('local:main', String(before))).filter((m) => m.text === 'sent while offline');
+    assert.equal(stored.length, 1, 'stored once');
+  });
+
   test('log out: the page and its API are closed again', async () => {
     await page.click('#logout');
     await page.waitForURL(`${h.base}/login`);

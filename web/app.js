@@ -2,7 +2,7 @@
 // The page: routes the hash to a view, keeps the live connection, and hands what it says to the open view.
 import { logout, status } from './api.js';
 import { required } from './dom.js';
-import { attempt, hideError, showError } from './errors.js';
+import { attempt, hideError, hideUnreachable, showError } from './errors.js';
 import { connectLive } from './live.js';
 import { defaultChat, loadGroups, progressText, setTyping, state } from './state.js';
 import { mountActivity } from './views/activity.js';
@@ -134,6 +134,7 @@ async function start() {
       if (reconnected) {
         // A draft that ended while the connection was down would linger; the server sends live ones afresh.
         state.drafts.clear();
+        hideUnreachable();
         void attempt(async () => {
           await loadGroups();
           current.refresh?.();

@@ -1,9 +1,9 @@
 // @ts-check
 // A conversation: the list of joined chats, the open chat's messages (the newest 100, then whatever arrives),
 // what the agent is doing, and the composer for local chats.
-import { messages, sendMessage, typing as typingHint } from '../api.js';
+import { ApiError, messages, sendMessage, typing as typingHint } from '../api.js';
 import { h, replace } from '../dom.js';
-import { showError } from '../errors.js';
+import { hideError, showError, UNREACHABLE } from '../errors.js';
 import { messageTime, preciseTime } from '../format.js';
 import { renderMarkdown } from '../markdown.js';
 import { serialized } from '../serialized.js';
@@ -85,9 +85,8 @@ export function mountChat(root, chatId) {
     badge.textContent = channelOf(openChat);
   };
   renderTitle();
-  const composer = writable(openChat)
-    ? composerFor(openChat, () => pull().then(scrollToBottom))
-    : h('p', { class: 'read-only' }, `read-only: this conversation lives on ${channelOf(openChat)}`);
+  const writer = writable(openChat) ? composerFor(openChat, () => pull().then(scrollToBottom)) : null;
+  const composer = writer ? writer.form : h('p', { class: 'read-only' }, `read-only: this conversation lives on ${channelOf(openChat)}`);
 
   replace(
     root,
@@ -225,6 +224,10 @@ export function mountChat(root, chatId) {
     }
   });
 
+  // The browser's network is back (pincer's own outage shows as the live connection coming back: refresh).
+  const sendKept = () => writer?.sendKept();
+  window.addEventListener('online', sendKept);
+
   renderTyping();
   void pull();
   if (composer instanceof HTMLFormElement && matchMedia('(pointer: fine)').matches) composer.querySelector('textarea')?.focus();
@@ -243,6 +246,8 @@ export function mountChat(root, chatId) {
       else if (event.type === 'hello') renderTyping();
     },
     refresh() {
+      // pincer is back: a message kept while it was not goes now.
+      sendKept();
       renderChatList();
       renderTitle();
       if (!state.drafts.has(openChat)) dropDraft();
@@ -250,6 +255,7 @@ export function mountChat(root, chatId) {
     },
     unmount() {
       disposed = true;
+      window.removeEventListener('online', sendKept);
     },
   };
 }
@@ -302,10 +308,15 @@ function messageElement(m) {
   );
 }
 
+/** Said when a message could not reach pincer: in plain words, with what happens next. */
+const UNREACHABLE_TEXT = `${UNREACHABLE}; your message is kept and will be sent when it is back.`;
+
 /**
- * The message box: Enter sends, Shift+Enter starts a new line. The text is cleared only once the server has it.
+ * The message box: Enter sends, Shift+Enter starts a new line. The text is cleared only once the server has it;
+ * when pincer cannot be reached it stays, and goes when pincer is back (`sendKept`), stored once whatever happens.
  * @param {string} chatId
  * @param {() => Promise<void>} afterSend
+ * @returns {{ form: HTMLFormElement, sendKept: () => void }}
  */
 function composerFor(chatId, afterSend) {
   const text = h('textarea', {
@@ -329,6 +340,9 @@ function composerFor(chatId, afterSend) {
       form.requestSubmit();
     }
   });
+  /** The message that could not reach pincer, with the id it was tried under; it is still in the box. */
+  /** @type {{ value: string, id: string } | null} */
+  let kept = null;
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = text.value;
@@ -337,20 +351,32 @@ function composerFor(chatId, afterSend) {
       showError(`The message is ${value.length.toLocaleString()} characters long; at most ${MAX_TEXT.toLocaleString()} fit.`);
       return;
     }
+    // The same text tried again keeps its id: if the lost attempt did arrive, it is not stored twice.
+    const id = kept?.value === value ? kept.id : crypto.randomUUID();
     send.disabled = true;
     form.setAttribute('aria-busy', 'true');
     try {
-      await sendMessage(chatId, value);
+      await sendMessage(chatId, value, id);
+      if (kept !== null) hideError();
+      kept = null;
+      form.removeAttribute('data-kept');
       // Only what was sent is cleared: text typed while it was on its way stays.
       text.value = text.value.startsWith(value) ? text.value.slice(value.length) : text.value;
       await afterSend();
     } catch (err) {
-      showError(err);
+      if (err instanceof ApiError && err.status === 0) {
+        kept = { value, id };
+        form.dataset.kept = 'true';
+        showError(UNREACHABLE_TEXT);
+      } else showError(err);
     } finally {
       send.disabled = false;
       form.removeAttribute('aria-busy');
       text.focus();
     }
   });
-  return form;
+  const sendKept = () => {
+    if (kept !== null && text.value === kept.value) form.requestSubmit();
+  };
+  return { form, sendKept };
 }
