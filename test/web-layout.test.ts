@@ -32,6 +32,7 @@ const SIDEWAYS = 'document.documentElement.scrollWidth - innerWidth';
  */
 const USAGE_OVERLAPS = `(() => {
   const boxes = [];
+  const outside = [];
   for (const td of document.querySelectorAll('#usage td')) {
     const cell = td.getBoundingClientRect();
     const range = document.createRange();
@@ -44,6 +45,8 @@ const USAGE_OVERLAPS = `(() => {
       const width = parseFloat(label.width);
       const height = parseFloat(label.height);
       boxes.push({ what: 'label ' + td.dataset.label, r: { top, left, bottom: top + height, right: left + width } });
+      const row = td.closest('tr').getBoundingClientRect();
+      if (top + height > row.bottom + 0.5) outside.push('label ' + td.dataset.label + ' leaves its row');
     }
   }
   const overlaps = [];
@@ -55,7 +58,7 @@ const USAGE_OVERLAPS = `(() => {
       const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
       if (x > 0.5 && y > 0.5) overlaps.push(boxes[i].what + ' / ' + boxes[j].what);
     }
-  return { count: boxes.length, overlaps };
+  return { count: boxes.length, overlaps: [...overlaps, ...outside] };
 })()`;
 
 describe('the web page laid out, every view, on a desktop and a phone, light and dark', { skip }, () => {
