@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stripInternal } from '../src/router/outbound.js';
-import { ReplyDraft, visibleDraft } from '../src/service/reply-draft.js';
+import { MAX_DRAFT_CHARS, ReplyDraft, visibleDraft } from '../src/service/reply-draft.js';
 
 test('a half-written opening tag and an unclosed note are held back', () => {
   assert.equal(visibleDraft('Hello <inte'), 'Hello');
@@ -23,4 +23,10 @@ test('written piece by piece, each step shows no note, and the end is what the o
     }
     assert.equal(draft.visible(), stripInternal(raw));
   }
+});
+
+test('a draft stops growing at its bound, whatever the sandbox sends', () => {
+  const draft = new ReplyDraft();
+  for (let i = 0; i < 30; i++) draft.append('x'.repeat(10_000));
+  assert.equal(draft.visible().length, MAX_DRAFT_CHARS);
 });

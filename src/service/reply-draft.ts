@@ -3,6 +3,11 @@
 import { stripInternal } from '../router/outbound.js';
 
 const OPENING_TAG = '<internal>';
+/**
+ * A draft shows at most this much: the deltas come from the sandbox, which could send without end; the reply
+ * itself is delivered whole from the outbox.
+ */
+export const MAX_DRAFT_CHARS = 200_000;
 
 /** How many characters at the end of `text` could be the start of an opening tag still being written. */
 function partialTagLength(text: string): number {
@@ -21,7 +26,8 @@ export class ReplyDraft {
   #visible: string | undefined = '';
 
   append(text: string): void {
-    this.#raw += text;
+    if (this.#raw.length >= MAX_DRAFT_CHARS) return;
+    this.#raw += text.slice(0, MAX_DRAFT_CHARS - this.#raw.length);
     this.#visible = undefined;
   }
 

@@ -34,7 +34,7 @@ export interface LiveDeps {
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 /** A chat's draft goes out at most this often (10 a second), however fast the model writes. */
-export const DRAFT_INTERVAL_MS = 100;
+const DRAFT_INTERVAL_MS = 100;
 
 interface Client {
   socket: WebSocket;
