@@ -69,14 +69,54 @@ interface FactTemplate {
 }
 
 const FACTS: FactTemplate[] = [
-  { say: (v) => `The wifi password at the cabin is ${v}`, exact: 'wifi password cabin', other: 'internet code for the cottage', value: () => `sunflower-${Math.floor(rand() * 90 + 10)}` },
-  { say: (v) => `The plumber's number is ${v}, he is called Mario`, exact: 'plumber number', other: 'who fixes our pipes phone', value: () => `0171 ${Math.floor(rand() * 9e6 + 1e6)}` },
-  { say: (v) => `Our flight to Lisbon leaves at ${v}`, exact: 'flight Lisbon leaves', other: 'when does the plane to Portugal depart', value: () => `${Math.floor(rand() * 12 + 6)}:${Math.floor(rand() * 5)}5` },
-  { say: (v) => `The garage door code is ${v}`, exact: 'garage door code', other: 'pin for the car shed', value: () => String(Math.floor(rand() * 9000 + 1000)) },
-  { say: (v) => `Dentist appointment moved to ${v}`, exact: 'dentist appointment', other: 'when do I see the tooth doctor', value: () => `${pick(DAYS)} at ${Math.floor(rand() * 8 + 8)}:00` },
-  { say: (v) => `We agreed the holiday budget is ${v} euros`, exact: 'holiday budget', other: 'how much can we spend on vacation', value: () => String(Math.floor(rand() * 20 + 5) * 100) },
-  { say: (v) => `The landlord's email is ${v}`, exact: 'landlord email', other: 'how do I write to the owner of the flat', value: () => `owner${Math.floor(rand() * 900 + 100)}@example.org` },
-  { say: (v) => `Grandma's allergy medicine is called ${v}`, exact: 'grandma allergy medicine', other: 'what pills does granny take for hay fever', value: () => pick(['Cetirizin', 'Loratadin', 'Fexofenadin', 'Desloratadin']) },
+  {
+    say: (v) => `The wifi password at the cabin is ${v}`,
+    exact: 'wifi password cabin',
+    other: 'internet code for the cottage',
+    value: () => `sunflower-${Math.floor(rand() * 90 + 10)}`,
+  },
+  {
+    say: (v) => `The plumber's number is ${v}, he is called Mario`,
+    exact: 'plumber number',
+    other: 'who fixes our pipes phone',
+    value: () => `0171 ${Math.floor(rand() * 9e6 + 1e6)}`,
+  },
+  {
+    say: (v) => `Our flight to Lisbon leaves at ${v}`,
+    exact: 'flight Lisbon leaves',
+    other: 'when does the plane to Portugal depart',
+    value: () => `${Math.floor(rand() * 12 + 6)}:${Math.floor(rand() * 5)}5`,
+  },
+  {
+    say: (v) => `The garage door code is ${v}`,
+    exact: 'garage door code',
+    other: 'pin for the car shed',
+    value: () => String(Math.floor(rand() * 9000 + 1000)),
+  },
+  {
+    say: (v) => `Dentist appointment moved to ${v}`,
+    exact: 'dentist appointment',
+    other: 'when do I see the tooth doctor',
+    value: () => `${pick(DAYS)} at ${Math.floor(rand() * 8 + 8)}:00`,
+  },
+  {
+    say: (v) => `We agreed the holiday budget is ${v} euros`,
+    exact: 'holiday budget',
+    other: 'how much can we spend on vacation',
+    value: () => String(Math.floor(rand() * 20 + 5) * 100),
+  },
+  {
+    say: (v) => `The landlord's email is ${v}`,
+    exact: 'landlord email',
+    other: 'how do I write to the owner of the flat',
+    value: () => `owner${Math.floor(rand() * 900 + 100)}@example.org`,
+  },
+  {
+    say: (v) => `Grandma's allergy medicine is called ${v}`,
+    exact: 'grandma allergy medicine',
+    other: 'what pills does granny take for hay fever',
+    value: () => pick(['Cetirizin', 'Loratadin', 'Fexofenadin', 'Desloratadin']),
+  },
 ];
 
 interface Planted {
@@ -145,7 +185,17 @@ export async function memoryRecallSection(): Promise<Section> {
     // ---- the planted facts (their groups' histories already hold the chatter) ----
     const planted: Planted[] = [];
     const plant = (chatId: string, text: string, at: number, sender: string) =>
-      store.messages.insert({ chatId, channel: 'local', platformId: `fact-${planted.length}-${at}`, senderId: sender, senderName: sender, text, sentAt: at, fromAssistant: false, engages: true }).seq;
+      store.messages.insert({
+        chatId,
+        channel: 'local',
+        platformId: `fact-${planted.length}-${at}`,
+        senderId: sender,
+        senderName: sender,
+        text,
+        sentAt: at,
+        fromAssistant: false,
+        engages: true,
+      }).seq;
     for (let k = 0; k < FACTS_PER_KIND * 3; k++) {
       const kind = k < FACTS_PER_KIND ? 'exact' : k < 2 * FACTS_PER_KIND ? 'other' : 'time';
       const fact = FACTS[k % FACTS.length] as FactTemplate;
@@ -185,8 +235,18 @@ export async function memoryRecallSection(): Promise<Section> {
       recall('exact'),
       recall('other'),
       recall('time'),
-      { metric: `one search at ${MESSAGES.toLocaleString('en-US')} messages (a group's own chat)`, unit: 'ms', samples: latencies, target: { stat: 'p95', op: '<=', limit: TARGET_P95_MS } },
-      { metric: 'storing with the index following, against without', unit: '×', value: on.msgPerS / off.msgPerS, target: { stat: 'value', op: '>=', limit: TARGET_INGEST_RATIO } },
+      {
+        metric: `one search at ${MESSAGES.toLocaleString('en-US')} messages (a group's own chat)`,
+        unit: 'ms',
+        samples: latencies,
+        target: { stat: 'p95', op: '<=', limit: TARGET_P95_MS },
+      },
+      {
+        metric: 'storing with the index following, against without',
+        unit: '×',
+        value: on.msgPerS / off.msgPerS,
+        target: { stat: 'value', op: '>=', limit: TARGET_INGEST_RATIO },
+      },
     );
     s.tables.push({
       title: 'storing and size',

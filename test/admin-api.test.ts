@@ -379,6 +379,7 @@ describe('admin API', () => {
     assert.deepEqual(taskAfterRuns.find((t) => t.id === id)?.lastRun, {
       dueAt: '2030-01-01T08:01:00.000Z',
       status: 'running',
+      state: 'running',
       result: null,
       error: null,
       costUsd: null,

@@ -31,6 +31,18 @@ const REPLY = [
   '- two',
 ].join('\n');
 
+/** A long reply, written in pieces, with a note to itself the reader must never see (cut mid-tag by the pieces). */
+const STREAMED_LINES = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of the long answer, written as it is thought.`);
+const STREAMED_RAW = [
+  ...STREAMED_LINES.slice(0, 20),
+  '<internal>SECRET-PLAN: do not show this</internal>',
+  ...STREAMED_LINES.slice(20),
+].join('\n\n');
+
+/** A reply with a fenced block (its language named) and inline code whose spaces matter. */
+const CODE_BLOCK = 'const  greeting = "hi";\nconsole.log(greeting);';
+const CODE_REPLY = ['Run `ls  -la` first, then:', '', '```ts title=x', CODE_BLOCK, '```', '', '```', 'plain block', '```'].join('\n');
+
 describe('the web page in Chromium', { skip }, () => {
   let h: Harness;
   let browser: Browser;
@@ -46,6 +58,8 @@ describe('the web page in Chromium', { skip }, () => {
         if (!isAgentTurn(req)) return { text: 'side' };
         const text = lastUserText(req);
         if (isToolResult(req)) return { text: REPLY, delayMs: 600 };
+        if (text.includes('show me code')) return { text: CODE_REPLY };
+        if (text.includes('write it out')) return { text: STREAMED_RAW, streamed: { pieceChars: 50, gapMs: 40 } };
         // A slow tool call first: the page must show the agent working and what it uses.
         if (text.includes('hello web'))
           return { toolUse: { name: 'Bash', input: { command: 'sleep 1.5; echo checking the sandbox' } }, delayMs: 500 };
@@ -184,10 +198,52 @@ describe('the web page in Chromium', { skip }, () => {
     await page.waitForSelector('#groups tr[data-folder="books"] >> text=@Librarian');
     assert.equal(h.pincer.store.groups.get('telegram:-500')?.trigger, '@Librarian');
 
+    // main's agent answered and waits for the next message: ready, not running; books has none.
+    assert.equal(await page.locator('#groups tr[data-folder="main"] .session').textContent(), 'ready');
+
     await page.click('a[data-nav="activity"]');
     // The turn above cost something by the fake's usage; the table has a row for main and a total.
     await page.waitForSelector('#usage tr.total');
     assert.match((await page.locator('#usage').textContent()) ?? '', /main/);
+    const agents = page.locator('.card', { hasText: 'Agents' });
+    // books' agent may be starting ahead (it was just joined) or restarting with its new trigger: main's is ready.
+    assert.match((await agents.textContent()) ?? '', /\d working, [12] ready, 0 waiting.*ready: (books, )?main/);
+    assert.doesNotMatch((await agents.textContent()) ?? '', /running/);
+  });
+
+  test('a scheduled run its budget holds says so: waiting, not running, and its one-off task is not completed', async () => {
+    h.pincer.store.modelUsage.record({
+      chatId: 'telegram:-500',
+      model: 'claude-haiku-4-5',
+      inputTokens: 100,
+      outputTokens: 50,
+      cacheWriteTokens: 0,
+      cacheReadTokens: 0,
+      webSearches: 0,
+      costUsd: 3,
+      budgetUsd: 3,
+      at: Date.now(),
+    });
+    assert.equal((await h.request('PUT', '/api/v1/budgets', { group: 'books', dailyUsd: 1 })).status, 200);
+    const made = await h.request('POST', '/api/v1/tasks', {
+      group: 'books',
+      prompt: 'summarise the chapter',
+      scheduleType: 'once',
+      scheduleValue: new Date(Date.now() + 500).toISOString(),
+      contextMode: 'group',
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = (made.body.task as { id: number }).id;
+    await page.click('a[data-nav="tasks"]');
+    const status = page.locator(`tr[data-task-id="${id}"] td.status`);
+    await page.waitForSelector(`tr[data-task-id="${id}"] td.status:text-is("waiting: budget reached")`, { timeout: 20_000 });
+    assert.equal(await status.getAttribute('data-status'), 'waiting');
+    assert.match((await page.locator(`tr[data-task-id="${id}"]`).textContent()) ?? '', /waiting: budget reached/);
+    await page.locator(`tr[data-task-id="${id}"] a.runs-link`).click();
+    const run = page.locator('#runs tbody tr').first();
+    await run.waitFor();
+    assert.equal(await run.locator('.run-status').textContent(), 'waiting: budget reached');
+    assert.equal((await run.locator('td[data-label="Duration"]').textContent())?.trim(), 'waiting…');
   });
 
   test('a page on another origin can neither open the live socket nor post, though the browser holds the cookie', async () => {
@@ -230,6 +286,96 @@ describe('the web page in Chromium', { skip }, () => {
     assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
     await phone.screenshot({ path: join(ARTIFACTS, 'web-chat-phone.png') });
     await phone.close();
+  });
+
+  test('a reply grows as the model writes it, hides its internal notes, and leaves the view at its start', async () => {
+    await page.goto(`${h.base}/#/chat/${encodeURIComponent('local:main')}`);
+    await page.waitForSelector('#text');
+    const frames: Array<{ at: number; type: string; text: string }> = [];
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', ({ payload }) => {
+        const event = JSON.parse(String(payload)) as { type: string; text?: string; reply?: string };
+        if (event.type.startsWith('draft')) frames.push({ at: Date.now(), type: event.type, text: event.text ?? event.reply ?? '' });
+      }),
+    );
+    await page.reload();
+    await page.waitForSelector('#live-state:text("live")');
+    // What the reader sees of the draft, at every change.
+    await page.evaluate(`(() => {
+      const seen = [];
+      window.seenDrafts = seen;
+      new MutationObserver(() => {
+        const draft = document.querySelector('.msg.draft .body');
+        if (draft?.textContent && seen.at(-1) !== draft.textContent) seen.push(draft.textContent);
+      }).observe(document.querySelector('#messages'), { subtree: true, childList: true, characterData: true });
+    })()`);
+    await page.fill('#text', 'please write it out');
+    await page.click('#send');
+    await page.waitForSelector('.msg.draft', { timeout: 30_000 });
+    const final = page.locator('.msg[data-from="assistant"]:not(.draft)', { hasText: 'Line 60 of the long answer' });
+    await final.waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.msg.draft').count(), 0, 'the delivered reply took the draft’s place');
+
+    const seen = (await page.evaluate('window.seenDrafts')) as string[];
+    assert.ok(seen.length >= 4, `the reply grew in steps (${seen.length} seen)`);
+    for (let i = 1; i < seen.length; i++)
+      assert.ok((seen[i]?.length ?? 0) >= (seen[i - 1]?.length ?? 0), 'each step shows more of the reply');
+    for (const text of seen) assert.doesNotMatch(text, /SECRET|<int|internal>/, 'no internal note, not even half a tag');
+    const shown = (await final.locator('.body').textContent()) ?? '';
+    assert.match(shown, /Line 1 of the long answer/);
+    assert.match(shown, /Line 60 of the long answer/);
+    assert.doesNotMatch(shown, /SECRET/);
+
+    // Bounded: at most 10 draft updates a second (and one more for the end).
+    const drafts = frames.filter((f) => f.type === 'draft');
+    assert.ok(drafts.length >= 3, `${drafts.length} draft frames`);
+    const spanS = ((drafts.at(-1)?.at ?? 0) - (drafts[0]?.at ?? 0)) / 1000;
+    assert.ok(drafts.length <= Math.ceil(spanS * 10) + 2, `${drafts.length} draft frames in ${spanS.toFixed(2)} s`);
+    for (const f of frames) assert.doesNotMatch(f.text, /SECRET/, 'the internal note never left pincer');
+
+    // The long reply is read from its start: its top is at the top of the message list, not scrolled past.
+    const [box, listBox] = await Promise.all([final.boundingBox(), page.locator('#messages').boundingBox()]);
+    const offset = (box?.y ?? Number.NaN) - (listBox?.y ?? Number.NaN);
+    assert.ok(offset >= 0 && offset <= 24, `the reply starts ${offset}px below the list's top`);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-chat-streamed.png') });
+  });
+
+  test('a code block names its language and copies its code; inline code keeps its spaces', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.base });
+    await page.fill('#text', 'show me code');
+    await page.click('#send');
+    const reply = page.locator('.msg[data-from="assistant"]:not(.draft)', { hasText: 'plain block' });
+    await reply.waitFor({ timeout: 30_000 });
+    const blocks = reply.locator('.code-block');
+    assert.equal(await blocks.count(), 2);
+    assert.equal(await blocks.nth(0).locator('.code-lang').textContent(), 'ts');
+    assert.equal(await blocks.nth(1).locator('.code-lang').textContent(), 'code');
+    // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered is checked (innerText folds what CSS folds)
+    assert.equal(await reply.locator('p code').innerText(), 'ls  -la');
+    await blocks.nth(0).locator('button.copy').click();
+    await page.waitForSelector('.code-block button.copy:text("Copied")');
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), CODE_BLOCK);
+    // The notice goes back to the button's name.
+    await page.waitForSelector('.code-block button.copy:text("Copied")', { state: 'detached', timeout: 5000 });
+    await context.clearPermissions();
+  });
+
+  test('pincer out of reach: the error says so plainly, the message stays in the box and goes once it is back', async () => {
+    await page.goto(`${h.base}/#/chat/${encodeURIComponent('local:main')}`);
+    await page.waitForSelector('#live-state:text("live")');
+    const before = h.pincer.store.messages.maxSeq('local:main');
+    await context.setOffline(true);
+    await page.fill('#text', 'sent while offline');
+    await page.click('#send');
+    await page.waitForSelector('#error-bar:not([hidden])');
+    assert.equal(await page.textContent('#error-text'), 'pincer is not reachable; your message is kept and will be sent when it is back.');
+    assert.equal(await page.inputValue('#text'), 'sent while offline', 'the draft stays in the box');
+    await context.setOffline(false);
+    await page.waitForSelector('.msg[data-from="user"] >> text=sent while offline', { timeout: 30_000 });
+    await page.waitForSelector('#error-bar[hidden]', { state: 'attached' });
+    assert.equal(await page.inputValue('#text'), '');
+    const stored = (await h.messages('local:main', String(before))).filter((m) => m.text === 'sent while offline');
+    assert.equal(stored.length, 1, 'stored once');
   });
 
   test('log out: the page and its API are closed again', async () => {

@@ -1,7 +1,7 @@
 // @ts-check
 // The server's JSON API, one function per call. The session cookie rides along (same origin); a 401 means the
 // session ended, so the browser goes to the login page.
-import { SessionEnded } from './errors.js';
+import { SessionEnded, UNREACHABLE } from './errors.js';
 
 /**
  * @typedef {import('./types.js').GroupView} GroupView
@@ -47,7 +47,8 @@ async function request(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (err) {
-    throw new ApiError(0, `cannot reach pincer (${method} ${path}): ${err instanceof Error ? err.message : String(err)}`);
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ApiError(0, `${UNREACHABLE}; the page catches up when it is back (${method} ${path.split('?')[0]}: ${why})`);
   }
   if (response.status === 401) {
     location.replace('/login');
@@ -106,10 +107,11 @@ export function messages(chat, which) {
 /**
  * @param {string} chat
  * @param {string} text
+ * @param {string} id the message's own id: sending it again (after a lost answer) stores it once
  * @returns {Promise<SendResult>}
  */
-export function sendMessage(chat, text) {
-  return request('POST', '/api/v1/messages', { chat, text });
+export function sendMessage(chat, text, id) {
+  return request('POST', '/api/v1/messages', { chat, text, id });
 }
 
 /**

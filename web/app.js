@@ -2,7 +2,7 @@
 // The page: routes the hash to a view, keeps the live connection, and hands what it says to the open view.
 import { logout, status } from './api.js';
 import { required } from './dom.js';
-import { attempt, hideError, showError } from './errors.js';
+import { attempt, hideError, hideUnreachable, showError } from './errors.js';
 import { connectLive } from './live.js';
 import { defaultChat, loadGroups, progressText, setTyping, state } from './state.js';
 import { mountActivity } from './views/activity.js';
@@ -89,6 +89,12 @@ function onLive(event) {
       if (progress !== null) state.progress.set(event.chat, progress);
       break;
     }
+    case 'draft':
+      state.drafts.set(event.chat, (state.drafts.get(event.chat) ?? '').slice(0, event.from) + event.text);
+      break;
+    case 'draft-end':
+      state.drafts.delete(event.chat);
+      break;
     case 'groups':
       // The views read the refreshed list.
       void attempt(async () => {
@@ -125,11 +131,15 @@ async function start() {
     onEvent: onLive,
     onOpen(reconnected) {
       // Whatever changed while the connection was down is read again.
-      if (reconnected)
+      if (reconnected) {
+        // A draft that ended while the connection was down would linger; the server sends live ones afresh.
+        state.drafts.clear();
+        hideUnreachable();
         void attempt(async () => {
           await loadGroups();
           current.refresh?.();
         });
+      }
     },
     onState(s) {
       liveState.dataset.state = s;

@@ -10,6 +10,9 @@ export class SessionEnded extends Error {
   }
 }
 
+/** How an error about pincer being out of reach starts: it goes away by itself once pincer is back. */
+export const UNREACHABLE = 'pincer is not reachable';
+
 /** @param {unknown} err */
 const describe = (err) => (err instanceof Error ? err.message : String(err));
 
@@ -32,6 +35,11 @@ export function showError(err) {
 
 export function hideError() {
   required('#error-bar', HTMLElement).hidden = true;
+}
+
+/** pincer is back: an error that only said it was out of reach is over. */
+export function hideUnreachable() {
+  if ((required('#error-text', HTMLElement).dataset.message ?? '').startsWith(UNREACHABLE)) hideError();
 }
 
 /**

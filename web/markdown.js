@@ -68,7 +68,7 @@ function block(any) {
       // A reply's headings sit inside a message: h1 becomes h3, and so on down to h6.
       return appendInline(h(headingTag(token.depth), { class: 'md-heading' }), token.tokens);
     case 'code':
-      return h('pre', {}, h('code', token.lang ? { 'data-lang': token.lang } : {}, token.text));
+      return codeBlock(token.text, token.lang);
     case 'blockquote': {
       const quote = h('blockquote');
       appendBlocks(quote, token.tokens);
@@ -91,6 +91,48 @@ function block(any) {
     default:
       return inline(any);
   }
+}
+
+/** How long a copy button says what happened. */
+const COPY_NOTICE_MS = 2000;
+
+/**
+ * A fenced or indented code block: its language named above it, with a button that copies the code.
+ * @param {string} code
+ * @param {string | undefined} info the fence's info string, e.g. "ts" or "js title=x"
+ */
+function codeBlock(code, info) {
+  const lang = info?.trim().split(/\s+/, 1)[0] ?? '';
+  const codeEl = h('code', lang ? { 'data-lang': lang } : {}, code);
+  const copy = h('button', { type: 'button', class: 'copy secondary', title: 'Copy the code' }, 'Copy');
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let reset;
+  /** @param {string} text */
+  const say = (text) => {
+    copy.textContent = text;
+    clearTimeout(reset);
+    reset = setTimeout(() => {
+      copy.textContent = 'Copy';
+    }, COPY_NOTICE_MS);
+  };
+  copy.addEventListener('click', async () => {
+    try {
+      // Only a secure context (https, or localhost) has the Clipboard API.
+      if (!navigator.clipboard) throw new Error('no clipboard here');
+      await navigator.clipboard.writeText(code);
+      say('Copied');
+    } catch {
+      // The code is selected instead, for the keyboard's copy.
+      getSelection()?.selectAllChildren(codeEl);
+      say('Selected: press Ctrl+C');
+    }
+  });
+  return h(
+    'div',
+    { class: 'code-block' },
+    h('div', { class: 'code-head' }, h('span', { class: 'code-lang' }, lang || 'code'), copy),
+    h('pre', {}, codeEl),
+  );
 }
 
 /** @param {number} depth */

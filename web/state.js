@@ -15,6 +15,8 @@ export const state = {
   typing: new Set(/** @type {string[]} */ ([])),
   /** The agent's latest step per chat while it works, e.g. "using Bash: ls". */
   progress: new Map(/** @type {Array<[string, string]>} */ ([])),
+  /** The reply being written in each chat, as much as is shown of it. */
+  drafts: new Map(/** @type {Array<[string, string]>} */ ([])),
   /** The chat last opened, for the nav's chat link. */
   lastChat: /** @type {string | null} */ (null),
 };

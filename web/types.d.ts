@@ -64,10 +64,14 @@ export interface TaskView {
   schedule: string;
   contextMode: string;
   status: TaskStatus;
+  /** The status as the owner should read it, e.g. "waiting: budget reached" for a one-off its budget holds. */
+  state: string;
   nextRunAt: string | null;
   lastRun: {
     dueAt: string;
     status: string;
+    /** In words: "waiting: budget reached" for a run its budget holds. */
+    state: string;
     endedAt: string | null;
     result: string | null;
     error: string | null;
@@ -87,6 +91,8 @@ export interface TaskRun {
   contextMode: string;
   messageSeq: number | null;
   status: string;
+  /** In words: "waiting: budget reached" for a run its budget holds. */
+  state: string;
   endedAt: number | null;
   durationMs: number | null;
   result: string | null;
@@ -121,21 +127,25 @@ export interface UsageRow {
 
 export interface StatusView {
   channels: Array<{ name: string; state: string }>;
-  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean }>;
-  queue: { active: number; waiting: number };
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: 'working' | 'ready' | 'none' }>;
+  queue: { active: number; working: number; ready: number; waiting: number };
   nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
   today: { date: string; costUsd: number; turns: number };
   outbox: { pending: number; failed: number };
 }
 
-/** What the live WebSocket says: what changed, never the data itself. */
+/** What the live WebSocket says: what changed (the page re-reads it), and the reply being written. */
 export type LiveEvent =
   | { type: 'hello'; assistantName: string }
   | { type: 'messages'; chat: string }
   | { type: 'typing'; chat: string; typing: boolean }
   | { type: 'activity'; chat: string; message: string | null; stage: string; detail: string | null; at: string }
   | { type: 'tasks' }
-  | { type: 'groups' };
+  | { type: 'groups' }
+  /** The reply being written: the chat's draft is now its first `from` characters followed by `text`. */
+  | { type: 'draft'; chat: string; from: number; text: string }
+  /** The reply is written: `reply` is what is delivered ('' when nothing is), replacing the draft. */
+  | { type: 'draft-end'; chat: string; reply: string };
 
 /** A page of the app: mounted into the main area, told about live events, asked to re-read after a reconnect. */
 export interface View {

@@ -48,6 +48,11 @@ export interface SessionHandlers {
   onModelRequest(): void;
   /** The agent called a tool; `summary` says which and on what, in one line. */
   onToolUse(summary: string): void;
+  /**
+   * The model wrote more text: `restart` marks the first text of a new model message (the text before a tool call
+   * is not the reply; the reply is the last message's text). Written by the sandbox: untrusted, like the result.
+   */
+  onTextDelta?(delta: TextDelta): void;
   /** Exactly one per pushed prompt, in order. */
   onResult(outcome: TurnOutcome): void;
   /** Awaited before the compaction goes ahead (its failure is logged, never stops it). */
@@ -57,6 +62,11 @@ export interface SessionHandlers {
    * the next message of the session, so a /compact turn's result comes after it.
    */
   onCompactEnd?(end: CompactEnd): Promise<void>;
+}
+
+export interface TextDelta {
+  text: string;
+  restart: boolean;
 }
 
 export type CompactEnd = { ok: true; trigger: 'manual' | 'auto' } | { ok: false; error: string };
@@ -224,6 +234,8 @@ export class AgentSession {
           mcpServers: o.mcpServers,
           mcpServersDelivery: 'initialize',
           hooks: preCompactHooks(o),
+          // The model's text as it writes it, for the live view; the turn's result stays what is delivered.
+          includePartialMessages: o.handlers.onTextDelta !== undefined,
           ...(o.resume ? { resume: o.resume } : {}),
           ...(o.model ? { model: o.model } : {}),
           env: fixedEnv,
@@ -233,9 +245,19 @@ export class AgentSession {
       });
       this.#query = messages;
       if (this.#prepare) this.#warmUp(messages);
+      let restart = true;
       for await (const m of messages) {
         if ('session_id' in m && typeof m.session_id === 'string' && m.session_id) this.#sessionId = m.session_id;
-        if (m.type === 'result') o.handlers.onResult(this.#outcome(o, m));
+        if (m.type === 'stream_event') {
+          // A subagent's text is not the reply.
+          if (m.parent_tool_use_id !== null) continue;
+          const e = m.event;
+          if (e.type === 'message_start') restart = true;
+          else if (e.type === 'content_block_delta' && e.delta.type === 'text_delta' && typeof e.delta.text === 'string') {
+            o.handlers.onTextDelta?.({ text: e.delta.text, restart });
+            restart = false;
+          }
+        } else if (m.type === 'result') o.handlers.onResult(this.#outcome(o, m));
         else if (m.type === 'system' && m.subtype === 'compact_boundary')
           await this.#compactEnd(o, { ok: true, trigger: m.compact_metadata.trigger === 'auto' ? 'auto' : 'manual' });
         else if (m.type === 'system' && m.subtype === 'status' && m.compact_result === 'failed')

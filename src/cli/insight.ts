@@ -12,7 +12,7 @@ export const traceAnswer = z.object({
 const statusAnswer = z.object({
   channels: z.array(z.object({ name: z.string(), state: z.string() })),
   groups: z.array(z.object({ folder: z.string(), chatId: z.string(), isMain: z.boolean(), live: z.boolean() })),
-  queue: z.object({ active: z.number(), waiting: z.number() }),
+  queue: z.object({ working: z.number(), ready: z.number(), waiting: z.number() }),
   nextTasks: z.array(z.object({ id: z.number(), group: z.string(), nextRunAt: z.string() })),
   today: z.object({ date: z.string(), costUsd: z.number(), turns: z.number() }),
   outbox: z.object({ pending: z.number(), failed: z.number() }),
@@ -53,7 +53,7 @@ export function statusCommand(): Command {
         const live = s.groups.filter((g) => g.live).map((g) => g.folder);
         printLine(`groups: ${s.groups.length} joined; live sessions: ${live.length ? live.join(', ') : 'none'}`);
         printLine(
-          `queue: ${s.queue.active} running, ${s.queue.waiting} waiting; outbox: ${s.outbox.pending} pending, ${s.outbox.failed} failed`,
+          `agents: ${s.queue.working} working, ${s.queue.ready} ready, ${s.queue.waiting} waiting; outbox: ${s.outbox.pending} pending, ${s.outbox.failed} failed`,
         );
         printLine(`today (${s.today.date}): ${s.today.turns} turn(s), $${s.today.costUsd.toFixed(4)}`);
         printLine(

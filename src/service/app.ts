@@ -123,7 +123,8 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     timezone: config.timezone,
     channels: () => channels.list(),
     queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
-    isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
+    agentState: (chatId) => dispatcher?.agentState(chatId) ?? 'none',
+    budgetReached: (chatId) => !budgets.check(chatId).ok,
   });
   const local = new LocalChannel({
     store,
@@ -177,6 +178,8 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
       ...(options.egressTestSeam ? { egressTestSeam: options.egressTestSeam } : {}),
       log: log.child({ part: 'agent' }),
       onOutbox: () => outbox.wake(),
+      // The web page shows every chat's reply as it is written, whichever channel delivers it.
+      onReplyDraft: (chatId, update) => local.showReplyDraft(chatId, update),
       setTyping: (chatId, on) => {
         void channels
           .forChat(chatId)

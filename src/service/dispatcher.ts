@@ -10,6 +10,7 @@ import type { Store, TaskRun } from '../store/index.js';
 import { availableMemory } from './available-memory.js';
 import type { Budgets } from './budgets.js';
 import { GroupLane, type LaneDeps } from './group-lane.js';
+import type { AgentState } from './insight.js';
 import { IsolatedRun } from './isolated-run.js';
 
 const RUN_KEY = 'run:';
@@ -160,6 +161,14 @@ export class Dispatcher {
 
   isLive(chatId: string): boolean {
     return this.#lanes.has(chatId);
+  }
+
+  /** A group's agent: at work on a turn, up and idle (warm, or started ahead of a message), or none. */
+  agentState(chatId: string): AgentState {
+    const lane = this.#lanes.get(chatId);
+    if (lane === undefined) return 'none';
+    // A lane still starting, or closing, without a turn is not at work on anything.
+    return lane instanceof GroupLane && !lane.working ? 'ready' : 'working';
   }
 
   async stop(): Promise<void> {

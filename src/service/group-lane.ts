@@ -3,7 +3,7 @@
 
 import { describeTurnFailure } from '../agent/failure-text.js';
 import type { PromptContent } from '../agent/prompt-stream.js';
-import { AgentSession, type CompactEnd, type SessionEnd, type TurnOutcome } from '../agent/session.js';
+import { AgentSession, type CompactEnd, type SessionEnd, type TextDelta, type TurnOutcome } from '../agent/session.js';
 import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressTestSeam } from '../proxy/egress-proxy.js';
@@ -21,6 +21,7 @@ import { sandboxTranscriptPath } from './conversation-archive.js';
 import { describeArchive, LaneArchive } from './lane-archive.js';
 import { groupPaths, type StateLayout } from './layout.js';
 import { sessionMcpServers } from './mcp-servers.js';
+import { ReplyDraft, type ReplyDraftUpdate } from './reply-draft.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 import { chatToolContext } from './tool-context.js';
@@ -54,6 +55,8 @@ export interface LaneDeps {
   /** Replies were committed to the outbox. */
   onOutbox(): void;
   setTyping(chatId: string, on: boolean): void;
+  /** The reply being written, for the live view (the web page): its text so far, then the reply as committed. */
+  onReplyDraft?(chatId: string, update: ReplyDraftUpdate): void;
   /** Groups and tasks, for the session's tools (acting as its group). */
   control: Control;
   /** Spend limits: a reached one starts no turn. */
@@ -73,6 +76,8 @@ interface Turn {
   command?: ChatCommand;
   /** A /compact turn saw the compaction happen. */
   compacted?: boolean;
+  /** The text of the model message being written, once the model writes any. */
+  draft?: ReplyDraft;
 }
 
 type State =
@@ -135,6 +140,11 @@ export class GroupLane implements Lane {
 
   isIdle(): boolean {
     return this.#state.kind === 'idle';
+  }
+
+  /** A turn is in flight: the agent is at work on a message. */
+  get working(): boolean {
+    return this.#currentTurn() !== undefined;
   }
 
   /** The agent crashed in this lane: starting it again ahead of a message would likely crash again. */
@@ -240,6 +250,7 @@ export class GroupLane implements Lane {
         onSpawned: () => this.#event('spawned', `runtime ${runtime.name}${this.#currentTurn() ? '' : ', ahead of a message'}`),
         onModelRequest: () => this.#event('model_request', null),
         onToolUse: (summary) => this.#event('tool', summary),
+        ...(this.#deps.onReplyDraft ? { onTextDelta: (delta: TextDelta) => this.#onTextDelta(delta) } : {}),
         onResult: (outcome) => this.#onResult(outcome),
         onPreCompact: (e) => this.#archive.beforeCompaction(e),
         onCompactEnd: (end) => this.#onCompactEnd(end),
@@ -252,6 +263,23 @@ export class GroupLane implements Lane {
 
   #currentTurn(): Turn | undefined {
     return this.#state.kind === 'busy' || this.#state.kind === 'closing' ? this.#state.turn : undefined;
+  }
+
+  /** A chat command's turn is answered by pincer: what its model writes (a compaction's summary) is not the reply. */
+  #onTextDelta(delta: TextDelta): void {
+    const turn = this.#currentTurn();
+    if (!turn || turn.command) return;
+    if (delta.restart || !turn.draft) turn.draft = new ReplyDraft();
+    turn.draft.append(delta.text);
+    const draft = turn.draft;
+    this.#deps.onReplyDraft?.(this.#group.chatId, { kind: 'writing', visible: () => draft.visible() });
+  }
+
+  /** The live view's draft gives way to the reply as it goes to the outbox ('' when none does). */
+  #endDraft(turn: Turn, reply: string): void {
+    if (!turn.draft) return;
+    turn.draft = undefined;
+    this.#deps.onReplyDraft?.(this.#group.chatId, { kind: 'done', reply });
   }
 
   #event(stage: Stage, detail: string | null): void {
@@ -492,7 +520,10 @@ export class GroupLane implements Lane {
   #end(): void {
     if (this.#state.kind === 'idle') clearTimeout(this.#state.timer);
     const turn = this.#currentTurn();
-    if (turn) clearTimeout(turn.timeout);
+    if (turn) {
+      clearTimeout(turn.timeout);
+      this.#endDraft(turn, '');
+    }
     this.#state = { kind: 'ended' };
     this.#deps.setTyping(this.#group.chatId, false);
     this.#resolveDone();
@@ -588,6 +619,7 @@ export class GroupLane implements Lane {
       });
     });
     this.#pushedUpTo = Math.max(this.#pushedUpTo, turn.lastSeq);
+    this.#endDraft(turn, reply);
     this.#deps.setTyping(chatId, false);
     this.#deps.onOutbox();
   }

@@ -1,17 +1,22 @@
 // Answers for the owner: what happened to a message (its trace), what pincer is doing now (status), and
 // what it cost (usage per group and day). Read-only; the API and the CLI show it.
 import type { ConnectionState } from '../channels/types.js';
-import type { Stage, Store, TraceEvent } from '../store/index.js';
+import type { Stage, Store, Task, TaskRun, TraceEvent } from '../store/index.js';
 
 export interface TraceView {
   message: { id: string; chatId: string; sender: string; text: string; sentAt: string; engages: boolean };
   stages: Array<{ stage: Stage; at: string; detail: string | null }>;
 }
 
+/** A group's agent: at work on a turn, started and idle (warm, or started ahead of a message), or none. */
+export type AgentState = 'working' | 'ready' | 'none';
+
 export interface StatusView {
   channels: Array<{ name: string; state: ConnectionState | 'unknown' }>;
-  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean }>;
-  queue: { active: number; waiting: number };
+  /** live: an agent is up (working or ready). */
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: AgentState }>;
+  /** active: the agent slots taken, of which `working` are at work and `ready` wait for a message; waiting: groups queued for a slot. */
+  queue: { active: number; working: number; ready: number; waiting: number };
   nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
   today: { date: string; costUsd: number; turns: number };
   outbox: { pending: number; failed: number };
@@ -36,7 +41,9 @@ export interface InsightDeps {
   timezone: string;
   channels(): ReadonlyArray<{ name: string; state?(): ConnectionState }>;
   queue(): { active: number; waiting: number };
-  isLive(chatId: string): boolean;
+  agentState(chatId: string): AgentState;
+  /** A spend limit of the chat's group (or the overall one) is reached: its messages wait. */
+  budgetReached(chatId: string): boolean;
   now?: () => number;
 }
 
@@ -54,6 +61,9 @@ const MESSAGE_STAGES: ReadonlySet<Stage> = new Set([
   'prompted',
   'omitted',
 ]);
+
+/** Stages that show a turn took a message up. */
+const TAKEN_UP: ReadonlySet<Stage> = new Set(['prompted', 'model_request', 'tool', 'replied', 'turn_failed']);
 
 export class Insight {
   readonly #d: InsightDeps;
@@ -108,10 +118,14 @@ export class Insight {
     const folder = new Map(groups.map((g) => [g.chatId, g.folder]));
     const now = this.#now();
     const today = this.usage(1).filter((u) => u.date === this.#day.format(now));
+    const agents = groups.map((g) => ({ folder: g.folder, chatId: g.chatId, isMain: g.isMain, agent: this.#d.agentState(g.chatId) }));
+    const queue = this.#d.queue();
+    // A slot not held by a ready group's agent is at work (a group's turn, or a scheduled run of its own).
+    const ready = agents.filter((g) => g.agent === 'ready').length;
     return {
       channels: this.#d.channels().map((c) => ({ name: c.name, state: c.state?.() ?? 'unknown' })),
-      groups: groups.map((g) => ({ folder: g.folder, chatId: g.chatId, isMain: g.isMain, live: this.#d.isLive(g.chatId) })),
-      queue: this.#d.queue(),
+      groups: agents.map((g) => ({ ...g, live: g.agent !== 'none' })),
+      queue: { active: queue.active, working: Math.max(0, queue.active - ready), ready, waiting: queue.waiting },
       nextTasks: store.tasks
         .list()
         .filter((t) => t.status === 'active' && t.nextRunAt !== null)
@@ -125,6 +139,32 @@ export class Insight {
       },
       outbox: store.outbox.openCounts(),
     };
+  }
+
+  /**
+   * A scheduled run as its owner should read it: a run whose message a budget holds back is waiting, not running
+   * (it runs once the budget allows: raised, or a new day or month).
+   */
+  runState(run: TaskRun): string {
+    if (run.status !== 'running' || run.messageSeq === null) return run.status;
+    // Not taken up by a turn since its latest refusal, or (a refusal the lane did not get to record) while the
+    // budget stays reached. A notice's delivery after the refusal says nothing either way.
+    const stages = this.#d.store.events.trace(run.messageSeq).map((e) => e.stage);
+    const refused = stages.lastIndexOf('over_budget');
+    const takenUp = stages.slice(refused + 1).some((stage) => TAKEN_UP.has(stage));
+    const held = !takenUp && (refused >= 0 || this.#d.budgetReached(run.chatId));
+    return held ? 'waiting: budget reached' : 'running';
+  }
+
+  /**
+   * A task and its last run as its owner should read them: a one-off whose run has not happened yet is not
+   * completed, it is what its run is (running, or waiting).
+   */
+  taskState(task: Pick<Task, 'id' | 'status'>): { state: string; lastRunState: string | null } {
+    const last = this.#d.store.taskRuns.last(task.id);
+    const lastRunState = last ? this.runState(last) : null;
+    const state = task.status === 'completed' && last?.status === 'running' ? (lastRunState ?? task.status) : task.status;
+    return { state, lastRunState };
   }
 
   /** Turns, metered calls, cost and tokens per group and day (in pincer's time zone) for the last `days` days, newest first. */

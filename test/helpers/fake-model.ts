@@ -52,8 +52,14 @@ export interface ReplyUsage {
   cache_read_input_tokens?: number;
 }
 
+/** A text written in pieces, as a real model streams it: `pieceChars` characters per delta, `gapMs` apart. */
+export interface Streamed {
+  pieceChars: number;
+  gapMs: number;
+}
+
 export type ModelReply =
-  | { text: string; delayMs?: number; usage?: ReplyUsage }
+  | { text: string; delayMs?: number; usage?: ReplyUsage; streamed?: Streamed }
   | { toolUse: ToolCall; delayMs?: number; usage?: ReplyUsage }
   /** Several blocks in one message, in order (e.g. text, then parallel tool calls); it stops for tools when any is a call. */
   | { content: ContentBlock[]; delayMs?: number; usage?: ReplyUsage }
@@ -259,8 +265,17 @@ function wholeMessage(reply: ContentReply, model: string): unknown {
   };
 }
 
+/** A text cut into deltas of at most `size` characters (whole code points); one delta when size is infinite. */
+function textPieces(text: string, size: number): string[] {
+  if (!Number.isFinite(size) || text.length <= size) return [text];
+  const chars = [...text];
+  const pieces: string[] = [];
+  for (let i = 0; i < chars.length; i += size) pieces.push(chars.slice(i, i + size).join(''));
+  return pieces;
+}
+
 /** The SSE events of a streamed reply: the message's start, each block's start, delta and stop, the message's end. */
-function streamReply(reply: ContentReply, model: string): string[] {
+function streamReply(reply: ContentReply, model: string, pieceChars = Number.POSITIVE_INFINITY): string[] {
   const blocks = blocksOf(reply);
   const id = messageId();
   // As the API does: the input counts at the start, the output's running total at the end.
@@ -275,7 +290,8 @@ function streamReply(reply: ContentReply, model: string): string[] {
   blocks.forEach((block, index) => {
     if ('text' in block) {
       out.push(sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }));
-      out.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: block.text } }));
+      for (const piece of textPieces(block.text, pieceChars))
+        out.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } }));
     } else {
       out.push(
         sse('content_block_start', {
@@ -381,7 +397,11 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
           res.write(head, () => res.socket?.destroy());
           return;
         }
-        for (const event of streamReply(reply, model)) res.write(event);
+        const streamed = 'streamed' in reply ? reply.streamed : undefined;
+        for (const event of streamReply(reply, model, streamed?.pieceChars)) {
+          res.write(event);
+          if (streamed && event.startsWith('event: content_block_delta')) await new Promise((r) => setTimeout(r, streamed.gapMs));
+        }
         res.end();
       })().catch((err: unknown) => {
         res.writeHead(500);

@@ -123,7 +123,9 @@ const card = (title, ...content) => h('div', { class: 'card' }, h('h4', {}, titl
 
 /** @param {StatusView} s */
 function statusCards(s) {
-  const live = s.groups.filter((g) => g.live).map((g) => g.folder);
+  const named = (/** @type {string} */ agent) => s.groups.filter((g) => g.agent === agent).map((g) => g.folder);
+  const working = named('working');
+  const ready = named('ready');
   return [
     card(
       'Channels',
@@ -137,8 +139,16 @@ function statusCards(s) {
     ),
     card(
       'Agents',
-      h('p', {}, `${s.queue.active} running, ${s.queue.waiting} waiting`),
-      h('p', { class: 'note' }, live.length === 0 ? 'no live sessions' : `live: ${live.join(', ')}`),
+      h('p', {}, `${s.queue.working} working, ${s.queue.ready} ready, ${s.queue.waiting} waiting`),
+      h(
+        'p',
+        { class: 'note' },
+        working.length + ready.length === 0
+          ? 'no agent started'
+          : [working.length ? `working: ${working.join(', ')}` : '', ready.length ? `ready: ${ready.join(', ')}` : '']
+              .filter(Boolean)
+              .join(' · '),
+      ),
     ),
     card(
       'Today',

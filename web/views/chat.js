@@ -1,9 +1,9 @@
 // @ts-check
 // A conversation: the list of joined chats, the open chat's messages (the newest 100, then whatever arrives),
 // what the agent is doing, and the composer for local chats.
-import { messages, sendMessage, typing as typingHint } from '../api.js';
+import { ApiError, messages, sendMessage, typing as typingHint } from '../api.js';
 import { h, replace } from '../dom.js';
-import { showError } from '../errors.js';
+import { hideError, showError, UNREACHABLE } from '../errors.js';
 import { messageTime, preciseTime } from '../format.js';
 import { renderMarkdown } from '../markdown.js';
 import { serialized } from '../serialized.js';
@@ -20,6 +20,8 @@ const AFTER_PAGE = 200;
 const MAX_TEXT = 100_000;
 /** Within this many pixels of the bottom, new messages keep the view at the bottom. */
 const NEAR_BOTTOM_PX = 80;
+/** A message brought into view keeps this much of what came before it above. */
+const START_MARGIN_PX = 8;
 /** At most one typing hint per chat this often: one starts the chat's agent, which then stays up for a while. */
 const TYPING_HINT_MS = 10_000;
 
@@ -83,9 +85,8 @@ export function mountChat(root, chatId) {
     badge.textContent = channelOf(openChat);
   };
   renderTitle();
-  const composer = writable(openChat)
-    ? composerFor(openChat, () => pull().then(scrollToBottom))
-    : h('p', { class: 'read-only' }, `read-only: this conversation lives on ${channelOf(openChat)}`);
+  const writer = writable(openChat) ? composerFor(openChat, () => pull().then(scrollToBottom)) : null;
+  const composer = writer ? writer.form : h('p', { class: 'read-only' }, `read-only: this conversation lives on ${channelOf(openChat)}`);
 
   replace(
     root,
@@ -110,8 +111,59 @@ export function mountChat(root, chatId) {
   };
 
   const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  /** Where the view was put last; a scroll elsewhere is the reader's own. */
+  let placedAt = -1;
   const scrollToBottom = () => {
     list.scrollTop = list.scrollHeight;
+    placedAt = list.scrollTop;
+  };
+  /**
+   * Follows a growing or new message down, but never past its start: a long reply is read from its top.
+   * @param {HTMLElement} el
+   */
+  const revealStart = (el) => {
+    const top = el.getBoundingClientRect().top - list.getBoundingClientRect().top + list.scrollTop - START_MARGIN_PX;
+    list.scrollTop = Math.min(list.scrollHeight - list.clientHeight, top);
+    placedAt = list.scrollTop;
+  };
+
+  /** The reply being written, shown where it will appear, until the delivered message takes its place. */
+  /** @type {{ el: HTMLElement, body: HTMLElement, follow: boolean, done: boolean } | null} */
+  let draft = null;
+  list.addEventListener('scroll', () => {
+    if (draft && Math.abs(list.scrollTop - placedAt) > 2) draft.follow = false;
+  });
+  /**
+   * @param {string} text
+   * @param {boolean} done the reply is written: this is what will be delivered
+   */
+  const renderDraft = (text, done) => {
+    if (draft === null) {
+      const body = h('div', { class: 'body md' });
+      const el = h(
+        'article',
+        { class: 'msg draft', 'data-from': 'assistant', 'aria-busy': 'true' },
+        h('header', { class: 'msg-head' }, h('span', { class: 'sender' }, state.assistantName), h('span', { class: 'time' }, 'writing…')),
+        body,
+      );
+      draft = { el, body, follow: nearBottom(), done: false };
+      list.querySelector(':scope > .empty')?.remove();
+      list.appendChild(el);
+    }
+    replace(draft.body, renderMarkdown(text));
+    if (done) {
+      draft.done = true;
+      draft.el.removeAttribute('aria-busy');
+    }
+    if (draft.follow) revealStart(draft.el);
+  };
+  const dropDraft = () => {
+    draft?.el.remove();
+    draft = null;
+  };
+  const showDraftFromState = () => {
+    const text = state.drafts.get(openChat);
+    if (text !== undefined) renderDraft(text, false);
   };
 
   /** Ids already shown: a live notice and a send can both fetch the same message. */
@@ -124,13 +176,23 @@ export function mountChat(root, chatId) {
   const show = (batch) => {
     const fresh = batch.filter((m) => !shown.has(m.id));
     if (fresh.length === 0) return;
-    const stick = nearBottom();
+    // A written draft gives way to the delivered reply, which keeps the draft's place in the view.
+    const replaced = draft?.done === true && fresh.some((m) => m.fromAssistant) ? draft : null;
+    const stick = replaced ? replaced.follow : nearBottom();
+    if (replaced) dropDraft();
     list.querySelector(':scope > .empty')?.remove();
+    /** @type {HTMLElement | null} */
+    let firstReply = null;
     for (const m of fresh) {
       shown.add(m.id);
-      list.appendChild(messageElement(m));
+      const el = messageElement(m);
+      if (m.fromAssistant && firstReply === null) firstReply = el;
+      list.insertBefore(el, draft?.el ?? null);
     }
-    if (stick) scrollToBottom();
+    if (stick) {
+      if (firstReply) revealStart(firstReply);
+      else scrollToBottom();
+    }
   };
 
   // The first call reads the newest page; every later one what came after the cursor, page by page.
@@ -147,6 +209,7 @@ export function mountChat(root, chatId) {
         );
       show(page.messages);
       scrollToBottom();
+      showDraftFromState();
       renderTyping();
       return;
     }
@@ -161,13 +224,21 @@ export function mountChat(root, chatId) {
     }
   });
 
+  // The browser's network is back (pincer's own outage shows as the live connection coming back: refresh).
+  const sendKept = () => writer?.sendKept();
+  window.addEventListener('online', sendKept);
+
   renderTyping();
   void pull();
   if (composer instanceof HTMLFormElement && matchMedia('(pointer: fine)').matches) composer.querySelector('textarea')?.focus();
 
   return {
     onLive(event) {
-      if (event.type === 'messages' && event.chat === openChat) void pull();
+      if (event.type === 'draft' && event.chat === openChat) showDraftFromState();
+      else if (event.type === 'draft-end' && event.chat === openChat) {
+        if (event.reply === '') dropDraft();
+        else renderDraft(event.reply, true);
+      } else if (event.type === 'messages' && event.chat === openChat) void pull();
       else if (event.type === 'messages' || event.type === 'groups') {
         renderChatList();
         renderTitle();
@@ -175,12 +246,16 @@ export function mountChat(root, chatId) {
       else if (event.type === 'hello') renderTyping();
     },
     refresh() {
+      // pincer is back: a message kept while it was not goes now.
+      sendKept();
       renderChatList();
       renderTitle();
+      if (!state.drafts.has(openChat)) dropDraft();
       void pull();
     },
     unmount() {
       disposed = true;
+      window.removeEventListener('online', sendKept);
     },
   };
 }
@@ -233,10 +308,15 @@ function messageElement(m) {
   );
 }
 
+/** Said when a message could not reach pincer: in plain words, with what happens next. */
+const UNREACHABLE_TEXT = `${UNREACHABLE}; your message is kept and will be sent when it is back.`;
+
 /**
- * The message box: Enter sends, Shift+Enter starts a new line. The text is cleared only once the server has it.
+ * The message box: Enter sends, Shift+Enter starts a new line. The text is cleared only once the server has it;
+ * when pincer cannot be reached it stays, and goes when pincer is back (`sendKept`), stored once whatever happens.
  * @param {string} chatId
  * @param {() => Promise<void>} afterSend
+ * @returns {{ form: HTMLFormElement, sendKept: () => void }}
  */
 function composerFor(chatId, afterSend) {
   const text = h('textarea', {
@@ -260,6 +340,9 @@ function composerFor(chatId, afterSend) {
       form.requestSubmit();
     }
   });
+  /** The message that could not reach pincer, with the id it was tried under; it is still in the box. */
+  /** @type {{ value: string, id: string } | null} */
+  let kept = null;
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = text.value;
@@ -268,20 +351,32 @@ function composerFor(chatId, afterSend) {
       showError(`The message is ${value.length.toLocaleString()} characters long; at most ${MAX_TEXT.toLocaleString()} fit.`);
       return;
     }
+    // The same text tried again keeps its id: if the lost attempt did arrive, it is not stored twice.
+    const id = kept?.value === value ? kept.id : crypto.randomUUID();
     send.disabled = true;
     form.setAttribute('aria-busy', 'true');
     try {
-      await sendMessage(chatId, value);
+      await sendMessage(chatId, value, id);
+      if (kept !== null) hideError();
+      kept = null;
+      form.removeAttribute('data-kept');
       // Only what was sent is cleared: text typed while it was on its way stays.
       text.value = text.value.startsWith(value) ? text.value.slice(value.length) : text.value;
       await afterSend();
     } catch (err) {
-      showError(err);
+      if (err instanceof ApiError && err.status === 0) {
+        kept = { value, id };
+        form.dataset.kept = 'true';
+        showError(UNREACHABLE_TEXT);
+      } else showError(err);
     } finally {
       send.disabled = false;
       form.removeAttribute('aria-busy');
       text.focus();
     }
   });
-  return form;
+  const sendKept = () => {
+    if (kept !== null && text.value === kept.value) form.requestSubmit();
+  };
+  return { form, sendKept };
 }

@@ -115,9 +115,23 @@ export function mountGroups(root) {
   return {
     onLive(event) {
       if (event.type === 'groups') void reload();
+      // A group's agent starting or finishing a turn changes its Session column.
+      else if (event.type === 'typing') renderGroups();
     },
     refresh: () => void reload(),
   };
+}
+
+/**
+ * A group's agent in one word: at work on a turn, up and waiting for a message (kept warm or started ahead), or none.
+ * @param {GroupView} g
+ */
+function sessionState(g) {
+  if (!g.live) return h('span', { class: 'session', 'data-state': 'none', title: 'no agent runs; the next message starts one' }, 'none');
+  const working = state.typing.has(g.chatId);
+  return working
+    ? h('span', { class: 'session', 'data-state': 'working' }, 'working')
+    : h('span', { class: 'session', 'data-state': 'ready', title: 'started, waiting for a message' }, 'ready');
 }
 
 /**
@@ -137,7 +151,7 @@ function groupRow(g, onEdit) {
     cell('Trigger', h('code', {}, g.trigger), g.respondToAll ? h('span', { class: 'note' }, ' · responds to all') : null),
     cell('Senders', senders === null ? 'anyone' : h('span', { title: senders.join(', ') }, `${senders.length} allowed`)),
     cell('Egress', g.egressPolicy),
-    cell('Session', h('span', { class: g.live ? 'session live' : 'session' }, g.live ? 'live' : 'idle')),
+    cell('Session', sessionState(g)),
     cell(
       'Last activity',
       g.lastActivityAt === null

@@ -85,7 +85,7 @@ function taskRow(t, reload) {
     cell('Schedule', h('span', { title: `${t.scheduleType}: ${t.scheduleValue} · ${t.contextMode} context` }, t.schedule)),
     cell('Next run', t.nextRunAt === null ? '—' : timeInZone(t.nextRunAt, t.timezone)),
     cell('Last run', lastRun(t)),
-    h('td', { class: 'status', 'data-label': 'Status', 'data-status': t.status }, t.status),
+    h('td', { class: 'status', 'data-label': 'Status', 'data-status': stateKind(t.state) }, t.state),
     cell(
       '',
       h(
@@ -100,6 +100,14 @@ function taskRow(t, reload) {
   );
 }
 
+/**
+ * The kind of a state in words, for its colour: "waiting: budget reached" is a waiting.
+ * @param {string} words
+ */
+function stateKind(words) {
+  return words.split(':', 1)[0] ?? words;
+}
+
 /** @param {TaskView} t */
 function lastRun(t) {
   const run = t.lastRun;
@@ -108,7 +116,7 @@ function lastRun(t) {
   return h(
     'span',
     { title: outcome || null },
-    h('span', { class: 'run-status', 'data-status': run.status }, run.status),
+    h('span', { class: 'run-status', 'data-status': stateKind(run.state) }, run.state),
     ' ',
     h('time', { datetime: run.dueAt }, dateTime(run.dueAt)),
     outcome ? h('span', { class: 'outcome' }, ` — ${firstLine(outcome, 80)}`) : null,
@@ -142,7 +150,7 @@ export function mountRuns(root, taskId) {
     replace(
       summary,
       task
-        ? [h('span', { class: 'prompt' }, truncate(task.prompt, 200)), ` — ${task.schedule}, ${task.status}`]
+        ? [h('span', { class: 'prompt' }, truncate(task.prompt, 200)), ` — ${task.schedule}, ${task.state}`]
         : 'This task is cancelled or gone.',
     );
     replace(
@@ -174,8 +182,8 @@ function runRow(r) {
     { 'data-run-id': r.id },
     cell('Due', dateTime(r.dueAt)),
     cell('Started', dateTime(r.startedAt), late),
-    cell('Status', h('span', { class: 'run-status', 'data-status': r.status }, r.status)),
-    cell('Duration', r.status === 'running' ? 'running…' : duration(r.durationMs)),
+    cell('Status', h('span', { class: 'run-status', 'data-status': stateKind(r.state) }, r.state)),
+    cell('Duration', r.status === 'running' ? `${stateKind(r.state)}…` : duration(r.durationMs)),
     cell('Cost', cost(r.costUsd)),
     cell(
       'Result',

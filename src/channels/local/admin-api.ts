@@ -1,7 +1,7 @@
 // The owner's administration over HTTP: groups and scheduled tasks, each call a thin shell around Control.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { type Actor, type Control, ControlError, type ControlErrorCode } from '../../service/control.js';
+import { type Actor, type Control, ControlError, type ControlErrorCode, type TaskView } from '../../service/control.js';
 import type { Insight } from '../../service/insight.js';
 import type { TaskRun } from '../../store/index.js';
 
@@ -124,6 +124,12 @@ function presentRun(r: TaskRun) {
   return { ...r, dueAtIso: iso(r.dueAt), startedAtIso: iso(r.startedAt), endedAtIso: iso(r.endedAt) };
 }
 
+/** A task with its state in words (a one-off held by a budget is waiting, not completed). */
+function withState(insight: Insight, t: TaskView) {
+  const { state, lastRunState } = insight.taskState(t);
+  return { ...t, state, lastRun: t.lastRun && { ...t.lastRun, state: lastRunState ?? t.lastRun.status } };
+}
+
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): void {
   const { control, authorized } = deps;
 
@@ -205,7 +211,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     '/api/v1/tasks',
     guarded((req) => {
       const { group } = parse(tasksQuery, req.query, 'query');
-      return { tasks: control.listTasks(OWNER, group === undefined ? {} : { group }) };
+      return { tasks: control.listTasks(OWNER, group === undefined ? {} : { group }).map((t) => withState(deps.insight, t)) };
     }),
   );
 
@@ -246,7 +252,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     guarded((req) => {
       const { id } = parse(idParams, req.params, 'path');
       const { limit } = parse(runsQuery, req.query, 'query');
-      return { runs: control.taskRuns(OWNER, id, limit).map(presentRun) };
+      return { runs: control.taskRuns(OWNER, id, limit).map((r) => ({ ...presentRun(r), state: deps.insight.runState(r) })) };
     }),
   );
 

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log.js';
 import type { Control } from '../../service/control.js';
 import type { Insight } from '../../service/insight.js';
+import type { ReplyDraftUpdate } from '../../service/reply-draft.js';
 import type { Store } from '../../store/index.js';
 import type { Channel, ConnectionState, InboundSink, Outbound } from '../types.js';
 import { LOCAL_PREFIX } from './chat-id.js';
@@ -105,6 +106,11 @@ export class LocalChannel implements Channel {
     if (on) this.#typing.add(chatId);
     else this.#typing.delete(chatId);
     this.typingChanges.emit('typing', chatId);
+  }
+
+  /** The reply being written in a chat, for the web pages watching. */
+  showReplyDraft(chatId: string, update: ReplyDraftUpdate): void {
+    this.#live?.replyDraft(chatId, update);
   }
 
   isTyping(chatId: string): boolean {

@@ -1,8 +1,10 @@
 // Live updates for the web page over one WebSocket: what changed, never the data itself. The page re-reads
-// the JSON API, so a dropped or slow connection loses nothing: it reconnects and reads again.
+// the JSON API, so a dropped or slow connection loses nothing: it reconnects and reads again. The one
+// exception is the reply being written (`draft`), which exists nowhere else until it is committed.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../log.js';
+import type { ReplyDraftUpdate } from '../../service/reply-draft.js';
 import type { Store, TraceEvent } from '../../store/index.js';
 import type { TypingSource } from './http-api.js';
 import { sameOrigin } from './web-security.js';
@@ -13,7 +15,11 @@ export type LiveMessage =
   | { type: 'typing'; chat: string; typing: boolean }
   | { type: 'activity'; chat: string; message: string | null; stage: string; detail: string | null; at: string }
   | { type: 'tasks' }
-  | { type: 'groups' };
+  | { type: 'groups' }
+  /** The reply being written: the chat's draft is now its first `from` characters followed by `text`. */
+  | { type: 'draft'; chat: string; from: number; text: string }
+  /** The reply is written: `reply` is what is delivered ('' when nothing is), replacing the draft. */
+  | { type: 'draft-end'; chat: string; reply: string };
 
 export interface LiveDeps {
   store: Store;
@@ -27,11 +33,32 @@ export interface LiveDeps {
 /** A client that cannot keep up is dropped rather than buffered without bound; it reconnects and re-reads. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
+/** A chat's draft goes out at most this often (10 a second), however fast the model writes. */
+const DRAFT_INTERVAL_MS = 100;
 
 interface Client {
   socket: WebSocket;
   sessionKey: string | null;
   alive: boolean;
+  /** The draft text this client has of each chat: each update sends only what changed. */
+  drafts: Map<string, string>;
+}
+
+interface Draft {
+  visible: () => string;
+  /** Set while an update waits for its turn. */
+  timer: NodeJS.Timeout | undefined;
+  lastSentAt: number;
+}
+
+/** How many leading characters two texts share. */
+function sharedPrefix(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  // Never split a surrogate pair: the page joins the parts as UTF-16 strings.
+  if (i > 0 && i < n && a.charCodeAt(i - 1) >= 0xd800 && a.charCodeAt(i - 1) <= 0xdbff) i--;
+  return i;
 }
 
 export class LiveHub {
@@ -40,6 +67,8 @@ export class LiveHub {
   readonly #unsubscribe: Array<() => void> = [];
   /** Task and group changes come in bursts (the scheduler writes many rows); one notice per burst. */
   readonly #pending = new Set<'tasks' | 'groups'>();
+  /** The reply being written in each chat, while it is. */
+  readonly #drafts = new Map<string, Draft>();
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(deps: LiveDeps) {
@@ -58,6 +87,44 @@ export class LiveHub {
     for (const c of this.#clients) if (c.sessionKey === sessionKey) c.socket.close(4401, 'logged out');
   }
 
+  /** The reply being written in a chat: sent at most every DRAFT_INTERVAL_MS, then ended with the reply. */
+  replyDraft(chat: string, update: ReplyDraftUpdate): void {
+    const draft = this.#drafts.get(chat);
+    if (update.kind === 'done') {
+      if (!draft) return;
+      clearTimeout(draft.timer);
+      this.#drafts.delete(chat);
+      for (const c of this.#clients) c.drafts.delete(chat);
+      this.#broadcast({ type: 'draft-end', chat, reply: update.reply });
+      return;
+    }
+    if (this.#clients.size === 0) return;
+    if (draft) draft.visible = update.visible;
+    else this.#drafts.set(chat, { visible: update.visible, timer: undefined, lastSentAt: 0 });
+    this.#scheduleDraft(chat);
+  }
+
+  #scheduleDraft(chat: string): void {
+    const draft = this.#drafts.get(chat);
+    if (!draft || draft.timer) return;
+    const wait = Math.max(0, draft.lastSentAt + DRAFT_INTERVAL_MS - Date.now());
+    draft.timer = setTimeout(() => {
+      draft.timer = undefined;
+      draft.lastSentAt = Date.now();
+      this.#sendDraft(chat, draft.visible());
+    }, wait);
+  }
+
+  #sendDraft(chat: string, text: string): void {
+    for (const c of this.#clients) {
+      const had = c.drafts.get(chat) ?? '';
+      if (had === text) continue;
+      const from = sharedPrefix(had, text);
+      c.drafts.set(chat, text);
+      this.#send(c, { type: 'draft', chat, from, text: text.slice(from) });
+    }
+  }
+
   get clientCount(): number {
     return this.#clients.size;
   }
@@ -65,6 +132,8 @@ export class LiveHub {
   stop(): void {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
+    for (const d of this.#drafts.values()) clearTimeout(d.timer);
+    this.#drafts.clear();
     for (const off of this.#unsubscribe.splice(0)) off();
     for (const c of this.#clients) c.socket.terminate();
     this.#clients.clear();
@@ -82,7 +151,7 @@ export class LiveHub {
 
   #accept(socket: WebSocket, req: FastifyRequest): void {
     const auth = this.#deps.authenticate(req);
-    const client: Client = { socket, sessionKey: auth.ok ? auth.sessionKey : null, alive: true };
+    const client: Client = { socket, sessionKey: auth.ok ? auth.sessionKey : null, alive: true, drafts: new Map() };
     if (this.#clients.size === 0) this.#subscribe();
     this.#clients.add(client);
     socket.on('pong', () => {
@@ -94,6 +163,8 @@ export class LiveHub {
     });
     socket.on('error', (err) => this.#deps.log.debug({ err }, 'live connection error'));
     this.#send(client, { type: 'hello', assistantName: this.#deps.assistantName });
+    // A page that connects while a reply is being written sees it from its start.
+    for (const chat of this.#drafts.keys()) this.#scheduleDraft(chat);
   }
 
   /** Listens to the store only while someone watches. */
