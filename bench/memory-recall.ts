@@ -14,6 +14,7 @@ import { createLogger } from '../src/log.js';
 import { MemorySearch } from '../src/memory/memory-search.js';
 import { MessageIndexer } from '../src/memory/message-indexer.js';
 import { Store } from '../src/store/index.js';
+import { prng } from '../test/helpers/prng.js';
 import { type Row, type Section, section } from './lib/report.js';
 import { QUICK } from './lib/settings.js';
 
@@ -26,18 +27,6 @@ const SPAN_DAYS = 730;
 const TZ = 'Europe/Berlin';
 const TARGET_P95_MS = 50;
 const TARGET_INGEST_RATIO = 0.9;
-
-/** mulberry32: a seeded generator, so every run makes the same history. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const rand = prng(20261207);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;

@@ -21,6 +21,7 @@ import { type FakeModel, isAgentTurn, lastUserText, startFakeModel } from './hel
 import { type FakeTelegram, startFakeTelegram } from './helpers/fake-telegram.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
 import { freePort, type PincerProcess, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
+import { prng } from './helpers/prng.js';
 
 const skip = await sandboxUnavailable();
 
@@ -57,18 +58,6 @@ const TASKS: Array<{ group: string; contextMode: 'group' | 'isolated' }> = [
   { group: 'tg-dm', contextMode: 'group' },
   { group: 'c', contextMode: 'isolated' },
 ];
-
-/** mulberry32: small, seedable, good enough to choose moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const markersIn = (text: string): Set<string> => new Set(text.match(MARKER) ?? []);
 
