@@ -168,7 +168,10 @@ describe('the README quick start, as a new user', { skip }, () => {
     step('npx pincer chat: /quit');
     // npx runs it under `sh -c`: the whole group goes, or the chat would outlive npx.
     if (chatCode === 'lingering' && chat.pid) process.kill(-chat.pid, 'SIGTERM');
-    assert.ok(chatOut.includes(`Andy: ${ANSWER}`), `the answer arrives in the terminal:\n${chatOut}\n--- pincer:\n${output}`);
+    // Each message under its sender, time and id ("Andy  09:30  #2"), then its text.
+    const lines = chatOut.split('\n');
+    const answered = lines.some((line, n) => /^Andy {2}\d\d:\d\d {2}#\d+$/.test(line) && lines[n + 1] === ANSWER);
+    assert.ok(answered, `the answer arrives in the terminal:\n${chatOut}\n--- pincer:\n${output}`);
 
     // The README's HTTP example (curl there): the token from data/token, a message, the reply by long poll.
     const token = readFileSync(join(clone, 'data', 'token'), 'utf8').trim();
