@@ -2,7 +2,7 @@
 // that only has subcommands; and `pincer start` stopped with Ctrl-C in a real pseudo-terminal (tmux).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import { pincer } from './helpers/cli.js';
 import { isAgentTurn, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
 import { freePort, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
+import { commandOf, descendants, statFields } from './helpers/proc-tree.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'test-token-0123456789';
@@ -131,43 +132,6 @@ class Terminal {
     } catch {
       // Already gone.
     }
-  }
-}
-
-/** Fields of /proc/<pid>/stat after the command name: state, ppid, process group, session, … */
-function statFields(pid: number): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-/** Every process below `pid`. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const ppid = Number(statFields(Number(entry))[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      found.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
   }
 }
 

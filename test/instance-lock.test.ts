@@ -11,6 +11,7 @@ import { AlreadyRunningError, LOCK_FILE, takeInstanceLock } from '../src/service
 import { type FakeModel, isAgentTurn, lastUserText, startFakeModel } from './helpers/fake-model.js';
 import { REAL_KEY, sandboxUnavailable } from './helpers/harness.js';
 import { freePort, type PincerProcess, pincerChildEnv, spawnPincer } from './helpers/pincer-process.js';
+import { commandOf, descendants } from './helpers/proc-tree.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'test-token-0123456789';
@@ -126,39 +127,6 @@ describe('the instance lock', () => {
     takeInstanceLock(home, 'http://127.0.0.1:9999').release();
   });
 });
-
-/** Every process below `pid` (sandboxes included: bubblewrap starts a new session, not a new parent). */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-  }
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      found.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-}
 
 /** Runs `pincer start` to its end: what it printed and how it exited. */
 function startToEnd(env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
