@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { registerGroup } from '../src/service/groups.js';
-import { isAgentTurn, isToolResult, lastUserText, type ModelRequest } from './helpers/fake-model.js';
+import { isAgentTurn, isToolResult, lastUserText, type ModelRequest, promptText } from './helpers/fake-model.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
@@ -24,6 +24,13 @@ function script(req: ModelRequest) {
   }
   if (!isAgentTurn(req)) return { text: 'side request' };
   const text = lastUserText(req);
+  // pincer's silent turn before a /compact: what should last goes into a memory file, and nothing is said.
+  if (promptText(req).includes('about to be compacted')) {
+    if (isToolResult(req)) return { text: '<internal>done</internal>' };
+    const saw = history(req).includes('PINEAPPLE-42') ? 'The secret word is PINEAPPLE-42.' : 'Nothing to keep.';
+    const command = `mkdir -p memory && printf '%s\\n' '${saw}' >> memory/kept.md`;
+    return { toolUse: { name: 'Bash', input: { command, description: 'keep what lasts' } } };
+  }
   if (isToolResult(req)) {
     if (history(req).includes('write shared memory')) return { text: `write said: ${text.slice(0, 200)}` };
     return { text: 'Noted in my memory.' };
@@ -148,6 +155,12 @@ describe('memory, /compact and /clear', { skip }, () => {
       'the command is not formatted into a <messages> prompt',
     );
 
+    // Before compacting, the agent had a silent turn to keep what lasts: it wrote it, and the chat heard nothing of it.
+    assert.equal(readFileSync(join(h.home, 'groups', 'compact', 'memory', 'kept.md'), 'utf8'), 'The secret word is PINEAPPLE-42.\n');
+    assert.ok(!(await h.messages(chat)).some((m) => m.text.includes('done')), 'the flush turn says nothing to the chat');
+    const flushAt = h.fake.requests.findIndex((r) => isAgentTurn(r) && promptText(r).includes('about to be compacted'));
+    assert.ok(flushAt >= 0 && flushAt < h.fake.requests.indexOf(summaryRequests[0] as ModelRequest), 'the flush comes before the summary');
+
     const archive = done.text.match(ARCHIVE)?.[0];
     assert.ok(archive, `the reply names the archive: ${done.text}`);
     const markdown = readFileSync(join(h.home, 'groups', 'compact', archive), 'utf8');
@@ -155,11 +168,15 @@ describe('memory, /compact and /clear', { skip }, () => {
     assert.match(markdown, /### Andy · [^\n]+\n\nGot it, PINEAPPLE-42 it is\.\n/);
     assert.match(markdown, /- Archived because the chat sent \/compact/);
 
-    // Right after a compaction there is too little to compact: Claude Code says so, and nothing is archived.
+    // Claude Code keeps the flush turn's exchange after the summary, so a /compact right away compacts that (with no
+    // flush of its own: nothing was said since); one more then finds too little, says so, and archives nothing.
+    await h.send(chat, '/compact', 'Zoë');
+    const second = await h.reply(chat, done.id, 30_000);
+    assert.match(second.text, /^Compacted: /);
     const again = await h.send(chat, '/compact', 'Zoë');
-    const nothing = await h.reply(chat, done.id, 20_000);
+    const nothing = await h.reply(chat, second.id, 20_000);
     assert.equal(nothing.text, 'Nothing was compacted: Not enough messages to compact.');
-    assert.equal(readdirSync(join(h.home, 'groups', 'compact', 'conversations')).length, 1, 'a failed compaction leaves no archive');
+    assert.equal(readdirSync(join(h.home, 'groups', 'compact', 'conversations')).length, 2, 'a failed compaction leaves no archive');
 
     const more = await h.send(chat, 'are you still there?', 'Zoë');
     const answer = await h.reply(chat, nothing.id, 20_000);
@@ -171,6 +188,11 @@ describe('memory, /compact and /clear', { skip }, () => {
       events.some((d) => /^archived \d+ message\(s\) in conversations\//.test(d)),
       `an archived event is recorded: ${events.join(' | ')}`,
     );
+    assert.ok(
+      events.some((d) => d === 'memory written before compaction'),
+      `the flush is on record: ${events.join(' | ')}`,
+    );
+    assert.equal(events.filter((d) => d.startsWith('memory written')).length, 1, 'right after a compaction there is nothing to flush');
     assert.ok(
       events.some((d) => d.startsWith('conversation compacted')),
       `a command event is recorded: ${events.join(' | ')}`,

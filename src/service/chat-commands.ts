@@ -38,3 +38,14 @@ export function commandRefusal(command: ChatCommand, group: Pick<Group, 'senderA
 /** What the agent is told to keep when the chat asks for a compaction (Claude Code's own summary instructions still apply). */
 export const COMPACT_INSTRUCTIONS =
   'Keep what matters later: facts and preferences the chat shared, decisions, open tasks and promises, names, dates and numbers. Drop small talk and raw tool output.';
+
+/**
+ * The silent turn before a /compact: what should outlast the conversation goes into the group's memory files first,
+ * since a summary keeps only what fits in it. Its answer is never sent.
+ */
+export const MEMORY_FLUSH_PROMPT = [
+  '[pincer: this conversation is about to be compacted into a summary.]',
+  'If anything in it should last beyond this conversation (facts and preferences people shared, decisions, names, dates, numbers, promises) and is not in your memory yet,',
+  'write it now: short lines in /workspace/group/CLAUDE.md, or a file in /workspace/group/memory/.',
+  'Do not answer the chat: reply only with <internal>done</internal>.',
+].join(' ');

@@ -15,7 +15,14 @@ import type { Group, Stage, Store, StoredMessage, TurnRecord } from '../store/in
 import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { createPincerServer } from '../tools/pincer-server.js';
 import type { Budgets } from './budgets.js';
-import { type ChatCommand, COMPACT_INSTRUCTIONS, commandRefusal, mayUseCommands, parseChatCommand } from './chat-commands.js';
+import {
+  type ChatCommand,
+  COMPACT_INSTRUCTIONS,
+  commandRefusal,
+  MEMORY_FLUSH_PROMPT,
+  mayUseCommands,
+  parseChatCommand,
+} from './chat-commands.js';
 import type { Control } from './control.js';
 import { sandboxTranscriptPath } from './conversation-archive.js';
 import { describeArchive, LaneArchive } from './lane-archive.js';
@@ -76,6 +83,8 @@ interface Turn {
   command?: ChatCommand;
   /** A /compact turn saw the compaction happen. */
   compacted?: boolean;
+  /** A /compact turn's first step: the agent writes what should last into its memory files. */
+  flushing?: boolean;
   /** The text of the model message being written, once the model writes any. */
   draft?: ReplyDraft;
 }
@@ -102,6 +111,8 @@ export class GroupLane implements Lane {
   /** Messages up to this seq have been given to the agent (or answered). */
   #pushedUpTo: number;
   #resumed: string | undefined;
+  /** Agent turns answered since the conversation began or was last compacted; undefined for a resumed one. */
+  #turnsSinceCompaction: number | undefined;
   #gotResult = false;
   #crashed = false;
   /** The group's settings changed since this lane opened: it ends at its next idle moment. */
@@ -219,6 +230,7 @@ export class GroupLane implements Lane {
     const { runtime, credential } = this.#agent;
     const chatId = this.#group.chatId;
     this.#resumed = resume;
+    this.#turnsSinceCompaction = resume ? undefined : 0;
     this.#gotResult = false;
     const plan = sandboxPlan(layout, this.#group, settings.sandbox, this.#log);
     // The group's own MCP servers, read afresh: a change by the main group applies from the next session.
@@ -392,11 +404,31 @@ export class GroupLane implements Lane {
       this.#nextTurn();
       return;
     }
-    turn.prompt = `/compact ${COMPACT_INSTRUCTIONS}`;
     turn.timeout = setTimeout(() => this.#onTimeout(), this.#deps.settings.turnTimeoutMs);
-    this.#archive.forgetLatest();
     this.#deps.setTyping(chatId, true);
+    // Nothing said since the last compaction: nothing to keep, and no turn of its own to add to compact.
+    if (this.#turnsSinceCompaction === 0) this.#pushCompaction(turn);
+    else {
+      turn.flushing = true;
+      turn.prompt = MEMORY_FLUSH_PROMPT;
+      this.#liveSession().push(turn.prompt);
+    }
+  }
+
+  #pushCompaction(turn: Turn): void {
+    turn.flushing = false;
+    turn.prompt = `/compact ${COMPACT_INSTRUCTIONS}`;
+    this.#archive.forgetLatest();
     this.#liveSession().push(turn.prompt);
+  }
+
+  /** The flush turn before a compaction ended: on record, never sent; the compaction goes ahead either way. */
+  #afterFlush(turn: Turn, outcome: TurnOutcome): void {
+    const detail = outcome.ok
+      ? `memory written before compaction${outcome.text.trim() && stripInternal(outcome.text) ? ` (it said: ${stripInternal(outcome.text).slice(0, 200)})` : ''}`
+      : `writing memory before compaction failed: ${outcome.text.slice(0, 300)}; compacting anyway`;
+    this.#deps.store.events.record({ messageSeq: turn.lastSeq, chatId: this.#group.chatId, stage: 'command', detail, at: Date.now() });
+    this.#pushCompaction(turn);
   }
 
   /** Archives the conversation, forgets it, and ends the live session: the next message starts afresh. */
@@ -427,6 +459,7 @@ export class GroupLane implements Lane {
   async #onCompactEnd(end: CompactEnd): Promise<void> {
     const turn = this.#currentTurn();
     if (end.ok && turn) turn.compacted = true;
+    if (end.ok) this.#turnsSinceCompaction = 0;
     await this.#archive.afterCompaction(end);
   }
 
@@ -452,6 +485,11 @@ export class GroupLane implements Lane {
       return;
     }
     this.#gotResult = true;
+    if (turn.flushing) {
+      this.#afterFlush(turn, outcome);
+      return;
+    }
+    if (!turn.command) this.#turnsSinceCompaction = (this.#turnsSinceCompaction ?? 0) + 1;
     const reply =
       turn.command === 'compact'
         ? this.#compactReply(turn, outcome)
