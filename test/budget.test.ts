@@ -69,7 +69,7 @@ describe('spend budgets', { skip }, () => {
     assert.match(notice.text, /^⚠️ This group's daily budget is reached: \$3\.00 of \$2\.00, so I am not starting until tomorrow/);
     assert.match(notice.text, /main group raises it/);
     const second = await h.send('local:main', 'second question');
-    await h.send('local:main', 'third question');
+    const third = await h.send('local:main', 'third question');
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await replies('local:main')).length, 1, 'told once, not for every message');
     assert.equal(agentTurns(), turnsBefore, 'no agent started');
@@ -77,6 +77,12 @@ describe('spend budgets', { skip }, () => {
     const stages = trace.body.stages as Array<{ stage: string; detail: string | null }>;
     const refused = stages.find((s) => s.stage === 'over_budget');
     assert.match(refused?.detail ?? '', /daily budget is reached: \$3\.00 of \$2\.00/);
+    // Each waiting message says why in its own trace, whether the dispatcher or a live lane refused it.
+    const thirdTrace = (await h.request('GET', `/api/v1/messages/${third}/trace`)).body.stages as Array<{ stage: string }>;
+    assert.ok(
+      thirdTrace.some((s) => s.stage === 'over_budget'),
+      'the third message says why it waits',
+    );
     assert.equal(
       stages.some((s) => s.stage === 'prompted'),
       false,

@@ -102,11 +102,14 @@ export class Budgets {
    * A message (or a scheduled run, seq null) gets no agent because of a budget: the trace says why, and the
    * chat is told, once per period and limit (a raised limit that is reached again is news).
    */
-  refuse(chatId: string, seq: number | null, verdict: Exclude<BudgetVerdict, { ok: true }>): void {
+  /** `seqs`: the messages that wait (each one's trace says why); none for a scheduled run of its own. */
+  refuse(chatId: string, seqs: readonly number[], verdict: Exclude<BudgetVerdict, { ok: true }>): void {
     const { store } = this.#d;
     const now = this.#now();
     const detail = describeVerdict(verdict);
-    store.events.record({ messageSeq: seq, chatId, stage: 'over_budget', detail, at: now });
+    for (const messageSeq of seqs.length > 0 ? seqs : [null])
+      store.events.record({ messageSeq, chatId, stage: 'over_budget', detail, at: now });
+    const seq = seqs.at(-1) ?? null;
     const start = verdict.period === 'day' ? startOfDay(now, this.#d.timezone) : startOfMonth(now, this.#d.timezone);
     const period = `${verdict.scope}:${verdict.period}:${start}:${verdict.limitUsd}`;
     if (!store.budgets.noticeOnce(chatId, period, now)) return;

@@ -77,7 +77,7 @@ export class Dispatcher {
     // A live lane checks the budget before each turn itself.
     const budget = this.queue.isActive(chatId) ? ({ ok: true } as const) : this.#budgets.check(chatId);
     if (!budget.ok) {
-      this.#budgets.refuse(chatId, seq, budget);
+      this.#budgets.refuse(chatId, [seq], budget);
       return;
     }
     const detail = this.queue.isActive(chatId)

@@ -331,7 +331,12 @@ export class GroupLane implements Lane {
     // A turn just ended may have used up a budget: the next one waits (its messages stay unanswered, kept).
     const budget = this.#deps.budgets.check(chatId);
     if (!budget.ok) {
-      this.#deps.budgets.refuse(chatId, last.seq, budget);
+      // Every message this turn would have answered says why it waits, not only the last.
+      this.#deps.budgets.refuse(
+        chatId,
+        batch.filter((m) => m.engages).map((m) => m.seq),
+        budget,
+      );
       this.#becomeIdle();
       return;
     }

@@ -82,7 +82,7 @@ export class IsolatedRun implements Lane {
         error: `not run: ${budget.scope === 'group' ? "the group's" : 'the overall'} ${budget.period === 'day' ? 'daily' : 'monthly'} budget is reached`,
         costUsd: null,
       });
-      this.#deps.budgets.refuse(chatId, null, budget);
+      this.#deps.budgets.refuse(chatId, [], budget);
       this.#resolveDone();
       return;
     }
