@@ -101,6 +101,8 @@ const schema = z.object({
   /** An agent is started ahead of a message only while the host has this much memory available. */
   PINCER_PREWARM_MIN_FREE_MB: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).default(1024)),
   PINCER_TURN_TIMEOUT_SEC: positiveInt(900),
+  /** A conversation whose last model call read this many tokens is compacted (after a memory flush) before the next turn; 0: never. */
+  PINCER_COMPACT_AT_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).default(150_000)),
   PINCER_MAX_TASKS_PER_GROUP: positiveInt(50),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   /** auto: readable lines on a terminal, JSON lines otherwise (a journal, a file, a pipe). */
@@ -144,6 +146,8 @@ export interface Config {
   /** Agents started ahead of a message: the pool of recently active groups, and the memory it needs free. */
   prewarm: { poolSize: number; minFreeBytes: number };
   turnTimeoutMs: number;
+  /** pincer compacts a conversation itself from this size (tokens of its last model call), before Claude Code would; 0: never. */
+  compactAtTokens: number;
   /** Active and paused scheduled tasks one group may have. */
   maxTasksPerGroup: number;
   logLevel: string;
@@ -223,6 +227,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
     prewarm: { poolSize: c.PINCER_PREWARM, minFreeBytes: c.PINCER_PREWARM_MIN_FREE_MB * MIB },
     turnTimeoutMs: c.PINCER_TURN_TIMEOUT_SEC * 1000,
+    compactAtTokens: c.PINCER_COMPACT_AT_TOKENS,
     maxTasksPerGroup: c.PINCER_MAX_TASKS_PER_GROUP,
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,

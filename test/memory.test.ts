@@ -305,3 +305,60 @@ describe('commands after the idle close', { skip }, () => {
     }
   });
 });
+
+describe('a conversation grown large is compacted by pincer, memory first', { skip }, () => {
+  test('past PINCER_COMPACT_AT_TOKENS: a silent memory turn, then the compaction, archived; the chat hears nothing of it', async () => {
+    // The reply to the long talk reports a large prompt (as the real API would for a full conversation).
+    const big = (req: ModelRequest) =>
+      isAgentTurn(req) && !isToolResult(req) && lastUserText(req).includes('the long talk')
+        ? { text: 'That was a long talk about PINEAPPLE-42.', usage: { input_tokens: 5_000 } }
+        : script(req);
+    const h = await startHarness({ script: big, env: { PINCER_COMPACT_AT_TOKENS: '2000', PINCER_PREWARM: '0' } });
+    const chat = 'local:main';
+    try {
+      const first = await h.send(chat, 'remember the secret word: PINEAPPLE-42');
+      const got = await h.reply(chat, first, 20_000);
+      const long = await h.send(chat, 'the long talk');
+      const answered = await h.reply(chat, got.id, 20_000);
+      assert.equal(answered.text, 'That was a long talk about PINEAPPLE-42.');
+      const events = async () => {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const all = commandEvents(h, chat);
+          if (all.some((d) => d.startsWith('conversation compacted by pincer')) || Date.now() > deadline) return all;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      const seen = await events();
+      assert.ok(
+        seen.some((d) => /^the conversation reached 5000 tokens: compacting it, memory first$/.test(d)),
+        seen.join(' | '),
+      );
+      assert.ok(seen.includes('memory written before compaction'), seen.join(' | '));
+      assert.ok(
+        seen.some((d) => /^conversation compacted by pincer \(archived in conversations\/.+\.md\)$/.test(d)),
+        seen.join(' | '),
+      );
+      assert.equal(readFileSync(join(h.home, 'groups', 'main', 'memory', 'kept.md'), 'utf8'), 'The secret word is PINEAPPLE-42.\n');
+      const summaries = h.fake.requests.filter(isCompaction);
+      assert.equal(summaries.length, 1, 'one compaction');
+      // Nothing of it reached the chat, and the conversation goes on from the summary.
+      assert.deepEqual(
+        (await h.messages(chat, answered.id)).map((m) => m.text),
+        [],
+        'no message about the compaction',
+      );
+      const next = await h.send(chat, 'are you still there?');
+      const after = await h.reply(chat, answered.id, 20_000);
+      assert.equal(after.text, 'Yes, with the summary.');
+      const trace = (await h.request('GET', `/api/v1/messages/${long}/trace`)).body.stages as Array<{
+        stage: string;
+        detail: string | null;
+      }>;
+      assert.ok(!trace.some((s) => s.stage === 'tool'), "the compaction's own tool calls are not the long talk's");
+      assert.ok(Number(next) > Number(long));
+    } finally {
+      await h.stop();
+    }
+  });
+});

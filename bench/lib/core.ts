@@ -98,6 +98,7 @@ export function startCore(options: CoreOptions = {}): Core {
         modelBaseUrl: config.modelBaseUrl,
         model: undefined,
         modelMaxRetries: config.modelMaxRetries,
+        compactAtTokens: config.compactAtTokens,
         idleTimeoutMs: config.idleTimeoutMs,
         turnTimeoutMs: config.turnTimeoutMs,
         sandbox,

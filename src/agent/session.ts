@@ -107,11 +107,18 @@ export class AgentSession {
   #prepare = false;
   /** What the proxy metered since the last result. */
   readonly #spend = new SpendTally();
+  /** Tokens the latest metered model call read (its prompt: the conversation's size then). */
+  #lastPromptTokens = 0;
   /** The agent's own running total at its last result (a cross-check only: the sandbox writes it). */
   #reportedTotalUsd: number | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.done = this.#run(options);
+  }
+
+  /** How large the conversation was at its latest model call, in tokens, as the proxy metered it. */
+  get lastPromptTokens(): number {
+    return this.#lastPromptTokens;
   }
 
   /** Claude Code's id of this conversation, once it has said it (it says so before its first result). */
@@ -199,6 +206,8 @@ export class AgentSession {
             record: (call) => {
               o.meter.record(call);
               this.#spend.add(call);
+              const u = call.usage;
+              this.#lastPromptTokens = u.input + u.cacheRead + u.cacheWrite5m + u.cacheWrite1h;
             },
           },
           onRequest: () => o.handlers.onModelRequest(),

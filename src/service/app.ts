@@ -171,6 +171,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
         modelMaxRetries: config.modelMaxRetries,
         idleTimeoutMs: config.idleTimeoutMs,
         turnTimeoutMs: config.turnTimeoutMs,
+        compactAtTokens: config.compactAtTokens,
         sandbox,
       },
       control,

@@ -49,6 +49,8 @@ export interface LaneSettings {
   modelMaxRetries: number;
   idleTimeoutMs: number;
   turnTimeoutMs: number;
+  /** A conversation this large (tokens of its last model call) is compacted by pincer before the next turn; 0: never. */
+  compactAtTokens: number;
   sandbox: SandboxSettings;
 }
 
@@ -85,6 +87,8 @@ interface Turn {
   compacted?: boolean;
   /** A /compact turn's first step: the agent writes what should last into its memory files. */
   flushing?: boolean;
+  /** pincer's own compaction of a conversation grown large: no message asked for it, nothing is sent. */
+  byPincer?: boolean;
   /** The text of the model message being written, once the model writes any. */
   draft?: ReplyDraft;
 }
@@ -111,6 +115,8 @@ export class GroupLane implements Lane {
   /** Messages up to this seq have been given to the agent (or answered). */
   #pushedUpTo: number;
   #resumed: string | undefined;
+  /** The conversation grew past compactAtTokens: pincer compacts it before the next turn. */
+  #compactDue = false;
   /** Agent turns answered since the conversation began or was last compacted; undefined for a resumed one. */
   #turnsSinceCompaction: number | undefined;
   #gotResult = false;
@@ -296,13 +302,20 @@ export class GroupLane implements Lane {
 
   #event(stage: Stage, detail: string | null): void {
     const turn = this.#currentTurn();
-    this.#deps.store.events.record({ messageSeq: turn?.lastSeq ?? null, chatId: this.#group.chatId, stage, detail, at: Date.now() });
+    // pincer's own compaction belongs to no message: its stages are the chat's, not the last answered message's.
+    const messageSeq = turn && !turn.byPincer ? turn.lastSeq : null;
+    this.#deps.store.events.record({ messageSeq, chatId: this.#group.chatId, stage, detail, at: Date.now() });
   }
 
   /** Collects everything unanswered since the last push into one prompt; idles when nothing engages. */
   #nextTurn(): void {
     const { store } = this.#deps;
     const chatId = this.#group.chatId;
+    if (this.#compactDue && this.#session) {
+      this.#compactDue = false;
+      this.#compactByPincer();
+      return;
+    }
     if (!store.messages.hasEngaging(chatId, this.#pushedUpTo)) {
       this.#becomeIdle();
       return;
@@ -432,8 +445,50 @@ export class GroupLane implements Lane {
     const detail = outcome.ok
       ? `memory written before compaction${outcome.text.trim() && stripInternal(outcome.text) ? ` (it said: ${stripInternal(outcome.text).slice(0, 200)})` : ''}`
       : `writing memory before compaction failed: ${outcome.text.slice(0, 300)}; compacting anyway`;
-    this.#deps.store.events.record({ messageSeq: turn.lastSeq, chatId: this.#group.chatId, stage: 'command', detail, at: Date.now() });
+    this.#commandEvent(turn, detail);
     this.#pushCompaction(turn);
+  }
+
+  /** A command's event: under its message, or for pincer's own compaction under none. */
+  #commandEvent(turn: Turn, detail: string): void {
+    const messageSeq = turn.byPincer ? null : turn.lastSeq;
+    this.#deps.store.events.record({ messageSeq, chatId: this.#group.chatId, stage: 'command', detail, at: Date.now() });
+  }
+
+  /**
+   * The conversation grew large: pincer compacts it now, between turns, with the same memory flush a /compact
+   * gets, before Claude Code would compact it by itself in the middle of a turn (where no flush can run).
+   */
+  #compactByPincer(): void {
+    const turn: Turn = {
+      firstSeq: this.#pushedUpTo,
+      lastSeq: this.#pushedUpTo,
+      prompt: MEMORY_FLUSH_PROMPT,
+      startedAt: Date.now(),
+      timeout: setTimeout(() => this.#onTimeout(), this.#deps.settings.turnTimeoutMs),
+      command: 'compact',
+      byPincer: true,
+      flushing: true,
+    };
+    this.#state = { kind: 'busy', turn };
+    this.#commandEvent(turn, `the conversation reached ${this.#session?.lastPromptTokens ?? 0} tokens: compacting it, memory first`);
+    this.#liveSession().push(turn.prompt);
+  }
+
+  /** pincer's own compaction ended: on record; nothing goes to the chat, no message's cursor moves. */
+  #afterCompactionByPincer(turn: Turn, outcome: TurnOutcome): void {
+    clearTimeout(turn.timeout);
+    const archived = this.#archive.latest;
+    const where = archived?.kind === 'archived' ? ` (archived in ${archived.file})` : '';
+    this.#commandEvent(
+      turn,
+      !outcome.ok
+        ? `compacting the conversation failed: ${outcome.text.slice(0, 300)}`
+        : turn.compacted
+          ? `conversation compacted by pincer${where}`
+          : `nothing was compacted: ${outcome.text.slice(0, 200)}`,
+    );
+    this.#nextTurn();
   }
 
   /** Archives the conversation, forgets it, and ends the live session: the next message starts afresh. */
@@ -494,6 +549,10 @@ export class GroupLane implements Lane {
       this.#afterFlush(turn, outcome);
       return;
     }
+    if (turn.byPincer) {
+      this.#afterCompactionByPincer(turn, outcome);
+      return;
+    }
     if (!turn.command) this.#turnsSinceCompaction = (this.#turnsSinceCompaction ?? 0) + 1;
     const reply =
       turn.command === 'compact'
@@ -509,12 +568,20 @@ export class GroupLane implements Lane {
       inputTokens: outcome.inputTokens,
       outputTokens: outcome.outputTokens,
     });
+    const limit = this.#deps.settings.compactAtTokens;
+    if (!turn.command && outcome.ok && limit > 0 && (this.#session?.lastPromptTokens ?? 0) >= limit) this.#compactDue = true;
     this.#nextTurn();
   }
 
   #onTimeout(): void {
     if (this.#state.kind !== 'busy') return;
     const turn = this.#state.turn;
+    if (turn.byPincer) {
+      this.#commandEvent(turn, `compacting the conversation took longer than ${this.#deps.settings.turnTimeoutMs} ms and was stopped`);
+      this.#state = { kind: 'closing' };
+      this.#session?.kill();
+      return;
+    }
     const minutes = Math.round(this.#deps.settings.turnTimeoutMs / 60_000);
     const limit = minutes >= 1 ? `${minutes} min` : `${this.#deps.settings.turnTimeoutMs / 1000} s`;
     this.#commit(turn, `⚠️ That took longer than ${limit} and was stopped. Send a new message to continue.`, {
@@ -547,7 +614,9 @@ export class GroupLane implements Lane {
       this.#restartFresh(turn, end.error ?? end.reason);
       return;
     }
-    if (turn && end.reason !== 'closed') {
+    if (turn?.byPincer && end.reason !== 'closed')
+      this.#commandEvent(turn, `compacting the conversation stopped: ${end.error ?? end.reason}`);
+    else if (turn && end.reason !== 'closed') {
       this.#commit(turn, `⚠️ The agent stopped unexpectedly (${end.error ?? end.reason}). Please send that again.`, {
         status: 'crashed',
         error: end.error ?? end.reason,
