@@ -59,6 +59,21 @@ describe('pincer memory', () => {
     assert.equal(file.stdout, '# People\n\nGrandma likes the mountains.\n');
   });
 
+  test("what a chat or a sandbox wrote reaches the owner's terminal without its control sequences", async () => {
+    // OSC 52 would set the clipboard, CSI 2J clear the screen, U+202E turn the rest of the line around.
+    said(
+      'local:main',
+      'the hostile note \u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u202eevil\u202c end',
+      '2025-03-03T10:00:00Z',
+      'Mallory\u001b[8m',
+    );
+    const out = await pincer(env, 'memory', 'search', 'hostile', '-g', 'main');
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /Mallory\[8m\s+the \[hostile\] note \]52;c;cm0gLXJmIH4=\[2Jevil end/);
+    for (const bad of ['\u001b', '\u0007', '\u202e', '\u202c'])
+      assert.ok(!out.stdout.includes(bad), `no ${JSON.stringify(bad)} on the terminal`);
+  });
+
   test('bad input is refused with the reason, exit 1', async () => {
     const outside = await pincer(env, 'memory', 'show', 'family', '../main/CLAUDE.md');
     assert.equal(outside.code, 1);

@@ -1,6 +1,7 @@
 // What the administration commands share: reaching pincer, one-line errors, tables and human times.
 import { ConfigError, loadConfig } from '../config.js';
 import { ApiClient } from './api-client.js';
+import { terminalText } from './terminal-text.js';
 
 /** Runs one command against the running pincer; any failure is one line on stderr and exit code 1. */
 export async function withPincer(run: (client: ApiClient) => Promise<void>): Promise<number> {
@@ -31,8 +32,9 @@ export async function withPincer(run: (client: ApiClient) => Promise<void>): Pro
   }
 }
 
+/** A line for a person; what it quotes from chats and sandboxes cannot reach the terminal as control sequences. */
 export function printLine(line: string): void {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${terminalText(line)}\n`);
 }
 
 /** `--json`: the API's answer as it came, for scripts. */
@@ -42,13 +44,14 @@ export function printJson(value: unknown): void {
 
 /** Left-aligned columns two spaces apart; the last column is not padded. */
 export function printTable(headers: string[], rows: string[][]): void {
+  rows = rows.map((r) => r.map(terminalText));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const render = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  process.stdout.write(`${[headers, ...rows].map(render).join('\n')}\n`);
+  process.stdout.write(`${terminalText([headers, ...rows].map(render).join('\n'))}\n`);
 }
 
 /** One line, at most `max` characters: table cells must not wrap or break the layout. */

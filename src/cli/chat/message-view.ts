@@ -2,6 +2,7 @@
 // `pincer trace`, quiet), then the text: an assistant's Markdown laid out, what a person typed as typed.
 import { styleText } from 'node:util';
 import type { ApiMessage } from '../api-client.js';
+import { terminalText } from '../terminal-text.js';
 
 export interface MessageViewOptions {
   colors: boolean;
@@ -27,9 +28,11 @@ export class MessageView {
 
   /** The message as a block of lines; `sentBy` names this terminal's own messages ("you"). */
   render(m: ApiMessage, sentBy?: string): string {
-    const sender = this.style(['bold', m.fromAssistant ? 'cyan' : 'green'], sentBy ?? m.sender);
+    // The text and the sender's name are the chat's (or a sandbox's): never control sequences on this terminal.
+    const sender = this.style(['bold', m.fromAssistant ? 'cyan' : 'green'], terminalText(sentBy ?? m.sender));
     const header = `${sender}  ${this.style('dim', `${this.#time(m.time)}  #${m.id}`)}`;
-    const body = m.fromAssistant ? this.#options.markdown(m.text) : m.text;
+    const text = terminalText(m.text);
+    const body = m.fromAssistant ? this.#options.markdown(text) : text;
     return `\n${header}\n${body}`;
   }
 

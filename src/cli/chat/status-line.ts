@@ -1,9 +1,10 @@
 // What the status line says while the assistant works: "Andy is working… using Bash: ls -la". Built from the
 // live `typing` and `activity` notices; empty when the assistant is idle.
+import { terminalText } from '../terminal-text.js';
 
 /** The words for an agent's step, or null for a step not worth showing (the web page shows the same). */
 export function progressText(stage: string, detail: string | null): string | null {
-  if (stage === 'tool') return detail ? `using ${detail}` : 'using a tool';
+  if (stage === 'tool') return detail ? `using ${terminalText(detail)}` : 'using a tool';
   if (stage === 'model_request') return 'thinking…';
   if (stage === 'spawned') return 'starting…';
   return null;

@@ -2,6 +2,7 @@
 import type { ApiClient } from '../api-client.js';
 import { traceAnswer } from '../insight.js';
 import { localTime, truncate } from '../output.js';
+import { terminalText } from '../terminal-text.js';
 
 /** The trace as lines: the message, then one line per stage with the milliseconds since the first. */
 export async function traceText(client: ApiClient, id: string): Promise<string> {
@@ -13,5 +14,5 @@ export async function traceText(client: ApiClient, id: string): Promise<string> 
   const lines = rows.map(([ms, stage, detail]) =>
     `  ${(ms ?? '').padStart(widths[0] ?? 0)} ms  ${(stage ?? '').padEnd(widths[1] ?? 0)}  ${detail}`.trimEnd(),
   );
-  return [head, ...(lines.length ? lines : ['  (no stages recorded)'])].join('\n');
+  return terminalText([head, ...(lines.length ? lines : ['  (no stages recorded)'])].join('\n'));
 }
