@@ -44,7 +44,7 @@ export async function runChat(name: string): Promise<number> {
   const keyboard = process.stdin.isTTY === true;
   const view = new MessageView({
     colors,
-    markdown: out.isTTY ? markdownRenderer({ width: Math.min(out.columns || 80, MAX_TEXT_WIDTH), colors }) : (text) => text,
+    markdown: out.isTTY ? await markdownRenderer({ width: Math.min(out.columns || 80, MAX_TEXT_WIDTH), colors }) : (text) => text,
   });
   // Line editing wherever there is a keyboard and a terminal; the status line and redraws need more than TERM=dumb.
   const rl = createInterface({ input: process.stdin, output: out, prompt: `${name}> `, terminal: keyboard && out.isTTY === true });

@@ -2,7 +2,6 @@
 // emphasis, tables and highlighted code blocks.
 import { stripVTControlCharacters } from 'node:util';
 import { Marked, type MarkedExtension } from 'marked';
-import { markedTerminal } from 'marked-terminal';
 
 export interface MarkdownStyle {
   /** Terminal columns the text is wrapped to. */
@@ -11,7 +10,12 @@ export interface MarkdownStyle {
   colors: boolean;
 }
 
-export function markdownRenderer(style: MarkdownStyle): (markdown: string) => string {
+export async function markdownRenderer(style: MarkdownStyle): Promise<(markdown: string) => string> {
+  // marked-terminal and its highlighter colour through chalk, which decides by itself when it loads and says no
+  // wherever CI is set, whatever the terminal. pincer has decided already (a terminal, no NO_COLOR), so it says so
+  // through FORCE_COLOR, chalk's own switch, before they load; a FORCE_COLOR the user set stands.
+  if (style.colors) process.env.FORCE_COLOR ??= '1';
+  const { markedTerminal } = await import('marked-terminal');
   const marked = new Marked();
   // @types/marked-terminal declares the extension as a Renderer; it is the extension object marked 18's `use`
   // takes (marked-terminal 7.3 declares marked <19 as its peer).
