@@ -201,12 +201,12 @@ export async function memoryRecallSection(): Promise<Section> {
     // ---- recall@5 and latency ----
     const memory = new MemorySearch(store);
     const names = new Map(Array.from({ length: GROUPS }, (_, g) => [`local:g${g}`, `g${g}`]));
-    memory.search(['local:g0'], { text: 'warm up' }, TZ, names);
+    await memory.search(['local:g0'], { text: 'warm up' }, TZ, names);
     const latencies: number[] = [];
     const found = { exact: 0, other: 0, time: 0 };
     for (const p of planted) {
       const t0 = performance.now();
-      const result = memory.search([p.chatId], { text: p.query, from: p.from, to: p.to, limit: 5 }, TZ, names);
+      const result = await memory.search([p.chatId], { text: p.query, from: p.from, to: p.to, limit: 5 }, TZ, names);
       latencies.push(performance.now() - t0);
       if (result.hits.some((h) => 'id' in h && h.id === String(p.seq))) found[p.kind]++;
     }

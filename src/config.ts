@@ -70,6 +70,10 @@ const schema = z.object({
   PINCER_TRANSCRIBE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
   PINCER_TRANSCRIBE_KEY: optionalString,
   PINCER_TRANSCRIBE_MODEL: z.preprocess(emptyToUndefined, z.string().min(1).default('whisper-1')),
+  /** An OpenAI-compatible embeddings API (OpenAI, Ollama, Voyage …) for recall by meaning; the host calls it, never a sandbox. */
+  PINCER_EMBEDDINGS_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  PINCER_EMBEDDINGS_KEY: optionalString,
+  PINCER_EMBEDDINGS_MODEL: optionalString,
   /** Spend limits over all groups, in USD per calendar day / month (pincer's time zone); the main group can change them. */
   PINCER_BUDGET_DAILY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
   PINCER_BUDGET_MONTHLY_USD: z.preprocess(emptyToUndefined, z.coerce.number().positive('must be a positive amount in USD').optional()),
@@ -133,6 +137,8 @@ export interface Config {
   extraCaCerts: string | undefined;
   /** Where voice notes are transcribed (the key is a host secret); undefined: they reach the agent as files only. */
   transcription: { url: string; key: string | undefined; model: string } | undefined;
+  /** Where messages and memory files are embedded for recall by meaning (the key is a host secret); undefined: keywords alone. */
+  embeddings: EmbeddingsConfig | undefined;
   /** The global budget when the owner has not set one in pincer. */
   defaultBudget: { dailyUsd: number | null; monthlyUsd: number | null };
   /** A messenger chat (the owner's DM) to be the main group instead of `local:main`. */
@@ -163,6 +169,13 @@ export interface ChannelConfig {
   whatsapp?: { enabled: true };
 }
 
+export interface EmbeddingsConfig {
+  /** Base URL of an OpenAI-compatible API: `<url>/embeddings` is called. */
+  url: string;
+  key: string | undefined;
+  model: string;
+}
+
 export class ConfigError extends Error {}
 
 /** Reads `.env` in `cwd` (if present) under `env`; variables set in the environment win. */
@@ -178,6 +191,14 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
   if (c.PINCER_TRANSCRIBE_KEY && !c.PINCER_TRANSCRIBE_URL)
     throw new ConfigError(
       `invalid configuration (environment or ${dotenvPath}):\n  PINCER_TRANSCRIBE_URL: must be set with PINCER_TRANSCRIBE_KEY (https://api.openai.com/v1, say)`,
+    );
+  if ((c.PINCER_EMBEDDINGS_KEY || c.PINCER_EMBEDDINGS_MODEL) && !c.PINCER_EMBEDDINGS_URL)
+    throw new ConfigError(
+      `invalid configuration (environment or ${dotenvPath}):\n  PINCER_EMBEDDINGS_URL: must be set with PINCER_EMBEDDINGS_KEY or _MODEL (https://api.openai.com/v1, or http://127.0.0.1:11434/v1 for Ollama)`,
+    );
+  if (c.PINCER_EMBEDDINGS_URL && !c.PINCER_EMBEDDINGS_MODEL)
+    throw new ConfigError(
+      `invalid configuration (environment or ${dotenvPath}):\n  PINCER_EMBEDDINGS_MODEL: must be set with PINCER_EMBEDDINGS_URL (text-embedding-3-small, or nomic-embed-text for Ollama)`,
     );
   const credential: ModelCredential | undefined = c.ANTHROPIC_API_KEY
     ? { kind: 'api-key', value: c.ANTHROPIC_API_KEY }
@@ -209,6 +230,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     transcription: c.PINCER_TRANSCRIBE_URL
       ? { url: c.PINCER_TRANSCRIBE_URL, key: c.PINCER_TRANSCRIBE_KEY, model: c.PINCER_TRANSCRIBE_MODEL }
       : undefined,
+    embeddings:
+      c.PINCER_EMBEDDINGS_URL && c.PINCER_EMBEDDINGS_MODEL
+        ? { url: c.PINCER_EMBEDDINGS_URL.replace(/\/$/, ''), key: c.PINCER_EMBEDDINGS_KEY, model: c.PINCER_EMBEDDINGS_MODEL }
+        : undefined,
     defaultBudget: { dailyUsd: c.PINCER_BUDGET_DAILY_USD ?? null, monthlyUsd: c.PINCER_BUDGET_MONTHLY_USD ?? null },
     mainChat: c.PINCER_MAIN_CHAT,
     channels: {

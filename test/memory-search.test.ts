@@ -57,10 +57,10 @@ const search = (text: string, extra: Partial<Parameters<MemorySearch['search']>[
   memory.search(chats, { text, ...extra }, BERLIN, NAMES);
 
 describe('memory search over messages', () => {
-  test('both sides are found, accents and case folded, with source and a snippet', () => {
+  test('both sides are found, accents and case folded, with source and a snippet', async () => {
     const id = say('local:main', 'We booked the Café Zürich for the team dinner', '2025-03-14T18:00:00Z');
     say('local:main', 'Great, the café is confirmed for Friday.', '2025-03-14T18:01:00Z', 'Andy', true);
-    const found = search('cafe zurich');
+    const found = await search('cafe zurich');
     assert.equal(found.matched, 'all');
     assert.deepEqual(found.hits[0], {
       id: String(id),
@@ -69,48 +69,48 @@ describe('memory search over messages', () => {
       sender: 'Alice',
       snippet: 'We booked the [Café] [Zürich] for the team dinner',
     });
-    assert.equal(search('CAFÉ').hits.length, 2, "the assistant's own messages are found too");
+    assert.equal((await search('CAFÉ')).hits.length, 2, "the assistant's own messages are found too");
   });
 
-  test('phrases, prefixes, and text that would be FTS5 syntax are all just words', () => {
+  test('phrases, prefixes, and text that would be FTS5 syntax are all just words', async () => {
     say('local:main', 'the hotel near the station costs 120 EUR per night', '2025-03-01T10:00:00Z');
     say('local:main', 'station first, then the hotel', '2025-03-02T10:00:00Z');
-    assert.equal(search('"hotel near the station"').hits.length, 1);
-    assert.equal(search('stat*').hits.length, 2);
+    assert.equal((await search('"hotel near the station"')).hits.length, 1);
+    assert.equal((await search('stat*')).hits.length, 2);
     for (const odd of ['NEAR(hotel station)', 'text:hotel', 'hotel AND OR NOT', '"unclosed phrase', 'hotel -station^', 'hotel*station'])
-      assert.doesNotThrow(() => search(odd), odd);
-    for (const empty of ['  ** " " ', '(', '***', '-:^']) assert.throws(() => search(empty), /no words/, empty);
+      await assert.doesNotReject(() => search(odd), odd);
+    for (const empty of ['  ** " " ', '(', '***', '-:^']) await assert.rejects(() => search(empty), /no words/, empty);
   });
 
-  test('when no message has every word, messages with some come back, marked as such', () => {
+  test('when no message has every word, messages with some come back, marked as such', async () => {
     say('local:main', 'the plumber Mario, phone 0171 555', '2025-05-01T10:00:00Z');
-    const found = search("what was the plumber's number");
+    const found = await search("what was the plumber's number");
     assert.equal(found.matched, 'any');
     assert.match(found.hits[0]?.snippet ?? '', /\[plumber\] Mario/);
-    assert.equal(search('zebra').matched, 'none');
+    assert.equal((await search('zebra')).matched, 'none');
   });
 
-  test("days are the group's calendar days; the sender filter is any part of the name", () => {
+  test("days are the group's calendar days; the sender filter is any part of the name", async () => {
     // 23:30 on March 31st in Berlin is still March there, though April in UTC.
     say('local:main', 'trip budget agreed: 900', '2025-03-31T21:30:00Z', 'Bob Miller');
     say('local:main', 'trip budget raised to 1200', '2025-04-02T09:00:00Z', 'Alice');
     assert.deepEqual(
-      search('trip budget', { from: '2025-03-01', to: '2025-03-31' }).hits.map((h) => h.snippet),
+      (await search('trip budget', { from: '2025-03-01', to: '2025-03-31' })).hits.map((h) => h.snippet),
       ['[trip] [budget] agreed: 900'],
     );
-    assert.equal(search('trip budget', { sender: 'miller' }).hits.length, 1);
-    assert.throws(() => search('trip', { from: '2025-02-30' }), /not a date/);
-    assert.throws(() => search('trip', { from: 'March' }), /YYYY-MM-DD/);
-    assert.throws(() => search('trip', { from: '2025-04-01', to: '2025-03-01' }), /after/);
+    assert.equal((await search('trip budget', { sender: 'miller' })).hits.length, 1);
+    await assert.rejects(() => search('trip', { from: '2025-02-30' }), /not a date/);
+    await assert.rejects(() => search('trip', { from: 'March' }), /YYYY-MM-DD/);
+    await assert.rejects(() => search('trip', { from: '2025-04-01', to: '2025-03-01' }), /after/);
   });
 
-  test('only the chats given are searched', () => {
+  test('only the chats given are searched', async () => {
     say('local:trip', 'the trip secret is 4711', '2025-03-01T10:00:00Z');
-    assert.equal(search('4711').hits.length, 0);
-    assert.equal(search('4711', {}, ['local:main', 'local:trip']).hits[0]?.chat, 'trip');
+    assert.equal((await search('4711')).hits.length, 0);
+    assert.equal((await search('4711', {}, ['local:main', 'local:trip'])).hits[0]?.chat, 'trip');
   });
 
-  test('get_memory reads the messages around a hit, in its chat only', () => {
+  test('get_memory reads the messages around a hit, in its chat only', async () => {
     const ids = ['one', 'two', 'three', 'four', 'five'].map((t, i) => say('local:main', t, `2025-01-0${i + 1}T10:00:00Z`));
     say('local:trip', 'elsewhere', '2025-01-03T11:00:00Z');
     const hit = store.messages.get(ids[2] as number);
@@ -137,7 +137,7 @@ test('the indexer follows stored messages by itself, in batches, and stops clean
 });
 
 describe('the query language', () => {
-  test('each term is quoted; a prefix keeps its star; phrases stay phrases', () => {
+  test('each term is quoted; a prefix keeps its star; phrases stay phrases', async () => {
     assert.deepEqual(toFtsQuery('trip "in March" hot*'), {
       all: '"trip" "in March" "hot"*',
       any: '"trip" OR "in March" OR "hot"*',
@@ -155,7 +155,7 @@ describe('the query language', () => {
   });
 });
 
-test('upgrading a store indexes the messages it already had', () => {
+test('upgrading a store indexes the messages it already had', async () => {
   const path = join(dir, 'old.db');
   const before = MIGRATIONS.findIndex((m) => m.includes('CREATE VIRTUAL TABLE message_search'));
   const old = new Database(path);
@@ -170,7 +170,7 @@ test('upgrading a store indexes the messages it already had', () => {
   old.close();
   const upgraded = new Store(path);
   try {
-    assert.equal(new MemorySearch(upgraded).search(['local:main'], { text: 'boat' }, BERLIN, NAMES).hits.length, 1);
+    assert.equal((await new MemorySearch(upgraded).search(['local:main'], { text: 'boat' }, BERLIN, NAMES)).hits.length, 1);
   } finally {
     upgraded.close();
   }
@@ -192,15 +192,15 @@ describe("a group's memory files in the index", () => {
     writeFileSync(join(groupDir, 'memory', 'people.md'), 'Maria is the plumber.\n');
     writeFileSync(join(groupDir, 'notes.md'), 'not a memory file: ferry\n');
     await files.refresh('local:main', groupDir);
-    assert.deepEqual(search('Bruno').hits, [
+    assert.deepEqual((await search('Bruno')).hits, [
       { file: 'CLAUDE.md', line: 3, chat: 'main', snippet: '- The owner prefers short answers.\n- Dog: [Bruno]' },
     ]);
     assert.deepEqual(
-      search('ferry').hits.map((h) => ('file' in h ? `${h.file}:${h.line}` : h.id)),
+      (await search('ferry')).hits.map((h) => ('file' in h ? `${h.file}:${h.line}` : h.id)),
       ['conversations/2025-03-02-trip.md:5'],
     );
-    assert.equal(search('plumber').hits.length, 1);
-    assert.equal(search('Bruno', { from: '2025-01-01' }).hits.length, 0, 'a search by day is of messages only');
+    assert.equal((await search('plumber')).hits.length, 1);
+    assert.equal((await search('Bruno', { from: '2025-01-01' })).hits.length, 0, 'a search by day is of messages only');
   });
 
   test('an edited file is read again, a removed one leaves the index', async () => {
@@ -209,11 +209,11 @@ describe("a group's memory files in the index", () => {
     writeFileSync(join(groupDir, 'CLAUDE.md'), 'the cat is called Felix, formerly known by another name\n');
     utimesSync(join(groupDir, 'CLAUDE.md'), new Date(), new Date(Date.now() + 5000));
     await files.refresh('local:main', groupDir);
-    assert.equal(search('Tom').hits.length, 0);
-    assert.equal(search('Felix').hits.length, 1);
+    assert.equal((await search('Tom')).hits.length, 0);
+    assert.equal((await search('Felix')).hits.length, 1);
     rmSync(join(groupDir, 'CLAUDE.md'));
     await files.refresh('local:main', groupDir);
-    assert.equal(search('Felix').hits.length, 0);
+    assert.equal((await search('Felix')).hits.length, 0);
   });
 
   test('links, FIFOs and files too big are never read: the host indexes only regular files inside the folder', async () => {
@@ -227,11 +227,11 @@ describe("a group's memory files in the index", () => {
     execFileSync('mkfifo', [join(groupDir, 'memory', 'pipe.md')]);
     writeFileSync(join(groupDir, 'memory', 'huge.md'), `kiwi ${'x'.repeat(MEMORY_FILE_BYTES)}`);
     await files.refresh('local:main', groupDir);
-    assert.equal(search('kiwi').hits.length, 0);
-    assert.equal(search('HOST-SECRET').hits.length, 0);
+    assert.equal((await search('kiwi')).hits.length, 0);
+    assert.equal((await search('HOST-SECRET')).hits.length, 0);
   });
 
-  test('which paths are memory files', () => {
+  test('which paths are memory files', async () => {
     for (const ok of ['CLAUDE.md', 'conversations/2025-03-02.md', 'memory/people.md']) assert.ok(isMemoryFile(ok), ok);
     for (const no of ['notes.md', 'memory/a/b.md', 'memory/../CLAUDE.md', 'conversations/x.txt', 'memory/.md', '/etc/passwd', '../x.md'])
       assert.ok(!isMemoryFile(no), no);

@@ -90,10 +90,13 @@ export class FileIndex {
   readonly #store: Store;
   readonly #log: Logger;
   readonly #running = new Map<string, Promise<void>>();
+  readonly #onChanged: ((chatId: string) => void) | undefined;
 
-  constructor(store: Store, log: Logger) {
+  /** `onChanged`: a refresh changed what is indexed of a chat's files (their vectors follow). */
+  constructor(store: Store, log: Logger, onChanged?: (chatId: string) => void) {
     this.#store = store;
     this.#log = log;
+    this.#onChanged = onChanged;
   }
 
   refresh(chatId: string, groupDir: string): Promise<void> {
@@ -107,10 +110,12 @@ export class FileIndex {
   async #refresh(chatId: string, groupDir: string): Promise<void> {
     const known = this.#store.fileSearch.known(chatId);
     const files = await candidates(groupDir);
+    let changed = known.size > files.length;
     for (const f of files) {
       const before = known.get(f.path);
       known.delete(f.path);
       if (before && before.size === f.size && before.mtimeMs === f.mtimeMs) continue;
+      changed = true;
       let text: string;
       try {
         text = (await readFileInside(groupDir, f.path, MEMORY_FILE_BYTES)).toString('utf8');
@@ -122,6 +127,10 @@ export class FileIndex {
       }
       this.#store.fileSearch.replace(chatId, f.path, { size: f.size, mtimeMs: f.mtimeMs }, passages(text));
     }
-    for (const gone of known.keys()) this.#store.fileSearch.remove(chatId, gone);
+    for (const gone of known.keys()) {
+      this.#store.fileSearch.remove(chatId, gone);
+      changed = true;
+    }
+    if (changed) this.#onChanged?.(chatId);
   }
 }

@@ -9,6 +9,7 @@ import { ChannelRegistry } from '../channels/registry.js';
 import type { Channel } from '../channels/types.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { recallByMeaning } from '../memory/meaning.js';
 import { MessageIndexer } from '../memory/message-indexer.js';
 import type { EgressTestSeam } from '../proxy/egress-proxy.js';
 import { readFileInside } from '../sandbox/safe-fs.js';
@@ -100,6 +101,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     log: log.child({ part: 'budget' }),
     onOutbox: () => outboxWorker?.wake(),
   });
+  const meaning = recallByMeaning(config.embeddings, store, log.child({ part: 'memory' }));
   const control = new Control({
     store,
     layout,
@@ -219,6 +221,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
   tasks.start();
   const indexer = new MessageIndexer(store, log.child({ part: 'memory' }));
   indexer.start();
+  meaning?.embedder.start();
   lock.announce(local.url);
   log.info({ url: local.url, home: layout.home }, 'pincer is running');
 
@@ -235,6 +238,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     async stop() {
       tasks.stop();
       indexer.stop();
+      await meaning?.embedder.stop();
       await channels.stopAll();
       await agents.stop();
       await outbox.stop();

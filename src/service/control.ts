@@ -3,7 +3,14 @@
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
 import type { Logger } from '../log.js';
 import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES, candidates as memoryFileCandidates } from '../memory/file-index.js';
-import { MAX_AROUND, type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
+import {
+  MAX_AROUND,
+  type MeaningSearch,
+  type MemoryQuery,
+  MemoryQueryError,
+  MemorySearch,
+  type MemorySearchResult,
+} from '../memory/memory-search.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { formatLocalTime } from '../router/prompt.js';
 import { defaultTrigger } from '../router/trigger.js';
@@ -136,6 +143,8 @@ export interface ControlDeps {
   budgets: Budgets;
   /** A budget changed: messages that waited for it may be answered now. */
   onBudgetChanged(): void;
+  /** Recall by meaning, when an embeddings endpoint is configured. */
+  meaning?: { search: MeaningSearch; filesChanged(chatId: string): void };
   now?: () => number;
 }
 
@@ -179,8 +188,8 @@ export class Control {
   constructor(deps: ControlDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
-    this.#memory = new MemorySearch(deps.store);
-    this.#files = new FileIndex(deps.store, deps.log.child({ part: 'memory' }));
+    this.#memory = new MemorySearch(deps.store, deps.meaning?.search);
+    this.#files = new FileIndex(deps.store, deps.log.child({ part: 'memory' }), deps.meaning?.filesChanged);
   }
 
   // ---- memory (each group its own; the main group any or all) ----
@@ -204,7 +213,7 @@ export class Control {
     // The memory files as they are now: the agent may have edited its CLAUDE.md in this very turn.
     await Promise.all(scope.map((g) => this.#files.refresh(g.chatId, groupPaths(this.#d.layout, g.folder, g.isMain).groupDir)));
     try {
-      const result = this.#memory.search(
+      const result = await this.#memory.search(
         scope.map((g) => g.chatId),
         input,
         timeZone,

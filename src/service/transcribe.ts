@@ -3,6 +3,7 @@
 // never appears in one.
 import { z } from 'zod';
 import { readBounded } from '../channels/bounded-body.js';
+import { oneLine, unreachableReason } from '../remote-reason.js';
 
 export interface TranscriptionSettings {
   /** The API's base URL (`https://api.openai.com/v1`); the request goes to `<url>/audio/transcriptions`. */
@@ -33,28 +34,6 @@ const errorSchema = z.object({ error: z.object({ message: z.string() }) });
 export function transcriptionEndpoint(base: string): string {
   const trimmed = base.replace(/\/+$/, '');
   return trimmed.endsWith('/audio/transcriptions') ? trimmed : `${trimmed}/audio/transcriptions`;
-}
-
-const seconds = (ms: number) => `${Math.round((ms / 1000) * 10) / 10} s`;
-
-/** One line, short, printable: what a service or the network said goes into a reason. */
-const oneLine = (s: string, max = 200) => {
-  const flat = s.replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-};
-
-function networkReason(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timed out after ${seconds(timeoutMs)}`;
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const detail =
-    typeof cause?.code === 'string'
-      ? cause.code
-      : typeof cause?.message === 'string'
-        ? cause.message
-        : err instanceof Error
-          ? err.message
-          : String(err);
-  return `the transcription service is unreachable: ${oneLine(detail)}`;
 }
 
 function statusReason(status: number, body: Buffer | undefined): string {
@@ -96,13 +75,13 @@ export function transcriber(settings: TranscriptionSettings): Transcribe {
         redirect: 'error',
       });
     } catch (err) {
-      return { ok: false, reason: networkReason(err, timeoutMs) };
+      return { ok: false, reason: unreachableReason('the transcription service', err, timeoutMs) };
     }
     let body: Buffer | undefined;
     try {
       body = await readBounded(res, res.ok ? maxAnswer : 64 * 1024);
     } catch (err) {
-      return { ok: false, reason: networkReason(err, timeoutMs) };
+      return { ok: false, reason: unreachableReason('the transcription service', err, timeoutMs) };
     }
     if (!res.ok) return { ok: false, reason: statusReason(res.status, body) };
     if (body === undefined)

@@ -29,6 +29,8 @@ export class FileSearchTable {
   readonly #insertPassage;
   readonly #upsertFile;
   readonly #search;
+  readonly #passages;
+  readonly #passage;
   readonly #replace: (chatId: string, path: string, file: IndexedFile, passages: FilePassage[]) => void;
   readonly #remove: (chatId: string, path: string) => void;
 
@@ -49,6 +51,12 @@ export class FileSearchTable {
       `SELECT chat_id AS chatId, path, line, snippet(file_search, 0, '[', ']', '…', 16) AS snippet, bm25(file_search) AS rank
        FROM file_search WHERE file_search MATCH @match AND chat_id IN (SELECT value FROM json_each(@chats))
        ORDER BY rank LIMIT @limit`,
+    );
+    this.#passages = db.prepare<[string], { path: string; line: number; text: string }>(
+      'SELECT path, line, text FROM file_search WHERE chat_id = ?',
+    );
+    this.#passage = db.prepare<[string, string, number], { text: string }>(
+      'SELECT text FROM file_search WHERE chat_id = ? AND path = ? AND line = ?',
     );
     this.#replace = db.transaction((chatId: string, path: string, file: IndexedFile, passages: FilePassage[]) => {
       this.#deletePassages.run(chatId, path);
@@ -73,6 +81,16 @@ export class FileSearchTable {
 
   remove(chatId: string, path: string): void {
     this.#remove(chatId, path);
+  }
+
+  /** Every indexed passage of a chat's memory files (to embed them). */
+  passages(chatId: string): Array<{ path: string; line: number; text: string }> {
+    return this.#passages.all(chatId);
+  }
+
+  /** The text of one passage, if it is still indexed. */
+  passageText(chatId: string, path: string, line: number): string | undefined {
+    return this.#passage.get(chatId, path, line)?.text;
   }
 
   search(match: string, chatIds: string[], limit: number): FileHit[] {

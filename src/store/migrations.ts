@@ -274,4 +274,25 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (chat_id, path)
   );
   `,
+  // Recall by meaning (when an embeddings endpoint is configured): which model's vectors are stored and how far
+  // embedding has come (messages forward from `high`, history backward from `low`), and the passages of memory
+  // files that have a vector. The vector tables themselves (sqlite-vec) are made when the model's size is known:
+  // src/store/memory-vectors.ts.
+  `
+  CREATE TABLE embedding_space (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    model TEXT NOT NULL,
+    dims INTEGER NOT NULL,
+    high INTEGER NOT NULL,
+    low INTEGER NOT NULL
+  );
+  CREATE TABLE passage_vector_keys (
+    id INTEGER PRIMARY KEY,
+    chat_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (chat_id, path, line, hash)
+  );
+  `,
 ];
