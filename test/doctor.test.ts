@@ -15,6 +15,7 @@ import type { Check } from '../src/cli/doctor/check.js';
 import { judge } from '../src/cli/doctor/model.js';
 import { runtimeFixes, splitReasons } from '../src/cli/doctor/sandbox.js';
 import { FakeDiscord } from './helpers/fake-discord.js';
+import { startFakeEmbeddings } from './helpers/fake-embeddings.js';
 import { type FakeModel, startFakeModel } from './helpers/fake-model.js';
 import { type FakeSignalCli, startFakeSignalCli } from './helpers/fake-signal-cli.js';
 import { type FakeSlack, startFakeSlack } from './helpers/fake-slack.js';
@@ -124,7 +125,8 @@ describe('pincer doctor', () => {
     const req = sent[0];
     assert.equal(req?.headers['x-api-key'], REAL_KEY, 'the proxy put the real key in');
     assert.equal((req?.body as { max_tokens?: number } | undefined)?.max_tokens, 1, 'a minimal request: one token');
-    for (const name of ['node', 'config', 'state dir', 'token', 'store', 'disk', 'mount allowlist', 'channels', 'port']) {
+    assert.match(o.stdout, /^✔ memory: recall by keywords \(SQLite FTS5\); for recall by meaning too, set PINCER_EMBEDDINGS_URL/m, show(o));
+    for (const name of ['node', 'config', 'state dir', 'token', 'store', 'disk', 'mount allowlist', 'memory', 'channels', 'port']) {
       assert.match(o.stdout, new RegExp(`^✔ ${name}: `, 'm'), `${name} is checked and fine:\n${o.stdout}`);
     }
     assert.doesNotMatch(o.stdout, new RegExp(REAL_KEY), 'the key is never shown');
@@ -285,6 +287,33 @@ describe('pincer doctor', () => {
         show(appToken),
       );
     });
+  });
+
+  it('recall by meaning: one real request to the embeddings endpoint, or the failure with its fix and without the key', async () => {
+    const embeddings = await startFakeEmbeddings();
+    try {
+      const settings = { PINCER_EMBEDDINGS_URL: embeddings.url, PINCER_EMBEDDINGS_MODEL: 'concepts-256' };
+      const good = await doctor(await env({ ...settings, PINCER_EMBEDDINGS_KEY: embeddings.key }));
+      assert.match(
+        good.stdout,
+        new RegExp(
+          `^✔ memory: recall by keywords and meaning: concepts-256 at ${embeddings.url}/embeddings answered 256 dimensions in \\d+ ms`,
+          'm',
+        ),
+        show(good),
+      );
+      assert.equal(embeddings.requests.at(-1)?.authorization, `Bearer ${embeddings.key}`);
+      const bad = await doctor(await env({ ...settings, PINCER_EMBEDDINGS_KEY: 'sk-wrong-embeddings-key' }));
+      assert.match(
+        bad.stdout,
+        /^✖ memory: recall by meaning is configured but the embeddings service answered 401: check PINCER_EMBEDDINGS_KEY; search works on keywords meanwhile\n {2}fix: /m,
+        show(bad),
+      );
+      assert.doesNotMatch(bad.stdout + bad.stderr, /sk-wrong-embeddings-key|emb-test-key/, 'no key is shown');
+      assertPassesBut(bad, [/^✖ memory: /]);
+    } finally {
+      await embeddings.close();
+    }
   });
 
   describe('the port', () => {

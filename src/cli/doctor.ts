@@ -7,6 +7,7 @@ import { type Config, ConfigError, loadConfig } from '../config.js';
 import { canChangeOwners } from '../sandbox/access.js';
 import { channelChecks } from './doctor/channels.js';
 import { type Check, exitCode, fail, ok, renderJson, renderText } from './doctor/check.js';
+import { memoryCheck } from './doctor/memory.js';
 import { modelChecks } from './doctor/model.js';
 import { sandboxChecks } from './doctor/sandbox.js';
 import {
@@ -51,15 +52,16 @@ export async function collectChecks(env: Record<string, string | undefined>, cwd
   // pincer leaves it at start; as root that includes the home being passable (0711) for the sandbox users.
   const homeUsable =
     stateDir.status === 'ok' && existsSync(config.home) && (!canChangeOwners() || (statSync(config.home).mode & 0o001) !== 0);
-  const [sandbox, model, channels, port] = await Promise.all([
+  const [sandbox, model, memory, channels, port] = await Promise.all([
     sandboxChecks(config, homeUsable ? config.home : undefined),
     modelChecks(config),
+    memoryCheck(config),
     channelChecks(config.channels, config.home),
     portCheck(config),
   ]);
   checks.push(stateDir, ...sandboxPathCheck(config), tokenCheck(config), ...storeChecks(config), diskCheck(config));
   checks.push(...sandbox, mountAllowlistCheck(config.mountAllowlistPath));
-  checks.push(...model, ...channels, port);
+  checks.push(...model, memory, ...channels, port);
   return checks;
 }
 
