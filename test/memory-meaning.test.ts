@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { createLogger } from '../src/log.js';
 import { BackgroundEmbedder } from '../src/memory/embedder.js';
 import { EmbeddingsClient } from '../src/memory/embeddings-client.js';
@@ -14,6 +14,8 @@ import { MemorySearch } from '../src/memory/memory-search.js';
 import { Store } from '../src/store/index.js';
 import { type MemoryVectors, openMemoryVectors } from '../src/store/memory-vectors.js';
 import { type FakeEmbeddings, startFakeEmbeddings } from './helpers/fake-embeddings.js';
+import { isAgentTurn, isToolResult, lastUserText, useTool } from './helpers/fake-model.js';
+import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const TZ = 'Europe/Berlin';
 const NAMES = new Map([
@@ -67,24 +69,24 @@ function startEmbedder(
   return { client, embedder };
 }
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pincer-meaning-'));
-  store = new Store(join(dir, 'pincer.db'));
-  for (const id of NAMES.keys()) store.chats.seen({ id, channel: 'local', isGroup: false }, 0);
-  fake = await startFakeEmbeddings();
-  const opened = openMemoryVectors(store.db);
-  assert.ok(!('unavailable' in opened), 'sqlite-vec loads on this host');
-  vectors = opened;
-});
-afterEach(async () => {
-  await embedder?.stop();
-  embedder = undefined;
-  await fake.close();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
 describe('recall by meaning', () => {
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pincer-meaning-'));
+    store = new Store(join(dir, 'pincer.db'));
+    for (const id of NAMES.keys()) store.chats.seen({ id, channel: 'local', isGroup: false }, 0);
+    fake = await startFakeEmbeddings();
+    const opened = openMemoryVectors(store.db);
+    assert.ok(!('unavailable' in opened), 'sqlite-vec loads on this host');
+    vectors = opened;
+  });
+  afterEach(async () => {
+    await embedder?.stop();
+    embedder = undefined;
+    await fake.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('a differently worded question finds the fact keywords miss; a message of another group never comes back', async () => {
     const now = Date.now();
     const fact = say('local:main', 'The wifi password at the cabin is sunflower-42', now - 365 * DAY);
@@ -224,5 +226,52 @@ describe('recall by meaning', () => {
     assert.ok(
       fake.requests.slice(before).some((r) => r.model === 'concepts-v2' && r.input.includes('Our flight to Lisbon leaves at 7:45')),
     );
+  });
+});
+
+describe('recall by meaning, end to end: real Claude Code in a real sandbox asks search_memory', {
+  skip: await sandboxUnavailable(),
+}, () => {
+  let h: Harness;
+  let embeddings: FakeEmbeddings;
+  let planted = 0;
+
+  before(async () => {
+    embeddings = await startFakeEmbeddings();
+    h = await startHarness({
+      env: { PINCER_EMBEDDINGS_URL: embeddings.url, PINCER_EMBEDDINGS_KEY: embeddings.key, PINCER_EMBEDDINGS_MODEL: 'concepts-256' },
+      script: (req) => {
+        if (!isAgentTurn(req)) return { text: 'side request' };
+        // What a real model does with this question: it searches memory with the user's words (offered up front).
+        if (!isToolResult(req)) return useTool(req, 'mcp__pincer__search_memory', { query: 'internet pin of our chalet' });
+        return { text: `found: ${lastUserText(req)}` };
+      },
+    });
+    planted = h.pincer.store.messages.insert({
+      chatId: 'local:main',
+      channel: 'local',
+      platformId: 'planted-wifi',
+      senderId: 'owner',
+      senderName: 'Owner',
+      text: 'The wifi password at the cabin is sunflower-42',
+      sentAt: Date.now() - 365 * DAY,
+      fromAssistant: false,
+      engages: false,
+    }).seq;
+    h.pincer.store.groups.advanceCursor('local:main', planted);
+  });
+  after(async () => {
+    await h?.stop();
+    await embeddings?.close();
+  });
+
+  test('a fact from a year ago, asked in other words, comes back through the real tool; the key never leaves the host', async () => {
+    const space = h.pincer.store.db.prepare<[], { low: number }>('SELECT low FROM embedding_space WHERE id = 1');
+    await until(() => (space.get()?.low ?? Number.POSITIVE_INFINITY) <= planted, 'the planted fact embedded', 30_000);
+    const reply = await h.reply('local:main', await h.send('local:main', '@Andy what is the internet pin of our chalet?'), 60_000);
+    assert.match(reply.text, /sunflower-42/, reply.text);
+    assert.match(reply.text, /"mode": "hybrid"/);
+    for (const req of h.fake.requests)
+      assert.ok(!JSON.stringify(req).includes(embeddings.key), 'the embeddings key is in no model request');
   });
 });

@@ -117,6 +117,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     isLive: (chatId) => dispatcher?.isLive(chatId) ?? false,
     budgets,
     onBudgetChanged: () => dispatcher?.wakeWaiting(),
+    ...(meaning ? { meaning } : {}),
   });
 
   const channels = new ChannelRegistry();

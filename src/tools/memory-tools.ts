@@ -18,6 +18,7 @@ export function memoryTools(control: Control, actor: Actor, isMain: boolean) {
       [
         'Search everything this chat has said, both sides, over its whole history (not only this conversation), and its memory files (CLAUDE.md, archived conversations, memory/*.md): use it for questions about the past, names, dates and decisions ("what did we decide about the trip in March?", "what was the plumber\'s number?") before saying you don\'t know.',
         'Words are matched in any form of accents and case; all words must match (if none has them all, hits with some come back, marked). "Quoted phrases" match as a phrase; word* matches a prefix.',
+        'Where pincer has recall by meaning, what says the same in other words is found too (the result\'s "mode" is "hybrid"), so ask as the user would.',
         'A message hit has its id, local time and sender, a file hit its file and line; each a snippet with the matched words in [brackets]; read around one with get_memory. A search by day or sender is of messages only.',
         'Example: {"query": "trip march hotel", "from": "2026-01-01"}.',
         isMain ? 'group: another group\'s folder, or "all" for every group (this main chat only).' : '',
