@@ -101,7 +101,7 @@ async function main(): Promise<number> {
   await measure('baseline', 7, 'baseline: 2-second polling', () => pollingSection(warm && median(warm)));
   await measure('egress', 8, 'egress flood and folder hand-over', egressFloodSection);
   await measure('archive', 9, 'conversation archive of a 64 MB hostile transcript', archiveSection);
-  await measure('recall', 11, 'recall: keyword search over 50,000 messages, 300 planted facts', memoryRecallSection);
+  await measure('recall', 11, 'recall: keyword and hybrid search over 50,000 messages, 300 planted facts', memoryRecallSection);
   await measure('tools', 10, "what the model is shown: pincer's tools and prompt, per request", () => toolSurfaceSection(sandboxSkip));
 
   const seconds = (performance.now() - started) / 1000;
