@@ -39,7 +39,8 @@ test('an agent process killed mid-turn yields a clear message, and the next mess
 
 test('a turn past the hard timeout is stopped with a message, and the group continues', { skip }, async () => {
   const h = await startHarness({
-    env: { PINCER_TURN_TIMEOUT_SEC: '2' },
+    // Long enough for a cold agent to answer on a busy host, short enough to wait for.
+    env: { PINCER_TURN_TIMEOUT_SEC: '5' },
     script: (req) => {
       if (!isAgentTurn(req)) return { text: 'side' };
       const text = lastUserText(req);
@@ -52,8 +53,8 @@ test('a turn past the hard timeout is stopped with a message, and the group cont
     const id = await h.send('local:main', 'please hang');
     const started = Date.now();
     const reply = await h.reply('local:main', id, 30_000);
-    assert.match(reply.text, /took longer than 2 s and was stopped/);
-    assert.ok(Date.now() - started < 15_000);
+    assert.match(reply.text, /took longer than 5 s and was stopped/);
+    assert.ok(Date.now() - started < 20_000);
     const next = await h.send('local:main', 'something quick');
     const ok = await h.reply('local:main', next, 30_000);
     assert.equal(ok.text, 'quick answer');
