@@ -193,7 +193,9 @@ export async function memoryRecallSection(): Promise<Section> {
       }).seq;
     for (let k = 0; k < FACTS_PER_KIND * 3; k++) {
       const kind = k < FACTS_PER_KIND ? 'exact' : k < 2 * FACTS_PER_KIND ? 'other' : 'time';
-      const fact = FACTS[k % FACTS.length] as FactTemplate;
+      // Each group holds each kind of fact at most twice (k and k + 160), so that a question has one answer among
+      // a few candidates, not one among a dozen copies of the same sentence.
+      const fact = FACTS[Math.floor(k / GROUPS) % FACTS.length] as FactTemplate;
       const chatId = chatOf(k);
       const at = START + Math.floor(rand() * (SPAN_DAYS - 60)) * DAY + 30 * DAY;
       const seq = plant(chatId, fact.say(fact.value()), at, pick(PEOPLE));
@@ -207,17 +209,22 @@ export async function memoryRecallSection(): Promise<Section> {
     // ---- recall@5 and latency, keywords alone ----
     const names = new Map(Array.from({ length: GROUPS }, (_, g) => [`local:g${g}`, `g${g}`]));
     type Kind = Planted['kind'];
+    /** Time spent waiting for the embeddings endpoint during the current search: not pincer's part of it. */
+    let embeddingMs = 0;
     const ask = async (memory: MemorySearch) => {
       await memory.search(['local:g0'], { text: 'warm up' }, TZ, names);
       const latencies: number[] = [];
+      const roundTrips: number[] = [];
       const found: Record<Kind, number> = { exact: 0, other: 0, time: 0 };
       for (const p of planted) {
+        embeddingMs = 0;
         const t0 = performance.now();
         const result = await memory.search([p.chatId], { text: p.query, from: p.from, to: p.to, limit: 5 }, TZ, names);
-        latencies.push(performance.now() - t0);
+        latencies.push(performance.now() - t0 - embeddingMs);
+        roundTrips.push(embeddingMs);
         if (result.hits.some((h) => 'id' in h && h.id === String(p.seq))) found[p.kind]++;
       }
-      return { latencies, found };
+      return { latencies, roundTrips, found };
     };
     const keywords = await ask(new MemorySearch(store));
     const sizeMb = statSync(join(dir, 'on.db')).size / 1024 / 1024;
@@ -243,7 +250,17 @@ export async function memoryRecallSection(): Promise<Section> {
       }
       vectorMs = performance.now() - t0;
       vectorCount = vectors.progress().messages;
-      const client = new EmbeddingsClient({ url: embeddings.url, key: embeddings.key, model: 'concepts' });
+      class TimedClient extends EmbeddingsClient {
+        override async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+          const t = performance.now();
+          try {
+            return await super.embed(texts, signal);
+          } finally {
+            embeddingMs += performance.now() - t;
+          }
+        }
+      }
+      const client = new TimedClient({ url: embeddings.url, key: embeddings.key, model: 'concepts' });
       hybrid = await ask(new MemorySearch(store, { vectors, client }));
     } finally {
       await embeddings.close();
@@ -268,10 +285,15 @@ export async function memoryRecallSection(): Promise<Section> {
         target: { stat: 'p95', op: '<=', limit: TARGET_P95_MS },
       },
       {
-        metric: `one search at ${MESSAGES.toLocaleString('en-US')} messages, hybrid: the query embedded over local HTTP, nearest vectors, fusion`,
+        metric: `one search at ${MESSAGES.toLocaleString('en-US')} messages, hybrid: keywords, nearest vectors, fusion (the endpoint's time apart)`,
         unit: 'ms',
         samples: hybrid.latencies,
         target: { stat: 'p95', op: '<=', limit: TARGET_P95_MS },
+      },
+      {
+        metric: "the query's embedding: a round trip to the fake endpoint on this host (a real one adds its own time)",
+        unit: 'ms',
+        samples: hybrid.roundTrips,
       },
       {
         metric: 'storing with the index following, against without',
@@ -287,8 +309,17 @@ export async function memoryRecallSection(): Promise<Section> {
         { metric: 'storing, the indexer following in batches of 500', unit: 'msg/s', value: on.msgPerS, n: MESSAGES },
         { metric: 'store file without the index', unit: 'MB', value: offSizeMb },
         { metric: 'store file with the index', unit: 'MB', value: sizeMb },
-        { metric: `store file with the index and ${CONCEPT_DIMENSIONS}-dimension vectors of every message`, unit: 'MB', value: withVectorsMb },
-        { metric: `storing every message's vector (sqlite-vec, batches of 500)`, unit: 'msg/s', value: vectorCount / (vectorMs / 1000), n: vectorCount },
+        {
+          metric: `store file with the index and ${CONCEPT_DIMENSIONS}-dimension vectors of every message`,
+          unit: 'MB',
+          value: withVectorsMb,
+        },
+        {
+          metric: `storing every message's vector (sqlite-vec, batches of 500)`,
+          unit: 'msg/s',
+          value: vectorCount / (vectorMs / 1000),
+          n: vectorCount,
+        },
       ],
     });
     s.notes.push(
