@@ -229,6 +229,15 @@ const PHRASES: Phrase[] = [
   },
   {
     chat: 'local:main',
+    text: '@Andy what do you remember about me?',
+    expect: ['Read'],
+    named: [/Asked what you remember .* read those files and show what they say/],
+    steps: [call('Read', { file_path: '/workspace/group/CLAUDE.md' })],
+    // The file as it is (an earlier phrase wrote to it), not a guess.
+    check: (_h, reply) => assert.match(reply, /Keep responses short/),
+  },
+  {
+    chat: 'local:main',
     text: '@Andy let the family group reach only wikipedia.org',
     expect: [pincer('set_egress_policy')],
     named: [/set_egress_policy/],
