@@ -4,7 +4,7 @@
 // Telegram (TELEGRAM_POOL_TOKENS), while the final answer comes from pincer's own bot.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { answeredTool, isAgentTurn, type ModelReply, type ModelRequest, promptText, useTool } from './helpers/fake-model.js';
+import { answeredTool, contentText, isAgentTurn, type ModelReply, type ModelRequest, promptText, useTool } from './helpers/fake-model.js';
 import { type FakeSlack, messageEvent, startFakeSlack } from './helpers/fake-slack.js';
 import { type ExtraBot, type FakeTelegram, startFakeTelegram } from './helpers/fake-telegram.js';
 import { type Harness, sandboxUnavailable, startHarness } from './helpers/harness.js';
@@ -14,9 +14,17 @@ const GROUP = -100_777;
 const POOL_TOKEN = '5550009:POOL-e2e_secret-token-cccccccccccc';
 
 /** The lead posts a team member's progress under its name, then answers itself. */
+/**
+ * What the agent can read in its sandbox that would give a pool token away: its environment (and PID 1's), and
+ * every file it can reach under its folders. The pattern is split so that it does not find itself in the transcript.
+ */
+const SEARCH = `env; tr '\\0' '\\n' < /proc/1/environ; grep -rl "POOL-e2e_"'secret' /workspace /home /tmp 2>/dev/null; echo SEARCHED`;
+
 function script(req: ModelRequest): ModelReply {
   if (!isAgentTurn(req)) return { text: 'side' };
   if (answeredTool(req) === 'mcp__pincer__send_message') return { text: 'The team is on it.' };
+  if (answeredTool(req) === 'Bash') return { text: 'Looked.' };
+  if (promptText(req).includes('look for tokens')) return useTool(req, 'Bash', { command: SEARCH });
   if (promptText(req).includes('ask the team')) {
     return useTool(req, 'mcp__pincer__send_message', { text: 'Reading up on **otters**', sender: 'Researcher' });
   }
@@ -88,5 +96,15 @@ describe('a sub-agent posts as itself through pincer', { skip }, () => {
     ]);
     assert.deepEqual(pool.renames, ['Researcher']);
     assert.equal(telegram.calls.filter((c) => c.by === pool.bot.username && c.method === 'getUpdates').length, 0);
+  });
+
+  test("a pool bot's token is nowhere the agent can look: not in its environment, nor in any file it can read", async () => {
+    slack.sendEvent(messageEvent(slack, { channel: 'DOWNER', user: 'UOWNER', text: 'look for tokens' }));
+    await slack.waitFor(() => slack.posted.find((p) => p.channel === 'DOWNER' && p.text === 'Looked.'), 60_000, 'the answer');
+    const answered = h.fake.requests.find((r) => answeredTool(r) === 'Bash');
+    const output = contentText(answered?.body.messages?.at(-1)?.content);
+    assert.match(output, /SEARCHED/, 'the search ran');
+    assert.match(output, /PATH=/, 'the environment was listed');
+    assert.ok(!output.includes('secret-token'), `the token was found:\n${output}`);
   });
 });
