@@ -187,6 +187,27 @@ describe('Discord: sub-agents post as themselves through a webhook pincer makes'
     assert.equal(fake.webhookPosts.at(-1)?.avatarUrl, 'https://avatars.example/Fact%20Checker.png');
   });
 
+  test('a rate-limited webhook (429) is retried after Retry-After by the outbox; the message appears once, its id recorded', async () => {
+    await outbox.deliver(`discord:${general.id}`, 'warm up', 'Researcher');
+    fake.rateLimitNext(1, 300);
+    const posts = fake.webhookPosts.length;
+    const first = await outbox.deliver(`discord:${general.id}`, 'slowly now', 'Researcher');
+    assert.equal(first.status, 'pending', 'refused once, waiting');
+    assert.match(first.lastError ?? '', /rate limit/i);
+    const deadline = Date.now() + 5_000;
+    while (store.outbox.get(first.id)?.status !== 'sent') {
+      if (Date.now() > deadline) assert.fail('the retry did not deliver');
+      await sleep(20);
+    }
+    assert.deepEqual(
+      fake.webhookPosts.slice(posts).map((p) => [p.username, p.content]),
+      [['Researcher', 'slowly now']],
+    );
+    assert.equal(store.outbox.get(first.id)?.platformId, fake.webhookPosts.at(-1)?.id);
+    const token = store.discordWebhooks.get(general.id)?.token ?? '';
+    assert.ok(token && !logs.some((l) => l.includes(token)) && !outbox.storedText(['discord_webhooks']).includes(token));
+  });
+
   test("the webhook's token is a credential: only in its table, never in logs or anything else stored", async () => {
     await outbox.deliver(`discord:${general.id}`, 'one', 'Researcher');
     const token = [...fake.webhooks.values()][0]?.token ?? '';

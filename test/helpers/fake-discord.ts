@@ -335,7 +335,7 @@ export class FakeDiscord {
     }
   }
 
-  /** The next `count` message POSTs are answered 429 with this Retry-After. */
+  /** The next `count` message POSTs (or webhook executions) are answered 429 with this Retry-After. */
   rateLimitNext(count: number, retryAfterMs: number): void {
     this.#rateLimit = { count, retryAfterMs };
   }
@@ -641,23 +641,7 @@ export class FakeDiscord {
   }
 
   async #createMessage(req: IncomingMessage, res: ServerResponse, channel: FakeChannel, raw: Buffer): Promise<void> {
-    if (this.#rateLimit && this.#rateLimit.count > 0) {
-      this.#rateLimit.count -= 1;
-      const retryAfterMs = this.#rateLimit.retryAfterMs;
-      this.rateLimited.push({ at: Date.now(), retryAfterMs });
-      this.#notify();
-      res.writeHead(429, {
-        'content-type': 'application/json',
-        'retry-after': String(Math.ceil(retryAfterMs / 1000)),
-        'x-ratelimit-limit': '5',
-        'x-ratelimit-remaining': '0',
-        'x-ratelimit-reset-after': (retryAfterMs / 1000).toFixed(3),
-        'x-ratelimit-bucket': 'fake-bucket',
-        'x-ratelimit-scope': 'user',
-      });
-      res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: retryAfterMs / 1000, global: false }));
-      return;
-    }
+    if (this.#refusedByRateLimit(res)) return;
     const type = req.headers['content-type'] ?? '';
     const files: SentMessage['files'] = [];
     let json: unknown;
@@ -715,6 +699,28 @@ export class FakeDiscord {
     this.#notify();
   }
 
+  /** Answers 429 while `rateLimitNext` has refusals left (message creates and webhook executes alike). */
+  #refusedByRateLimit(res: ServerResponse): boolean {
+    if (this.#rateLimit && this.#rateLimit.count > 0) {
+      this.#rateLimit.count -= 1;
+      const retryAfterMs = this.#rateLimit.retryAfterMs;
+      this.rateLimited.push({ at: Date.now(), retryAfterMs });
+      this.#notify();
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': String(Math.ceil(retryAfterMs / 1000)),
+        'x-ratelimit-limit': '5',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset-after': (retryAfterMs / 1000).toFixed(3),
+        'x-ratelimit-bucket': 'fake-bucket',
+        'x-ratelimit-scope': 'user',
+      });
+      res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: retryAfterMs / 1000, global: false }));
+      return true;
+    }
+    return false;
+  }
+
   /** Get Channel Webhooks and Create Webhook: both need Manage Webhooks; DMs have no webhooks. */
   async #channelWebhooks(res: ServerResponse, channel: FakeChannel, method: string, raw: Buffer): Promise<void> {
     if (channel.type === 1) return this.#json(res, 400, { message: 'Cannot execute action on a DM channel', code: 50003 });
@@ -755,6 +761,7 @@ export class FakeDiscord {
   ): Promise<void> {
     const hook = this.webhooks.get(id);
     if (!hook || hook.token !== token) return this.#json(res, 404, { message: 'Unknown Webhook', code: 10015 });
+    if (this.#refusedByRateLimit(res)) return;
     const parsed = webhookExecuteBody.safeParse(JSON.parse(raw.toString('utf8') || '{}'));
     if (!parsed.success) return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
     const { content = '', username, avatar_url, allowed_mentions } = parsed.data;
