@@ -140,6 +140,24 @@ describe('Slack: sub-agents post as themselves', () => {
     assert.equal(scopeWarnings(), 1);
   });
 
+  test('where Slack says nothing of scopes and ignores the name, the next messages carry it in front', async () => {
+    fake.scopes = ['chat:write'];
+    fake.sendsScopes = false;
+    await start();
+    const before = fake.posted.length;
+    await outbox.deliver(CHAT, 'first finding', 'Researcher');
+    await outbox.deliver(CHAT, 'second finding', 'Researcher');
+    assert.deepEqual(
+      fake.posted.slice(before).map((p) => [p.text, p.username]),
+      [
+        ['first finding', undefined],
+        ['Researcher: second finding', undefined],
+      ],
+      'the first one shows as the app (Slack took it without the name); it is posted once all the same',
+    );
+    assert.equal(scopeWarnings(), 1);
+  });
+
   test('a long sub-agent message in parts: each part within the limit with the name in front', async () => {
     fake.scopes = ['chat:write'];
     await start();

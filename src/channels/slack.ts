@@ -709,7 +709,8 @@ export class SlackChannel implements Channel {
           try {
             const answer = await this.#post({ ...where, text: part, ...this.#face(sender) });
             // Slack did not say the token's scopes, and ignored the name: this message is the app's, the next get a prefix.
-            if (answer.message && answer.message.username === undefined) this.#withoutCustomize('Slack posted without the name');
+            if (this.#customize === undefined && answer.message && answer.message.username === undefined)
+              this.#withoutCustomize('Slack posted without the name');
             return answer.ts;
           } catch (err) {
             if (platformErrorCode(err) !== 'missing_scope') throw err;
