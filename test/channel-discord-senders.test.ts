@@ -163,6 +163,19 @@ describe('Discord: sub-agents post as themselves through a webhook pincer makes'
     );
   });
 
+  test('a name Discord refuses at execution goes in front instead, in the same delivery', async () => {
+    fake.refusedUsernames.add('Moderator');
+    await outbox.deliver(`discord:${general.id}`, 'warm up', 'Researcher');
+    const sent = fake.sent.length;
+    const item = await outbox.deliver(`discord:${general.id}`, 'rules first', 'Moderator');
+    assert.equal(item.status, 'sent');
+    assert.equal(item.attempts, 1);
+    assert.deepEqual(
+      fake.sent.slice(sent).map((m) => m.content),
+      ['Moderator: rules first'],
+    );
+  });
+
   test('in a thread the webhook posts into it; in a DM (no webhooks) the name goes in front', async () => {
     const posts = fake.webhookPosts.length;
     const sent = fake.sent.length;

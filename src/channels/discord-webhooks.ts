@@ -12,10 +12,10 @@ export const WEBHOOK_NAME = 'pincer';
 const MAX_NAME = 80;
 /** How long a channel that refused webhooks is not asked again (a moderator may grant the permission). */
 const REFUSED_FOR_MS = 3_600_000;
-/** Discord's error codes that mean "not here": missing access or permission, too many webhooks in the channel. */
-const NOT_ALLOWED = new Set([50001, 50013, 30007]);
 /** The stored webhook is gone (deleted by a moderator) or its token no longer works. */
 const GONE = new Set([10015, 50027]);
+/** Discord refused the message's form (a name its rules refuse that `webhookUsername` let through). */
+const INVALID_FORM = 50035;
 
 export interface StoredWebhook {
   id: string;
@@ -56,6 +56,12 @@ function withoutToken(err: unknown, token: string | undefined): Error {
 
 const codeOf = (err: unknown): number | undefined =>
   err instanceof DiscordAPIError && typeof err.code === 'number' ? err.code : undefined;
+
+/**
+ * Discord refused webhooks in this channel for good: missing access or Manage Webhooks (403), too many webhooks
+ * or a channel type without them (400), a channel it does not know (404). A rate limit or an outage is not that.
+ */
+const refusesWebhooks = (err: unknown): boolean => err instanceof DiscordAPIError && [400, 403, 404].includes(err.status);
 
 export class DiscordWebhooks {
   readonly #store: WebhookStore;
@@ -100,6 +106,13 @@ export class DiscordWebhooks {
         return parsed.data.id;
       } catch (err) {
         const code = codeOf(err);
+        if (code === INVALID_FORM) {
+          this.#log.warn(
+            { channelId, username: message.username },
+            'discord: the webhook refused this name: the message goes with the name in front',
+          );
+          return undefined;
+        }
         if (code === undefined || !GONE.has(code) || attempt > 0) throw withoutToken(err, webhook.token);
         // Deleted by someone: forget it and make (or find) another, once.
         this.#store.drop(channelId, webhook.id);
@@ -128,11 +141,10 @@ export class DiscordWebhooks {
       this.#log.info({ channelId, webhookId: webhook.id, made: ours === undefined }, 'discord: webhook for sub-agents ready');
       return webhook;
     } catch (err) {
-      const code = codeOf(err);
-      if (code === undefined || !NOT_ALLOWED.has(code)) throw err;
+      if (!refusesWebhooks(err)) throw err;
       this.#refused.set(channelId, Date.now());
       this.#log.warn(
-        { channelId, code, error: err instanceof Error ? err.message : String(err) },
+        { channelId, code: codeOf(err), error: err instanceof Error ? err.message : String(err) },
         'discord: no webhook in this channel (give the bot Manage Webhooks there): sub-agents post with their name in front',
       );
       return undefined;

@@ -553,7 +553,7 @@ export class TelegramChannel implements Channel {
     out: Outbound,
     sender: string,
     sendText: (part: TelegramText, first: boolean) => Promise<string>,
-    where: (first: boolean) => object,
+    where: (first: boolean) => Parameters<Api['sendMessage']>[2],
   ): Promise<{ platformId: string }> {
     const prefix = senderPrefix(sender);
     // A private chat has no room for another bot: only the person and this one are in it.
@@ -566,8 +566,9 @@ export class TelegramChannel implements Channel {
         } catch (err) {
           if (!(err instanceof GrammyError) || (err.error_code !== 403 && err.error_code !== 400))
             throw sendFailure(err, 'sendMessage', bot.token);
-          // Refused, so not posted: the main bot posts it.
-          this.#pool?.notInChat(chatId, bot, describeError(err, bot.token));
+          // Refused, so not posted: the main bot posts it (and from now on, where the pool bot is not in the chat).
+          if (err.error_code === 403 || /chat not found|not a member|kicked/i.test(err.description))
+            this.#pool?.notInChat(chatId, bot, describeError(err, bot.token));
         }
       }
       return sendText(withTelegramPrefix(part, prefix), first);

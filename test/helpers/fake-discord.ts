@@ -144,6 +144,8 @@ export class FakeDiscord {
   readonly webhookPosts: WebhookPost[] = [];
   /** Channels where the bot lacks Manage Webhooks: listing and creating webhooks there is refused (403, 50013). */
   readonly noManageWebhooks = new Set<string>();
+  /** Names an execute is refused under (400, 50035), beyond the documented rules: Discord refuses others too. */
+  readonly refusedUsernames = new Set<string>();
   identifies = 0;
   identifyAttempts = 0;
   /** The intents bitfield of every accepted IDENTIFY, in order. */
@@ -766,7 +768,7 @@ export class FakeDiscord {
     if (!parsed.success) return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
     const { content = '', username, avatar_url, allowed_mentions } = parsed.data;
     if (!content) return this.#json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
-    if (content.length > 2000 || (username !== undefined && !validWebhookName(username)))
+    if (content.length > 2000 || (username !== undefined && (!validWebhookName(username) || this.refusedUsernames.has(username))))
       return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
     const threadId = params.get('thread_id');
     const where = threadId ? this.channels.get(threadId) : this.channels.get(hook.channelId);
