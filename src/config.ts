@@ -86,6 +86,28 @@ const schema = z.object({
   ),
   TELEGRAM_BOT_TOKEN: optionalString,
   TELEGRAM_API_ROOT: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.telegram.org')),
+  /** Extra bot tokens, comma-separated: each posts as one sub-agent (renamed to its role), never polls. */
+  TELEGRAM_POOL_TOKENS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^\d+:[\w-]+$/, 'each a bot token such as 123456:ABC-def')).max(20))
+      .optional(),
+  ),
+  /** An image address for a sub-agent's face on Slack and Discord, `{name}` standing for its name (URL-encoded). */
+  PINCER_SENDER_AVATAR_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .url({ protocol: /^https$/ })
+      .refine((u) => u.includes('{name}'), 'must contain {name}')
+      .optional(),
+  ),
   SLACK_BOT_TOKEN: optionalString,
   SLACK_APP_TOKEN: optionalString,
   SLACK_API_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://slack.com/api/')),
@@ -162,11 +184,14 @@ export interface Config {
 
 /** Each messenger is enabled by its credentials being set; its endpoint can point elsewhere (self-hosted, tests). */
 export interface ChannelConfig {
-  telegram?: { token: string; apiRoot: string };
+  /** `poolTokens`: extra bots that post as sub-agents. */
+  telegram?: { token: string; apiRoot: string; poolTokens: string[] };
   slack?: { botToken: string; appToken: string; apiUrl: string };
   discord?: { token: string; apiUrl: string };
   signal?: { account: string; url: string };
   whatsapp?: { enabled: true };
+  /** A sub-agent's picture on Slack and Discord: an https address with `{name}` in it. */
+  senderAvatarUrl?: string;
 }
 
 export interface EmbeddingsConfig {
@@ -237,7 +262,16 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     defaultBudget: { dailyUsd: c.PINCER_BUDGET_DAILY_USD ?? null, monthlyUsd: c.PINCER_BUDGET_MONTHLY_USD ?? null },
     mainChat: c.PINCER_MAIN_CHAT,
     channels: {
-      ...(c.TELEGRAM_BOT_TOKEN ? { telegram: { token: c.TELEGRAM_BOT_TOKEN, apiRoot: c.TELEGRAM_API_ROOT.replace(/\/$/, '') } } : {}),
+      ...(c.TELEGRAM_BOT_TOKEN
+        ? {
+            telegram: {
+              token: c.TELEGRAM_BOT_TOKEN,
+              apiRoot: c.TELEGRAM_API_ROOT.replace(/\/$/, ''),
+              poolTokens: c.TELEGRAM_POOL_TOKENS ?? [],
+            },
+          }
+        : {}),
+      ...(c.PINCER_SENDER_AVATAR_URL ? { senderAvatarUrl: c.PINCER_SENDER_AVATAR_URL } : {}),
       ...(c.SLACK_BOT_TOKEN && c.SLACK_APP_TOKEN
         ? { slack: { botToken: c.SLACK_BOT_TOKEN, appToken: c.SLACK_APP_TOKEN, apiUrl: c.SLACK_API_URL } }
         : {}),

@@ -180,4 +180,21 @@ describe('loadConfig', () => {
     writeDotenv('CLAUDE_CODE_OAUTH_TOKEN=oat-from-file\n');
     assert.deepEqual(loadConfig({}, cwd).credential, { kind: 'oauth', value: 'oat-from-file' });
   });
+
+  test('sub-agents: a Telegram pool of bot tokens, comma-separated, and a picture address with {name}', () => {
+    const c = loadConfig(
+      {
+        TELEGRAM_BOT_TOKEN: '1:main',
+        TELEGRAM_POOL_TOKENS: ' 2:pool-a , 3:pool_b,',
+        PINCER_SENDER_AVATAR_URL: 'https://avatars.example/{name}.png',
+      },
+      cwd,
+    );
+    assert.deepEqual(c.channels.telegram?.poolTokens, ['2:pool-a', '3:pool_b']);
+    assert.equal(c.channels.senderAvatarUrl, 'https://avatars.example/{name}.png');
+    assert.deepEqual(loadConfig({ TELEGRAM_BOT_TOKEN: '1:main' }, cwd).channels.telegram?.poolTokens, []);
+    assertInvalid({ TELEGRAM_BOT_TOKEN: '1:main', TELEGRAM_POOL_TOKENS: '2:ok,not a token' }, 'TELEGRAM_POOL_TOKENS');
+    assertInvalid({ PINCER_SENDER_AVATAR_URL: 'https://avatars.example/fixed.png' }, 'PINCER_SENDER_AVATAR_URL');
+    assertInvalid({ PINCER_SENDER_AVATAR_URL: 'http://avatars.example/{name}' }, 'PINCER_SENDER_AVATAR_URL');
+  });
 });

@@ -19,7 +19,9 @@ class TestPlatform implements Channel {
   readonly name = 'test';
   maxTextLength = 1000;
   /** Set to play a channel that formats replies itself (and cuts them into this many parts). */
-  partsOf?: (markdown: string) => number;
+  partsOf?: (markdown: string, sender?: string) => number;
+  /** Set to play a channel that shows a sub-agent's name itself. */
+  postsAsSender?: boolean;
   readonly sent: { chatId: string; text: string; platformId: string }[] = [];
   readonly failing = new Set<string>();
   readonly outs: Outbound[] = [];
@@ -366,5 +368,38 @@ describe('OutboxWorker', () => {
     assert.equal(out?.file?.name, 'out/report.pdf');
     assert.equal(out?.file?.data.toString(), 'contents of out/report.pdf');
     assert.equal(out?.replyTo?.threadId, 'T-1');
+  });
+
+  test("a sub-agent's message goes to a channel that shows senders with its name beside it, the parts leaving room for it", async () => {
+    platform.postsAsSender = true;
+    const asked: Array<string | undefined> = [];
+    platform.partsOf = (_markdown, sender) => {
+      asked.push(sender);
+      return 2;
+    };
+    platform.failAt = 2;
+    const id = store.outbox.add(TEAM, 'otters **hold hands**', null, Date.now(), 'Researcher');
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent', 5000);
+    assert.deepEqual(
+      platform.outs.map((o) => [o.part, o.text, o.sender]),
+      [
+        [0, 'otters **hold hands**', 'Researcher'],
+        [1, 'otters **hold hands**', 'Researcher'],
+      ],
+      'the text untouched, the name beside it; after a failure only the unconfirmed part again',
+    );
+    assert.ok(asked.length > 0 && asked.every((s) => s === 'Researcher'), 'the parts were counted for a named sender');
+    const stored = store.messages.latest(TEAM, 1)[0];
+    assert.equal(stored?.text, 'Researcher: otters **hold hands**', 'the history says who spoke');
+    assert.equal(stored?.platformId, row(id).platform_id, 'the last part sent is the recorded message id');
+  });
+
+  test("any other channel gets a sub-agent's message with its name in front, as before", async () => {
+    const id = store.outbox.add(TEAM, 'drafting the answer', null, Date.now(), 'Writer');
+    worker.wake();
+    await until('the item is sent', () => row(id).status === 'sent');
+    assert.equal(platform.outs.at(-1)?.text, 'Writer: drafting the answer');
+    assert.equal(platform.outs.at(-1)?.sender, undefined);
   });
 });

@@ -276,6 +276,7 @@ describe('Store: outbox', () => {
       createdAt: T0,
       partsSent: 0,
       filePath: null,
+      sender: null,
     });
     assert.deepEqual(store.outbox.due(T0 - 1, 10), []);
     assert.deepEqual(

@@ -20,8 +20,10 @@ import {
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
-import { discordParts } from './format/discord.js';
+import { DiscordWebhooks, type WebhookStore, webhookUsername } from './discord-webhooks.js';
+import { discordParts, discordSenderPrefix } from './format/discord.js';
 import { lastRendered, sendParts } from './format/parts.js';
+import { senderFace } from './sender-face.js';
 import {
   type Channel,
   type ConnectionState,
@@ -45,6 +47,10 @@ export type DiscordChannelOptions = { token: string; apiUrl: string } & {
   backoff?: { initialMs: number; maxMs: number };
   /** Limit on one attachment download. */
   downloadTimeoutMs?: number;
+  /** Where the webhooks sub-agents post through are kept; without it they post with their name in front. */
+  webhooks?: WebhookStore;
+  /** A sub-agent's picture: an address with `{name}` in it. Without it, the webhook's default picture. */
+  senderAvatarUrl?: string;
 };
 
 export const DISCORD_PREFIX = 'discord:';
@@ -283,9 +289,12 @@ export class DiscordChannel implements Channel {
   /** One chain per chat keeps its messages in order while media downloads. */
   readonly #chains = new Map<string, Promise<void>>();
 
+  readonly #webhooks: DiscordWebhooks | undefined;
+
   constructor(options: DiscordChannelOptions) {
     this.#o = options;
     this.#log = options.log;
+    this.#webhooks = options.webhooks && new DiscordWebhooks(options.webhooks, options.log);
   }
 
   owns(chatId: string): boolean {
@@ -315,10 +324,11 @@ export class DiscordChannel implements Channel {
     }
   }
 
-  readonly #parts = lastRendered((markdown: string) => discordParts(markdown, MAX_TEXT));
+  readonly postsAsSender = true;
+  readonly #parts = lastRendered((markdown: string, room: number) => discordParts(markdown, MAX_TEXT - room));
 
-  partsOf(markdown: string): number {
-    return this.#parts(markdown).length;
+  partsOf(markdown: string, sender?: string): number {
+    return this.#parts(markdown, sender === undefined ? 0 : discordSenderPrefix(sender).length).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -335,8 +345,24 @@ export class DiscordChannel implements Channel {
       // Nobody is pinged by accident: no @everyone or role pings from the agent's text.
       const base = (first: boolean) => ({ allowedMentions: { parse: ['users' as const], repliedUser: true }, ...reply(first) });
       if (!out.file) {
-        return await sendParts(this.#parts(out.text), out.part, async (content, first) => {
-          const sent = await channel.send({ ...base(first), content } satisfies MessageCreateOptions);
+        // A sub-agent's message goes through the channel's webhook under its name, where there is one (not in
+        // a DM); else from the bot with the name in front. A webhook message quotes nothing.
+        const sender = out.sender;
+        const prefix = sender === undefined ? '' : discordSenderPrefix(sender);
+        const username = sender === undefined || channel.isDMBased() ? undefined : webhookUsername(sender);
+        const avatar = sender !== undefined && this.#o.senderAvatarUrl ? senderFace(sender, this.#o.senderAvatarUrl, []) : undefined;
+        const hookChannel = channelIdOf(chatId);
+        const thread = target === hookChannel ? undefined : target;
+        return await sendParts(this.#parts(out.text, prefix.length), out.part, async (content, first) => {
+          if (username !== undefined && this.#webhooks) {
+            const id = await this.#webhooks.post(client.rest, client.application?.id, hookChannel, thread, {
+              content,
+              username,
+              ...(avatar && 'url' in avatar ? { avatarUrl: avatar.url } : {}),
+            });
+            if (id !== undefined) return id;
+          }
+          const sent = await channel.send({ ...base(first), content: prefix + content } satisfies MessageCreateOptions);
           return sent.id;
         });
       }

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readBounded } from './bounded-body.js';
 import { lastRendered, sendParts } from './format/parts.js';
-import { slackParts, toSlackMrkdwn } from './format/slack.js';
+import { slackParts, slackSenderPrefix, toSlackMrkdwn } from './format/slack.js';
+import { senderFace } from './sender-face.js';
 import {
   type Channel,
   type ConnectionState,
@@ -25,6 +26,8 @@ export type SlackChannelOptions = { botToken: string; appToken: string; apiUrl: 
   reconnectMaxMs?: number;
   /** How long one Web API call may take. Default 60 s. */
   requestTimeoutMs?: number;
+  /** A sub-agent's picture: an address with `{name}` in it. Without it, an emoji per name. */
+  senderAvatarUrl?: string;
 };
 
 const PREFIX = 'slack:';
@@ -89,7 +92,13 @@ const slackMessageEvent = z.object({
 });
 export type SlackMessageEvent = z.infer<typeof slackMessageEvent>;
 
-const authTestAnswer = z.object({ user_id: z.string().min(1), bot_id: z.string().min(1), team_id: z.string().optional() });
+const authTestAnswer = z.object({
+  user_id: z.string().min(1),
+  bot_id: z.string().min(1),
+  team_id: z.string().optional(),
+  // The Web API client puts Slack's `x-oauth-scopes` header (the token's scopes) here.
+  response_metadata: z.object({ scopes: z.array(z.string()).optional() }).optional(),
+});
 const userInfoAnswer = z.object({
   user: z.object({
     name: z.string().optional(),
@@ -98,7 +107,13 @@ const userInfoAnswer = z.object({
   }),
 });
 const conversationInfoAnswer = z.object({ channel: z.object({ name: z.string().optional(), is_im: z.boolean().optional() }) });
-const postMessageAnswer = z.object({ ts: z.string().min(1) });
+const postMessageAnswer = z.object({ ts: z.string().min(1), message: z.object({ username: z.string().optional() }).optional() });
+/** The scope that lets a bot post under another name and picture (chat.postMessage's `username`, `icon_*`). */
+export const CUSTOMIZE_SCOPE = 'chat:write.customize';
+/** A sub-agent's face when no picture address is configured: one of these, the same for the same name. */
+const SENDER_EMOJI = [':fox_face:', ':owl:', ':octopus:', ':turtle:', ':penguin:', ':whale:', ':bee:', ':hedgehog:', ':otter:', ':parrot:'];
+/** Slack cuts longer names; the sender is at most 64 characters anyway. */
+const MAX_USERNAME = 80;
 const scopeAnswer = z.object({ needed: z.string() });
 const uploadAnswer = z.object({ files: z.array(z.object({ files: z.array(z.object({ id: z.string() })).optional() })) });
 
@@ -342,6 +357,8 @@ export class SlackChannel implements Channel {
   readonly #typing = new Map<string, { channelId: string; threadTs: string; timer: NodeJS.Timeout }>();
   /** Chats where Slack refused an assistant status: not tried again there. */
   readonly #noStatus = new Set<string>();
+  /** Whether the token may post under a sub-agent's name (its scopes say; undefined: Slack did not say). */
+  #customize: boolean | undefined;
 
   constructor(options: SlackChannelOptions) {
     this.#o = options;
@@ -458,6 +475,9 @@ export class SlackChannel implements Channel {
     try {
       const answer = authTestAnswer.parse(await this.#web.auth.test());
       this.#log.debug({ botUserId: answer.user_id, botId: answer.bot_id, team: answer.team_id }, 'slack: bot token accepted');
+      const scopes = answer.response_metadata?.scopes;
+      if (scopes && !scopes.includes(CUSTOMIZE_SCOPE)) this.#withoutCustomize(`the token's scopes are ${scopes.join(', ')}`);
+      else if (scopes) this.#customize = true;
       return { userId: answer.user_id, botId: answer.bot_id };
     } catch (err) {
       const code = platformErrorCode(err);
@@ -626,10 +646,34 @@ export class SlackChannel implements Channel {
 
   // ---- outbound ----
 
-  readonly #parts = lastRendered((markdown: string) => slackParts(markdown, SLACK_READING_LENGTH));
+  readonly postsAsSender = true;
+  readonly #parts = lastRendered((markdown: string, room: number) => slackParts(markdown, SLACK_READING_LENGTH - room));
 
-  partsOf(markdown: string): number {
-    return this.#parts(markdown).length;
+  partsOf(markdown: string, sender?: string): number {
+    return this.#parts(markdown, sender === undefined ? 0 : slackSenderPrefix(sender).length).length;
+  }
+
+  /** Without the scope Slack posts the message under the app's own name: sub-agents get a prefix instead. Said once. */
+  #withoutCustomize(why: string): void {
+    if (this.#customize === false) return;
+    this.#customize = false;
+    this.#log.warn(
+      { why },
+      `slack: the app lacks the ${CUSTOMIZE_SCOPE} scope: sub-agents' messages carry their name in front (add the scope and reinstall the app to show them as themselves)`,
+    );
+  }
+
+  /** chat.postMessage's fields for a message under a sub-agent's name and picture. */
+  #face(sender: string): { username: string; icon_url: string } | { username: string; icon_emoji: string } {
+    const username = sender.slice(0, MAX_USERNAME);
+    const face = senderFace(sender, this.#o.senderAvatarUrl, SENDER_EMOJI);
+    return 'url' in face ? { username, icon_url: face.url } : { username, icon_emoji: face.emoji };
+  }
+
+  async #post(args: webApi.ChatPostMessageArguments): Promise<z.infer<typeof postMessageAnswer>> {
+    const parsed = postMessageAnswer.safeParse(await this.#web.chat.postMessage(args));
+    if (!parsed.success) throw new Error('slack chat.postMessage: the answer has no ts');
+    return parsed.data;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -654,17 +698,30 @@ export class SlackChannel implements Channel {
       if (threadTs) this.#rememberThread(channelId, threadTs);
       return { platformId: `file:${id}` };
     }
-    // Every part goes to the thread the question was asked in; Slack has no quoting of a message to add.
-    const sent = await sendParts(this.#parts(out.text), out.part, async (part) => {
-      let answer: unknown;
+    // Every part goes to the thread the question was asked in; Slack has no quoting of a message to add. A
+    // sub-agent's message goes under its own name where the app may do that, else with its name in front.
+    const sender = out.sender;
+    const prefix = sender === undefined ? '' : slackSenderPrefix(sender);
+    const where = { channel: channelId, ...(threadTs ? { thread_ts: threadTs } : {}) };
+    const sent = await sendParts(this.#parts(out.text, prefix.length), out.part, async (part) => {
       try {
-        answer = await this.#web.chat.postMessage({ channel: channelId, text: part, ...(threadTs ? { thread_ts: threadTs } : {}) });
+        if (sender !== undefined && this.#customize !== false) {
+          try {
+            const answer = await this.#post({ ...where, text: part, ...this.#face(sender) });
+            // Slack did not say the token's scopes, and ignored the name: this message is the app's, the next get a prefix.
+            if (this.#customize === undefined && answer.message && answer.message.username === undefined)
+              this.#withoutCustomize('Slack posted without the name');
+            return answer.ts;
+          } catch (err) {
+            if (platformErrorCode(err) !== 'missing_scope') throw err;
+            // Refused, so not posted: the same part goes out again with the name in front.
+            this.#withoutCustomize(slackFailure('chat.postMessage', err).message);
+          }
+        }
+        return (await this.#post({ ...where, text: prefix + part })).ts;
       } catch (err) {
         throw slackFailure('chat.postMessage', err);
       }
-      const parsed = postMessageAnswer.safeParse(answer);
-      if (!parsed.success) throw new Error('slack chat.postMessage: the answer has no ts');
-      return parsed.data.ts;
     });
     if (threadTs) this.#rememberThread(channelId, threadTs);
     return sent;

@@ -1,20 +1,16 @@
 // Telegram through the Bot API with grammY: long polling (Telegram holds each getUpdates call open until
 // something happens), chats named `tg:<chat id>` (negative for groups), replies formatted with message entities.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Api, GrammyError, HttpError, InputFile } from 'grammy';
+import { Api, GrammyError, InputFile } from 'grammy';
 import type { Chat, Message, MessageEntity, Update, User, UserFromGetMe } from 'grammy/types';
 import type { Logger } from '../log.js';
 import { lastRendered, sendParts } from './format/parts.js';
-import { type TelegramText, telegramParts } from './format/telegram.js';
-import {
-  type Channel,
-  type ConnectionState,
-  type InboundAttachment,
-  type InboundMessage,
-  type InboundSink,
-  type Outbound,
-  RateLimitedError,
-} from './types.js';
+import { type TelegramText, telegramParts, withTelegramPrefix } from './format/telegram.js';
+import { describeError, retryAfterMs, sendFailure } from './telegram-errors.js';
+import { type PoolAssignments, type PoolBot, TelegramPool } from './telegram-pool.js';
+import type { Channel, ConnectionState, InboundAttachment, InboundMessage, InboundSink, Outbound } from './types.js';
+
+export { describeError, retryAfterMs, sendFailure } from './telegram-errors.js';
 
 export const TELEGRAM_PREFIX = 'tg:';
 /** Telegram's limits: message text, media caption, photos it accepts as photos (larger go as documents). */
@@ -44,6 +40,8 @@ export type TelegramChannelOptions = { token: string; apiRoot: string } & {
   backoffMs?: { min: number; max: number };
   /** How often the typing indicator is renewed while on (Telegram shows it for 5 s; default 4.5 s). */
   typingIntervalMs?: number;
+  /** Extra bots that post as sub-agents in groups, and where their assignments are kept. */
+  pool?: { tokens: string[]; assignments: PoolAssignments };
 };
 
 /** The bot as getMe names it: its id recognises replies to it, its username mentions of it. */
@@ -219,32 +217,6 @@ export function mediaOf(msg: Message): MediaRef[] {
   return refs;
 }
 
-/** How long Telegram asks to wait, for a 429 answer. */
-export function retryAfterMs(err: unknown): number | undefined {
-  if (!(err instanceof GrammyError) || err.error_code !== 429) return undefined;
-  return Math.max(1, err.parameters.retry_after ?? 1) * 1000;
-}
-
-/** An error for the outbox: a rate limit it waits out, or what Telegram (or the network) said, without the token. */
-export function sendFailure(err: unknown, what: string, token: string): Error {
-  const waitMs = retryAfterMs(err);
-  if (waitMs !== undefined) return new RateLimitedError(waitMs, `Telegram rate limit on ${what}: retry after ${waitMs / 1000} s`);
-  return new Error(`${what} failed: ${describeError(err, token)}`);
-}
-
-/** One line about a grammY error, safe to log and store: the token (part of every URL) is cut out. */
-export function describeError(err: unknown, token: string): string {
-  let text: string;
-  if (err instanceof GrammyError) {
-    const moved = err.parameters.migrate_to_chat_id;
-    text = `Telegram said ${err.error_code}: ${err.description}${moved ? ` (the group is now ${telegramChatId(moved)}; join that id)` : ''}`;
-  } else if (err instanceof HttpError) {
-    const cause = err.error instanceof Error ? `: ${err.error.message}` : '';
-    text = `Telegram unreachable (${err.message}${cause})`;
-  } else text = err instanceof Error ? err.message : String(err);
-  return token ? text.split(token).join('<token>') : text;
-}
-
 /** A token Telegram refuses (401 revoked, 404 malformed): retrying cannot help. */
 function isTokenRefused(err: unknown): boolean {
   return err instanceof GrammyError && (err.error_code === 401 || err.error_code === 404);
@@ -261,6 +233,9 @@ function entitiesOf<K extends 'entities' | 'caption_entities'>(part: TelegramTex
   return part.entities.length > 0 ? ({ [key]: part.entities } as Partial<Record<K, MessageEntity[]>>) : {};
 }
 
+/** A sub-agent's name before its message, where no pool bot posts it. */
+const senderPrefix = (sender: string) => `${sender}: `;
+
 /** A file name grammY can put in a multipart header as is (it writes it unquoted). */
 function safeUploadName(name: string): string {
   return name.replace(/[\r\n";\\]/g, '_') || 'file';
@@ -274,7 +249,9 @@ export class TelegramChannel implements Channel {
   readonly #log: Logger;
   readonly #api: Api;
   readonly #typing = new Map<string, NodeJS.Timeout>();
-  readonly #parts = lastRendered((markdown: string) => telegramParts(markdown, TELEGRAM_MAX_TEXT));
+  readonly postsAsSender = true;
+  readonly #parts = lastRendered((markdown: string, room: number) => telegramParts(markdown, TELEGRAM_MAX_TEXT - room));
+  readonly #pool: TelegramPool | undefined;
   #bot: BotIdentity | undefined;
   #state: ConnectionState = 'disconnected';
   #stop = new AbortController();
@@ -288,6 +265,8 @@ export class TelegramChannel implements Channel {
     this.#log = options.log;
     // Other calls than long polls are bounded too; long polls get their own watchdog below.
     this.#api = new Api(options.token, { apiRoot: options.apiRoot, timeoutSeconds: 120 });
+    const pool = options.pool;
+    this.#pool = pool && pool.tokens.length > 0 ? new TelegramPool(pool.tokens, options.apiRoot, pool.assignments, this.#log) : undefined;
   }
 
   owns(chatId: string): boolean {
@@ -513,8 +492,8 @@ export class TelegramChannel implements Channel {
     }
   }
 
-  partsOf(markdown: string): number {
-    return this.#parts(markdown).length;
+  partsOf(markdown: string, sender?: string): number {
+    return this.#parts(markdown, sender === undefined ? 0 : senderPrefix(sender).length).length;
   }
 
   async send(chatId: string, out: Outbound): Promise<{ platformId: string }> {
@@ -537,6 +516,7 @@ export class TelegramChannel implements Channel {
         throw sendFailure(err, 'sendMessage', token);
       }
     };
+    if (!out.file && out.sender !== undefined) return this.#sendAsSender(chatId, chat, out, out.sender, sendText, where);
     if (!out.file) return sendParts(this.#parts(out.text), out.part, sendText);
     const captions = telegramParts(out.text, TELEGRAM_MAX_CAPTION);
     // Too long for a caption: the text goes first as messages (the first quoting), then the file on its own.
@@ -561,6 +541,38 @@ export class TelegramChannel implements Channel {
     } catch (err) {
       throw sendFailure(err, 'sendDocument', token);
     }
+  }
+
+  /**
+   * A sub-agent's message: from its pool bot in a group, else from the main bot with its name in front. A pool bot
+   * Telegram will not let post there (not a member, removed) gives way to the main bot, for this and later messages.
+   */
+  async #sendAsSender(
+    chatId: string,
+    chat: number,
+    out: Outbound,
+    sender: string,
+    sendText: (part: TelegramText, first: boolean) => Promise<string>,
+    where: (first: boolean) => Parameters<Api['sendMessage']>[2],
+  ): Promise<{ platformId: string }> {
+    const prefix = senderPrefix(sender);
+    // A private chat has no room for another bot: only the person and this one are in it.
+    const bot: PoolBot | undefined = chat < 0 && this.#pool ? await this.#pool.botFor(chatId, sender) : undefined;
+    return sendParts(this.#parts(out.text, prefix.length), out.part, async (part, first) => {
+      if (bot) {
+        try {
+          const sent = await bot.api.sendMessage(chat, part.text, { ...where(first), ...entitiesOf(part, 'entities') });
+          return String(sent.message_id);
+        } catch (err) {
+          if (!(err instanceof GrammyError) || (err.error_code !== 403 && err.error_code !== 400))
+            throw sendFailure(err, 'sendMessage', bot.token);
+          // Refused, so not posted: the main bot posts it (and from now on, where the pool bot is not in the chat).
+          if (err.error_code === 403 || /chat not found|not a member|kicked/i.test(err.description))
+            this.#pool?.notInChat(chatId, bot, describeError(err, bot.token));
+        }
+      }
+      return sendText(withTelegramPrefix(part, prefix), first);
+    });
   }
 
   /** Telegram shows "typing…" for 5 s per chat action: renewed on a timer per chat while on. */

@@ -62,6 +62,11 @@ export interface Outbound {
   part?: number;
   /** A file to send, `text` its caption. */
   file?: { name: string; data: Buffer };
+  /**
+   * A sub-agent's name (send_message's `sender`), only for a channel with `postsAsSender`: the message is shown
+   * under it, as a sender of its own where the platform allows, else with the name before the text.
+   */
+  sender?: string;
 }
 
 /** A send refused for now by the platform's rate limit: retry after this long, not on the usual schedule. */
@@ -82,9 +87,15 @@ export interface Channel {
   readonly maxTextLength: number;
   /**
    * How many messages this reply (the agent's Markdown) takes once formatted for the platform, each part
-   * formatted on its own. Without it the outbox cuts the text at `maxTextLength` and sends it as is.
+   * formatted on its own. Without it the outbox cuts the text at `maxTextLength` and sends it as is. With a
+   * `sender`, the parts leave room for the name in front, in case the platform cannot show it otherwise.
    */
-  partsOf?(markdown: string): number;
+  partsOf?(markdown: string, sender?: string): number;
+  /**
+   * The channel shows `Outbound.sender` itself (a sub-agent's own name and face where its platform allows).
+   * Without it the outbox puts the name before the text ("Researcher: …").
+   */
+  readonly postsAsSender?: boolean;
   owns(chatId: string): boolean;
   start(sink: InboundSink): Promise<void>;
   send(chatId: string, out: Outbound): Promise<{ platformId: string }>;

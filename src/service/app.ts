@@ -142,7 +142,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     tokenHint: config.token ? 'PINCER_TOKEN' : `the file ${layout.home}/token`,
   });
   channels.add(local);
-  for (const messenger of await enabledMessengers(config.channels, config.assistantName, layout.home, log)) channels.add(messenger);
+  for (const messenger of await enabledMessengers(config.channels, config.assistantName, layout.home, store, log)) channels.add(messenger);
   for (const extra of options.channels ?? []) channels.add(extra);
 
   const outbox = new OutboxWorker({

@@ -89,14 +89,17 @@ export class OutboxWorker {
         ({ platformId } = await channel.send(item.chatId, { text: item.text, file, ...(replyTo ? { replyTo } : {}) }));
       } else {
         // Each part is confirmed in the store as it goes: a retry resumes after the last confirmed one. A channel
-        // that formats replies cuts them itself (each part formatted on its own), told which part to send.
-        const formatted = channel.partsOf?.(item.text);
-        const plain = formatted === undefined ? splitText(item.text, channel.maxTextLength) : [];
+        // that formats replies cuts them itself (each part formatted on its own), told which part to send. A
+        // sub-agent's name goes to a channel that shows it itself; any other gets it before the text.
+        const sender = item.sender !== null && channel.postsAsSender ? { sender: item.sender } : {};
+        const text = item.sender !== null && !channel.postsAsSender ? `${item.sender}: ${item.text}` : item.text;
+        const formatted = channel.partsOf?.(text, sender.sender);
+        const plain = formatted === undefined ? splitText(text, channel.maxTextLength) : [];
         const count = formatted ?? plain.length;
         platformId = item.platformId ?? '';
         for (let i = item.partsSent; i < count; i++) {
-          const part = formatted === undefined ? { text: plain[i] as string } : { text: item.text, part: i };
-          ({ platformId } = await channel.send(item.chatId, { ...part, ...(replyTo ? { replyTo } : {}) }));
+          const part = formatted === undefined ? { text: plain[i] as string } : { text, part: i };
+          ({ platformId } = await channel.send(item.chatId, { ...part, ...sender, ...(replyTo ? { replyTo } : {}) }));
           if (i < count - 1) store.outbox.markPartsSent(item.id, i + 1);
         }
       }
@@ -109,7 +112,12 @@ export class OutboxWorker {
           platformId,
           senderId: 'assistant',
           senderName: this.#deps.assistantName,
-          text: item.filePath ? `${item.text}${item.text ? '\n' : ''}[file: ${item.filePath}]` : item.text,
+          // The history says who spoke, as the chat showed it.
+          text: item.filePath
+            ? `${item.text}${item.text ? '\n' : ''}[file: ${item.filePath}]`
+            : item.sender !== null
+              ? `${item.sender}: ${item.text}`
+              : item.text,
           sentAt: now,
           fromAssistant: true,
           engages: false,

@@ -26,10 +26,10 @@ export function chatToolContext(deps: ToolContextDeps, group: Group, replyTo: ()
     chatId,
     isMain: group.isMain,
     control: deps.control,
-    send: (text) => {
+    send: (text, sender) => {
       const clean = stripInternal(text);
       if (!clean) return;
-      store.outbox.add(chatId, clean, replyTo(), Date.now());
+      store.outbox.add(chatId, clean, replyTo(), Date.now(), sender);
       deps.onOutbox();
     },
     sendFile: async (relativePath, caption) => {

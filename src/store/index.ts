@@ -2,6 +2,7 @@ import { BudgetTable } from './budgets.js';
 import { type StoreChanges, storeChanges } from './changes.js';
 import { ChatTable } from './chats.js';
 import { type Db, openDb } from './db.js';
+import { DiscordWebhookTable } from './discord-webhooks.js';
 import { EgressTable } from './egress.js';
 import { EventTable } from './events.js';
 import { FileSearchTable } from './file-search.js';
@@ -11,6 +12,7 @@ import { MessageTable } from './messages.js';
 import { ModelUsageTable } from './model-usage.js';
 import { OutboxTable } from './outbox.js';
 import { TaskRunTable, TaskTable } from './tasks.js';
+import { TelegramPoolTable } from './telegram-pool.js';
 import { TurnTable } from './turns.js';
 import { WebSessionTable } from './web-sessions.js';
 
@@ -18,6 +20,7 @@ export type { BudgetLimits, BudgetScope } from './budgets.js';
 export { GLOBAL_SCOPE } from './budgets.js';
 export type { StoreChanges } from './changes.js';
 export type { Chat } from './chats.js';
+export type { DiscordWebhook } from './discord-webhooks.js';
 export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
 export type { FileHit, FilePassage, IndexedFile } from './file-search.js';
@@ -46,6 +49,9 @@ export class Store {
   readonly webSessions: WebSessionTable;
   readonly budgets: BudgetTable;
   readonly modelUsage: ModelUsageTable;
+  /** The webhooks and pool bots through which sub-agents post under their own names. */
+  readonly discordWebhooks: DiscordWebhookTable;
+  readonly telegramPool: TelegramPoolTable;
   /** Tasks, groups and trace events as they change (messages have their own `messages.changes`). */
   readonly changes: StoreChanges = storeChanges();
   /** One transaction wrapper for every call: better-sqlite3 builds a new one per `db.transaction()`. */
@@ -68,6 +74,8 @@ export class Store {
     this.webSessions = new WebSessionTable(this.db);
     this.budgets = new BudgetTable(this.db);
     this.modelUsage = new ModelUsageTable(this.db);
+    this.discordWebhooks = new DiscordWebhookTable(this.db);
+    this.telegramPool = new TelegramPoolTable(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */

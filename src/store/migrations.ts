@@ -295,4 +295,23 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (chat_id, path, line, hash)
   );
   `,
+  // Sub-agents that post as themselves: an outbox row may name its sender (a sub-agent's role), shown by the
+  // platforms that can (src/channels/); the Discord webhook pincer made per channel to post under such a name
+  // (its token is a credential: it stays here, on the host); the Telegram pool bot each chat's sender was given.
+  `
+  ALTER TABLE outbox ADD COLUMN sender TEXT;
+  CREATE TABLE discord_webhooks (
+    channel_id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE telegram_pool_senders (
+    chat_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    bot_id INTEGER NOT NULL,
+    assigned_at INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, sender)
+  );
+  `,
 ];

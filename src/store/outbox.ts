@@ -15,6 +15,8 @@ export interface OutboxItem {
   partsSent: number;
   /** A file to send with the text: a path inside the chat's group folder. */
   filePath: string | null;
+  /** A sub-agent's name the message is shown under (send_message's `sender`); null: the assistant's own. */
+  sender: string | null;
 }
 
 interface OutboxRow {
@@ -30,6 +32,7 @@ interface OutboxRow {
   created_at: number;
   parts_sent: number;
   file_path: string | null;
+  sender: string | null;
 }
 
 const toItem = (r: OutboxRow): OutboxItem => ({
@@ -45,6 +48,7 @@ const toItem = (r: OutboxRow): OutboxItem => ({
   createdAt: r.created_at,
   partsSent: r.parts_sent,
   filePath: r.file_path,
+  sender: r.sender,
 });
 
 export class OutboxTable {
@@ -60,8 +64,9 @@ export class OutboxTable {
   readonly #insertFile;
 
   constructor(db: Db) {
-    this.#insert = db.prepare<[string, string, number | null, number, number], { id: number }>(
-      `INSERT INTO outbox (chat_id, text, reply_to, status, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id`,
+    this.#insert = db.prepare<[string, string, number | null, number, number, string | null], { id: number }>(
+      `INSERT INTO outbox (chat_id, text, reply_to, status, next_attempt_at, created_at, sender)
+       VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id`,
     );
     this.#due = db.prepare<[number, number], OutboxRow>(
       `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
@@ -87,8 +92,9 @@ export class OutboxTable {
     );
   }
 
-  add(chatId: string, text: string, replyTo: number | null, at: number): number {
-    const row = this.#insert.get(chatId, text, replyTo, at, at);
+  /** `sender`: a sub-agent's name to show the message under. */
+  add(chatId: string, text: string, replyTo: number | null, at: number, sender?: string): number {
+    const row = this.#insert.get(chatId, text, replyTo, at, at, sender ?? null);
     if (!row) throw new Error(`outbox insert for ${chatId} returned no id`);
     return row.id;
   }

@@ -7,6 +7,7 @@ import type { Control } from '../service/control.js';
 import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { adminTools } from './admin-tools.js';
 import { memoryTools } from './memory-tools.js';
+import { senderName } from './sender-name.js';
 import { taskTools } from './task-tools.js';
 
 const MAX_MESSAGE_CHARS = 20_000;
@@ -16,8 +17,8 @@ export interface ToolContext {
   chatId: string;
   /** Only the main group's session gets the administration tools. */
   isMain: boolean;
-  /** Queues a message to the session's own chat (through the outbox). */
-  send(text: string): void;
+  /** Queues a message to the session's own chat (through the outbox), under a sub-agent's name if given. */
+  send(text: string, sender?: string): void;
   /** Queues a file from the group folder (a path inside it) to the session's own chat; throws why not. */
   sendFile(relativePath: string, caption: string): Promise<void>;
   control: Control;
@@ -38,7 +39,8 @@ export function sessionTools(ctx: ToolContext) {
       sender: z.string().trim().min(1).max(64).optional().describe('Name to show as the sender, e.g. a sub-agent role'),
     },
     async ({ text, sender }) => {
-      ctx.send(sender ? `${sender}: ${text}` : text);
+      const name = sender === undefined ? '' : senderName(sender);
+      ctx.send(text, name || undefined);
       return { content: [{ type: 'text', text: 'Message queued for delivery.' }] };
     },
   );

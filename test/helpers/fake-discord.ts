@@ -59,6 +59,39 @@ export interface PostOptions {
 
 type Json = Record<string, unknown>;
 
+/** An incoming webhook of a channel (Discord's webhook object, type 1). */
+export interface FakeWebhook {
+  id: string;
+  token: string;
+  channelId: string;
+  name: string;
+  /** The app that made it: Discord lists a webhook's token only to that app. */
+  applicationId: string | null;
+}
+
+/** A message executed through a webhook, as Discord shows it: under the name and picture it was given. */
+export interface WebhookPost {
+  id: string;
+  webhookId: string;
+  /** Where it appeared: the thread if `thread_id` was given, else the webhook's channel. */
+  channelId: string;
+  content: string;
+  username: string | undefined;
+  avatarUrl: string | undefined;
+  allowedMentions: unknown;
+  /** The request's Authorization header: a webhook needs none (its token is in the URL). */
+  authorization: string | undefined;
+}
+
+const webhookExecuteBody = z.object({
+  content: z.string().optional(),
+  username: z.string().optional(),
+  avatar_url: z.string().optional(),
+  allowed_mentions: z.unknown().optional(),
+});
+/** Webhook names and the names a message is executed under (Discord's docs: 1–80, no "clyde" or "discord"). */
+const validWebhookName = (name: string) => name.length >= 1 && name.length <= 80 && !/clyde|discord/i.test(name);
+
 const gatewayFrame = z.object({ op: z.number(), d: z.unknown(), s: z.number().nullish(), t: z.string().nullish() });
 const identifyData = z.object({ token: z.string(), intents: z.number(), properties: z.record(z.string(), z.unknown()) });
 const resumeData = z.object({ token: z.string(), session_id: z.string(), seq: z.number() });
@@ -107,6 +140,12 @@ export class FakeDiscord {
   readonly attachmentFetches: string[] = [];
   /** Every REST call as `METHOD /path`, for tests to inspect. */
   readonly calls: string[] = [];
+  readonly webhooks = new Map<string, FakeWebhook>();
+  readonly webhookPosts: WebhookPost[] = [];
+  /** Channels where the bot lacks Manage Webhooks: listing and creating webhooks there is refused (403, 50013). */
+  readonly noManageWebhooks = new Set<string>();
+  /** Names an execute is refused under (400, 50035), beyond the documented rules: Discord refuses others too. */
+  readonly refusedUsernames = new Set<string>();
   identifies = 0;
   identifyAttempts = 0;
   /** The intents bitfield of every accepted IDENTIFY, in order. */
@@ -298,7 +337,7 @@ export class FakeDiscord {
     }
   }
 
-  /** The next `count` message POSTs are answered 429 with this Retry-After. */
+  /** The next `count` message POSTs (or webhook executions) are answered 429 with this Retry-After. */
   rateLimitNext(count: number, retryAfterMs: number): void {
     this.#rateLimit = { count, retryAfterMs };
   }
@@ -564,6 +603,9 @@ export class FakeDiscord {
       return;
     }
     if (!url.pathname.startsWith('/api/v10/')) return this.#json(res, 404, { message: '404: Not Found', code: 0 });
+    const [, hookId, hookToken] = url.pathname.match(/^\/api\/v10\/webhooks\/(\d+)\/([^/]+)$/) ?? [];
+    if (hookId !== undefined && hookToken !== undefined && method === 'POST')
+      return this.#executeWebhook(req, res, hookId, hookToken, url.searchParams, body);
     if (req.headers.authorization !== `Bot ${this.token}`) return this.#json(res, 401, { message: '401: Unauthorized', code: 0 });
     const path = url.pathname.slice('/api/v10'.length);
     if (method === 'GET' && path === '/gateway/bot') {
@@ -574,7 +616,7 @@ export class FakeDiscord {
       });
     }
     if (method === 'GET' && path === '/users/@me') return this.#json(res, 200, this.#userJson(this.bot));
-    const [, channelId, rest] = path.match(/^\/channels\/(\d+)(\/typing|\/messages)?$/) ?? [];
+    const [, channelId, rest] = path.match(/^\/channels\/(\d+)(\/typing|\/messages|\/webhooks)?$/) ?? [];
     if (channelId !== undefined) {
       const channel = this.channels.get(channelId);
       if (!channel) return this.#json(res, 404, { message: 'Unknown Channel', code: 10003 });
@@ -587,6 +629,7 @@ export class FakeDiscord {
       }
       if (rest === '/messages' && method === 'GET') return this.#json(res, 200, this.#page(channelId, url.searchParams));
       if (rest === '/messages' && method === 'POST') return this.#createMessage(req, res, channel, body);
+      if (rest === '/webhooks') return this.#channelWebhooks(res, channel, method, body);
     }
     return this.#json(res, 404, { message: '404: Not Found', code: 0 });
   }
@@ -600,23 +643,7 @@ export class FakeDiscord {
   }
 
   async #createMessage(req: IncomingMessage, res: ServerResponse, channel: FakeChannel, raw: Buffer): Promise<void> {
-    if (this.#rateLimit && this.#rateLimit.count > 0) {
-      this.#rateLimit.count -= 1;
-      const retryAfterMs = this.#rateLimit.retryAfterMs;
-      this.rateLimited.push({ at: Date.now(), retryAfterMs });
-      this.#notify();
-      res.writeHead(429, {
-        'content-type': 'application/json',
-        'retry-after': String(Math.ceil(retryAfterMs / 1000)),
-        'x-ratelimit-limit': '5',
-        'x-ratelimit-remaining': '0',
-        'x-ratelimit-reset-after': (retryAfterMs / 1000).toFixed(3),
-        'x-ratelimit-bucket': 'fake-bucket',
-        'x-ratelimit-scope': 'user',
-      });
-      res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: retryAfterMs / 1000, global: false }));
-      return;
-    }
+    if (this.#refusedByRateLimit(res)) return;
     const type = req.headers['content-type'] ?? '';
     const files: SentMessage['files'] = [];
     let json: unknown;
@@ -672,6 +699,117 @@ export class FakeDiscord {
     // Discord echoes the bot's own message over the gateway: the adapter must ignore it.
     this.#dispatchMessage(channel, message);
     this.#notify();
+  }
+
+  /** Answers 429 while `rateLimitNext` has refusals left (message creates and webhook executes alike). */
+  #refusedByRateLimit(res: ServerResponse): boolean {
+    if (this.#rateLimit && this.#rateLimit.count > 0) {
+      this.#rateLimit.count -= 1;
+      const retryAfterMs = this.#rateLimit.retryAfterMs;
+      this.rateLimited.push({ at: Date.now(), retryAfterMs });
+      this.#notify();
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': String(Math.ceil(retryAfterMs / 1000)),
+        'x-ratelimit-limit': '5',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset-after': (retryAfterMs / 1000).toFixed(3),
+        'x-ratelimit-bucket': 'fake-bucket',
+        'x-ratelimit-scope': 'user',
+      });
+      res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: retryAfterMs / 1000, global: false }));
+      return true;
+    }
+    return false;
+  }
+
+  /** Get Channel Webhooks and Create Webhook: both need Manage Webhooks; DMs have no webhooks. */
+  async #channelWebhooks(res: ServerResponse, channel: FakeChannel, method: string, raw: Buffer): Promise<void> {
+    if (channel.type === 1) return this.#json(res, 400, { message: 'Cannot execute action on a DM channel', code: 50003 });
+    if (this.noManageWebhooks.has(channel.id)) return this.#json(res, 403, { message: 'Missing Permissions', code: 50013 });
+    const json = (w: FakeWebhook): Json => ({
+      id: w.id,
+      type: 1,
+      channel_id: w.channelId,
+      guild_id: channel.guildId,
+      name: w.name,
+      avatar: null,
+      application_id: w.applicationId,
+      ...(w.applicationId === this.bot.id ? { token: w.token } : {}),
+    });
+    if (method === 'GET') return this.#json(res, 200, [...this.webhooks.values()].filter((w) => w.channelId === channel.id).map(json));
+    if (method !== 'POST') return this.#json(res, 405, { message: '405: Method Not Allowed', code: 0 });
+    const parsed = z.object({ name: z.string() }).safeParse(JSON.parse(raw.toString('utf8') || '{}'));
+    if (!parsed.success || !validWebhookName(parsed.data.name)) return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
+    const hook: FakeWebhook = {
+      id: snowflake(),
+      token: `hook-token-${snowflake()}-secret`,
+      channelId: channel.id,
+      name: parsed.data.name,
+      applicationId: this.bot.id,
+    };
+    this.webhooks.set(hook.id, hook);
+    return this.#json(res, 200, json(hook));
+  }
+
+  /** Execute Webhook: `?wait=true` answers the message, else 204; `thread_id` posts into a thread of the channel. */
+  async #executeWebhook(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    token: string,
+    params: URLSearchParams,
+    raw: Buffer,
+  ): Promise<void> {
+    const hook = this.webhooks.get(id);
+    if (!hook || hook.token !== token) return this.#json(res, 404, { message: 'Unknown Webhook', code: 10015 });
+    if (this.#refusedByRateLimit(res)) return;
+    const parsed = webhookExecuteBody.safeParse(JSON.parse(raw.toString('utf8') || '{}'));
+    if (!parsed.success) return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
+    const { content = '', username, avatar_url, allowed_mentions } = parsed.data;
+    if (!content) return this.#json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
+    if (content.length > 2000 || (username !== undefined && (!validWebhookName(username) || this.refusedUsernames.has(username))))
+      return this.#json(res, 400, { message: 'Invalid Form Body', code: 50035 });
+    const threadId = params.get('thread_id');
+    const where = threadId ? this.channels.get(threadId) : this.channels.get(hook.channelId);
+    if (!where || (threadId && where.parentId !== hook.channelId)) return this.#json(res, 400, { message: 'Unknown Channel', code: 10003 });
+    const messageId = snowflake();
+    const message: Json = {
+      id: messageId,
+      channel_id: where.id,
+      webhook_id: hook.id,
+      author: { id: hook.id, username: username ?? hook.name, avatar: null, discriminator: '0000', bot: true },
+      content,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      tts: false,
+      mention_everyone: false,
+      mentions: [],
+      mention_roles: [],
+      attachments: [],
+      embeds: [],
+      pinned: false,
+      type: 0,
+      flags: 0,
+    };
+    this.#remember(where.id, message);
+    this.webhookPosts.push({
+      id: messageId,
+      webhookId: hook.id,
+      channelId: where.id,
+      content,
+      username,
+      avatarUrl: avatar_url,
+      allowedMentions: allowed_mentions,
+      authorization: req.headers.authorization,
+    });
+    if (params.get('wait') === 'true') this.#json(res, 200, message);
+    else {
+      res.writeHead(204).end();
+      this.#notify();
+    }
+    // Everyone in the channel sees it, the bot too: the adapter must not take it for a person's message.
+    this.#dispatchMessage(where, message);
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {

@@ -21,6 +21,10 @@ export interface PostedMessage {
   ts: string;
   at: number;
   file?: { id: string; name: string; data: Buffer };
+  /** The name and picture it shows, when the app posted it under another name (chat:write.customize). */
+  username?: string;
+  iconEmoji?: string;
+  iconUrl?: string;
 }
 
 export type Failure = { status: 429; retryAfter: number } | { status: number } | { error: string };
@@ -70,6 +74,14 @@ export interface FakeSlack {
   failNext(method: string, failure: Failure): void;
   /** Makes assistant.threads.setStatus answer this error from now on (undefined: succeed). */
   statusError: string | undefined;
+  /**
+   * The bot token's scopes, sent as Slack does in every Web API answer's `x-oauth-scopes` header (unless
+   * `sendsScopes` is off). Without `chat:write.customize`, chat.postMessage's `username` and `icon_*` are
+   * `ignored` (what apps report) or refused with `missing_scope`, as `withoutCustomize` says.
+   */
+  scopes: string[];
+  sendsScopes: boolean;
+  withoutCustomize: 'ignored' | 'missing_scope';
   addFile(file: FakeFile): Record<string, unknown>;
   /** Downloads of /files/… with their Authorization header. */
   downloads: Array<{ id: string; authorization: string | undefined }>;
@@ -122,6 +134,9 @@ export async function startFakeSlack(
     users,
     channels,
     statusError: undefined,
+    scopes: ['chat:write', 'chat:write.customize', 'channels:history', 'users:read', 'files:read', 'files:write'],
+    withoutCustomize: 'ignored',
+    sendsScopes: true,
     downloads,
     connections: () => connectionCount,
     isConnected: () => socket !== undefined && socket.readyState === socket.OPEN,
@@ -278,7 +293,8 @@ export async function startFakeSlack(
   });
 
   const json = (res: ServerResponse, body: Record<string, unknown>, status = 200, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    const scopes = fake.sendsScopes ? { 'x-oauth-scopes': fake.scopes.join(',') } : {};
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...scopes, ...headers });
     res.end(JSON.stringify(body));
   };
 
@@ -323,6 +339,18 @@ export async function startFakeSlack(
         if (!params.text) return json(res, { ok: false, error: 'no_text' });
         // chat.postMessage's docs: past 40,000 characters Slack refuses the text (msg_too_long).
         if (params.text.length > 40_000) return json(res, { ok: false, error: 'msg_too_long' });
+        // Authorship: `username`, `icon_emoji` (which wins over `icon_url`) need chat:write.customize.
+        const customizes = params.username !== undefined || params.icon_emoji !== undefined || params.icon_url !== undefined;
+        const mayCustomize = fake.scopes.includes('chat:write.customize');
+        if (customizes && !mayCustomize && fake.withoutCustomize === 'missing_scope')
+          return json(res, { ok: false, error: 'missing_scope', needed: 'chat:write.customize', provided: fake.scopes.join(',') });
+        const face: Pick<PostedMessage, 'username' | 'iconEmoji' | 'iconUrl'> =
+          customizes && mayCustomize
+            ? {
+                ...(params.username ? { username: params.username } : {}),
+                ...(params.icon_emoji ? { iconEmoji: params.icon_emoji } : params.icon_url ? { iconUrl: params.icon_url } : {}),
+              }
+            : {};
         const ts = nextTs();
         posted.push({
           channel: params.channel,
@@ -330,13 +358,22 @@ export async function startFakeSlack(
           ts,
           at: Date.now(),
           ...(params.thread_ts ? { threadTs: params.thread_ts } : {}),
+          ...face,
         });
         changed();
         return json(res, {
           ok: true,
           channel: params.channel,
           ts,
-          message: { type: 'message', user: botUserId, bot_id: botId, text: params.text, ts, thread_ts: params.thread_ts },
+          message: {
+            type: 'message',
+            ...(face.username ? { subtype: 'bot_message', username: face.username } : { user: botUserId }),
+            bot_id: botId,
+            text: params.text,
+            ts,
+            thread_ts: params.thread_ts,
+            ...(face.iconEmoji ? { icons: { emoji: face.iconEmoji } } : face.iconUrl ? { icons: { image_48: face.iconUrl } } : {}),
+          },
         });
       }
       case 'users.info': {

@@ -26,6 +26,8 @@ export interface SentRecord {
   /** The message's (or caption's) entities, as the fake accepted them. */
   entities?: TelegramEntity[];
   file?: { name: string; data: Buffer };
+  /** The username of the bot that sent it (the main bot, or a pool bot). */
+  from: string;
   at: number;
 }
 
@@ -35,12 +37,26 @@ export interface ChatActionRecord {
   at: number;
 }
 
+/** Another bot on the same fake Telegram (a pool bot): its own token, name and the chats it was added to. */
+export interface ExtraBot {
+  token: string;
+  bot: FakeBot;
+  /** Group chats it is a member of: sendMessage elsewhere is refused with 403, as Telegram does. */
+  chats: Set<number>;
+  /** Every name set with setMyName, in order. */
+  renames: string[];
+}
+
 export interface FakeTelegram {
   url: string;
   token: string;
   bot: FakeBot;
-  /** Every API call in order (method, when, the offset of getUpdates calls). */
-  calls: Array<{ method: string; at: number; offset?: number }>;
+  /** Every API call in order (method, when, which bot by username, the offset of getUpdates calls). */
+  calls: Array<{ method: string; at: number; by: string; offset?: number }>;
+  /** Adds another bot (a pool bot) that may call the API with its own token. */
+  addBot(token: string, bot: FakeBot, chats?: number[]): ExtraBot;
+  /** The next setMyName (by any bot) is refused with 429 and `retry_after` seconds (Telegram limits renames). */
+  failNextRename(retryAfterSeconds: number): void;
   sent: SentRecord[];
   actions: ChatActionRecord[];
   commands: unknown[];
@@ -152,6 +168,7 @@ const getUpdatesSchema = z.object({ offset: numeric.optional(), limit: numeric.o
 const chatActionSchema = z.object({ chat_id: numeric, action: z.string() });
 const getFileSchema = z.object({ file_id: z.string() });
 const commandsSchema = z.object({ commands: jsonText(z.array(z.unknown())) });
+const setMyNameSchema = z.object({ name: z.string().optional(), language_code: z.string().optional() });
 const jsonBody = z.record(z.string(), z.unknown());
 
 interface Part {
@@ -199,6 +216,8 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
   let nextInboundId = 1;
   let nextSentId = 10_000;
   let rateLimitNext: number | undefined;
+  let renameLimitNext: number | undefined;
+  const extra = new Map<string, ExtraBot>();
   let outageUntil = 0;
 
   const reply = (res: ServerResponse, status: number, body: Json) => {
@@ -227,9 +246,60 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
     return update_id;
   };
 
-  const botMessage = (chatId: number, fields: Json) => {
+  const botMessage = (chatId: number, fields: Json, from: FakeBot = bot) => {
     const chat = chats.get(chatId) ?? { id: chatId, type: chatId < 0 ? 'supergroup' : 'private' };
-    return { message_id: nextSentId++, date: Math.floor(Date.now() / 1000), chat, from: { ...bot, is_bot: true }, ...fields };
+    return { message_id: nextSentId++, date: Math.floor(Date.now() / 1000), chat, from: { ...from, is_bot: true }, ...fields };
+  };
+
+  /** What a pool bot may do: getMe, setMyName and sendMessage (the calls pincer makes with it), getUpdates to be seen. */
+  const handleExtra = (self: ExtraBot, method: string, fields: Json, res: ServerResponse) => {
+    switch (method) {
+      case 'getMe':
+        return ok(res, {
+          ...self.bot,
+          is_bot: true,
+          can_join_groups: true,
+          can_read_all_group_messages: false,
+          supports_inline_queries: false,
+        });
+      case 'setMyName': {
+        const { name = '' } = setMyNameSchema.parse(fields);
+        if (renameLimitNext !== undefined) {
+          const wait = renameLimitNext;
+          renameLimitNext = undefined;
+          return fail(res, 429, `Too Many Requests: retry after ${wait}`, { retry_after: wait });
+        }
+        if (name.length > 64) return fail(res, 400, 'Bad Request: bot name is too long');
+        // The default name (no language code) is the bot's name: what getMe calls its first name.
+        if (name) self.bot.first_name = name;
+        self.renames.push(name);
+        return ok(res, true);
+      }
+      case 'sendMessage': {
+        const m = sendMessageSchema.parse(fields);
+        if (m.chat_id < 0 && !self.chats.has(m.chat_id)) return fail(res, 403, 'Forbidden: bot is not a member of the supergroup chat');
+        if (m.chat_id > 0) return fail(res, 403, "Forbidden: bot can't initiate conversation with a user");
+        const wrong = m.entities && entityError(m.text, m.entities);
+        if (wrong) return fail(res, 400, `Bad Request: can't parse entities: ${wrong}`);
+        const message = botMessage(m.chat_id, { text: m.text, ...(m.entities ? { entities: m.entities } : {}) }, self.bot);
+        sent.push({
+          method,
+          chatId: m.chat_id,
+          messageId: message.message_id,
+          text: m.text,
+          ...(m.entities ? { entities: m.entities } : {}),
+          ...(m.reply_parameters ? { replyTo: m.reply_parameters.message_id } : {}),
+          ...(m.message_thread_id === undefined ? {} : { threadId: m.message_thread_id }),
+          from: self.bot.username,
+          at: Date.now(),
+        });
+        return ok(res, message);
+      }
+      case 'getUpdates':
+        return ok(res, []);
+      default:
+        return fail(res, 404, 'Not Found');
+    }
   };
 
   const handle = (method: string, fields: Json, parts: Part[], res: ServerResponse) => {
@@ -299,6 +369,7 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
           ...(m.reply_parameters ? { replyTo: m.reply_parameters.message_id } : {}),
           ...(m.message_thread_id === undefined ? {} : { threadId: m.message_thread_id }),
           ...(m.parse_mode ? { parseMode: m.parse_mode } : {}),
+          from: bot.username,
           at: Date.now(),
         });
         return ok(res, message);
@@ -320,6 +391,7 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
           ...(m.caption_entities ? { entities: m.caption_entities } : {}),
           ...(m.reply_parameters ? { replyTo: m.reply_parameters.message_id } : {}),
           file,
+          from: bot.username,
           at: Date.now(),
         });
         return ok(res, message);
@@ -362,9 +434,10 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
       }
       const route = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
       if (req.method !== 'POST' || !route) return fail(res, 404, 'Not Found');
-      if (route[1] !== token) return fail(res, 401, 'Unauthorized');
+      const other = extra.get(route[1] ?? '');
+      if (route[1] !== token && !other) return fail(res, 401, 'Unauthorized');
       const method = route[2] ?? '';
-      calls.push({ method, at: Date.now() });
+      calls.push({ method, at: Date.now(), by: other ? other.bot.username : bot.username });
       const body = Buffer.concat(chunks);
       const type = req.headers['content-type'] ?? '';
       let fields: Json = {};
@@ -375,7 +448,8 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
           parts = parseMultipart(body, boundary);
           fields = Object.fromEntries(parts.filter((p) => p.filename === undefined).map((p) => [p.name, p.data.toString('utf8')]));
         } else if (body.length > 0) fields = jsonBody.parse(JSON.parse(body.toString('utf8')));
-        handle(method, fields, parts, res);
+        if (other) handleExtra(other, method, fields, res);
+        else handle(method, fields, parts, res);
       } catch (err) {
         fail(res, 400, `Bad Request: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -419,6 +493,14 @@ export async function startFakeTelegram(options: { token?: string; bot?: Partial
     },
     failNextSend(retryAfterSeconds) {
       rateLimitNext = retryAfterSeconds;
+    },
+    addBot(botToken, extraBot, inChats = []) {
+      const added: ExtraBot = { token: botToken, bot: extraBot, chats: new Set(inChats), renames: [] };
+      extra.set(botToken, added);
+      return added;
+    },
+    failNextRename(retryAfterSeconds) {
+      renameLimitNext = retryAfterSeconds;
     },
     dropPolls(outageMs = 0) {
       outageUntil = Date.now() + outageMs;

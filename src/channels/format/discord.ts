@@ -34,3 +34,8 @@ export function discordParts(markdown: string, limit: number): string[] {
   const styled = markdownToStyled(markdown, { bullet: '•', links: 'span' });
   return splitStyled(styled, limit, (part) => toMarkup(part, DISCORD).length).map((part) => toMarkup(part, DISCORD));
 }
+
+/** A sub-agent's name before its message, where no webhook can show the message under that name. */
+export function discordSenderPrefix(sender: string): string {
+  return `${escapeDiscord(sender)}: `;
+}

@@ -18,12 +18,15 @@ export async function sendParts<P>(
 
 /**
  * `render` remembering its last answer: the outbox asks a channel how many parts a reply has, then for each part
- * in turn, and the reply need not be rendered again for each. The parts are shared: callers must not change them.
+ * in turn, and the reply need not be rendered again for each. `room`: characters each part leaves free (for a
+ * sender's name put in front). The parts are shared: callers must not change them.
  */
-export function lastRendered<P>(render: (markdown: string) => readonly P[]): (markdown: string) => readonly P[] {
-  let last: { markdown: string; parts: readonly P[] } | undefined;
-  return (markdown) => {
-    if (last?.markdown !== markdown) last = { markdown, parts: render(markdown) };
+export function lastRendered<P>(
+  render: (markdown: string, room: number) => readonly P[],
+): (markdown: string, room?: number) => readonly P[] {
+  let last: { markdown: string; room: number; parts: readonly P[] } | undefined;
+  return (markdown, room = 0) => {
+    if (last?.markdown !== markdown || last.room !== room) last = { markdown, room, parts: render(markdown, room) };
     return last.parts;
   };
 }

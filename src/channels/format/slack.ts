@@ -30,3 +30,8 @@ export function slackParts(markdown: string, limit: number): string[] {
 export function toSlackMrkdwn(markdown: string): string {
   return toMarkup(fromMarkdown(markdown), SLACK);
 }
+
+/** A sub-agent's name before its message, where Slack cannot show the message under that name. */
+export function slackSenderPrefix(sender: string): string {
+  return `${escapeSlack(sender)}: `;
+}

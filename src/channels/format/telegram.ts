@@ -60,3 +60,8 @@ function entityOf(span: Span): MessageEntity {
       return { type: 'blockquote', ...at };
   }
 }
+
+/** A part with a sub-agent's name before it (the main bot posting for a sub-agent): its entities move along. */
+export function withTelegramPrefix(part: TelegramText, prefix: string): TelegramText {
+  return { text: prefix + part.text, entities: part.entities.map((e) => ({ ...e, offset: e.offset + prefix.length })) };
+}
