@@ -4,6 +4,7 @@
 // file it points to stays as it was. Names outside CLAUDE.md and memory/*.md, archives and oversized texts are
 // refused with nothing changed.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,48 @@ describe('saving a memory file', () => {
     assert.equal(readFileSync(join(outside, 'secret.md'), 'utf8'), HOST_TEXT);
     assert.deepEqual(readdirSync(outside), ['secret.md'], 'nothing was created in the folder the link points to');
     rmSync(join(dir, 'memory'));
+  });
+
+  test('memory/ swapped between a folder and a link all the while: no save ever lands where the link points', async () => {
+    // A sandbox process renaming memory/ back and forth as fast as it can, while the owner saves notes.
+    mkdirSync(join(dir, 'real'));
+    symlinkSync(outside, join(dir, 'link'));
+    const swapper = spawn(
+      '/bin/sh',
+      ['-c', 'while :; do mv -T real memory; mv -T memory real; mv -T link memory; mv -T memory link; done'],
+      {
+        cwd: dir,
+        stdio: 'ignore',
+      },
+    );
+    let saved = 0;
+    let refused = 0;
+    try {
+      for (let i = 0; i < 300; i++) {
+        try {
+          await control.memory.writeFile(OWNER, 'team', `memory/n${i}.md`, `note ${i}\n`, null);
+          saved++;
+        } catch (err) {
+          assert.equal((err as { code?: string }).code, 'invalid', String(err));
+          refused++;
+        }
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+      await new Promise((resolve) => swapper.once('exit', resolve));
+    }
+    assert.deepEqual(readdirSync(outside), ['secret.md'], 'nothing was created through the link');
+    assert.equal(readFileSync(join(outside, 'secret.md'), 'utf8'), HOST_TEXT);
+    const landed = ['real', 'memory'].flatMap((d) => {
+      const at = join(dir, d);
+      return lstatSync(at, { throwIfNoEntry: false })?.isDirectory() ? readdirSync(at) : [];
+    });
+    assert.equal(landed.length, saved, `every save landed in the real folder (${saved} saved, ${refused} refused)`);
+    assert.ok(
+      landed.every((n) => /^n\d+\.md$/.test(n)),
+      `no temporary file is left: ${landed.join(', ')}`,
+    );
+    for (const d of ['real', 'link', 'memory']) rmSync(join(dir, d), { recursive: true, force: true });
   });
 
   test('a name outside CLAUDE.md and memory/*.md, an archive, a text too large or not text: refused, nothing changed', async () => {
@@ -244,5 +287,26 @@ describe('saving a memory file over the API', () => {
       new RegExp(`larger than ${6 * MEMORY_FILE_BYTES + 64 * 1024} bytes`),
     );
     assert.equal(readFileSync(join(h.home, 'groups', 'main', 'CLAUDE.md'), 'utf8'), '# Again\n');
+  });
+
+  test('a web session saves only from the page itself: another origin is refused, nothing saved', async () => {
+    const login = await fetch(`${h.base}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: h.base },
+      body: JSON.stringify({ token: HARNESS_TOKEN }),
+    });
+    const cookie = /pincer_session=[^;]+/.exec(login.headers.get('set-cookie') ?? '')?.[0];
+    assert.ok(cookie, 'a session cookie');
+    const version = (await h.request('GET', '/api/v1/groups/main/memory/file?path=CLAUDE.md')).body.version as string;
+    const put = (origin: string) =>
+      fetch(`${h.base}/api/v1/groups/main/memory/file`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', cookie, origin },
+        body: JSON.stringify({ path: 'CLAUDE.md', text: `# Written from ${origin}\n`, version }),
+      });
+    assert.equal((await put('http://evil.example')).status, 403);
+    assert.equal(readFileSync(join(h.home, 'groups', 'main', 'CLAUDE.md'), 'utf8'), '# Again\n');
+    assert.equal((await put(h.base)).status, 200);
+    assert.equal(readFileSync(join(h.home, 'groups', 'main', 'CLAUDE.md'), 'utf8'), `# Written from ${h.base}\n`);
   });
 });
