@@ -2,7 +2,18 @@
 // files, found and printed; another group's never mixed in; a file edited in a scripted $EDITOR and saved, or,
 // when the agent wrote it meanwhile, not saved and the owner's copy kept; bad input refused with the reason.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -143,6 +154,21 @@ describe('pincer memory', () => {
     const archive = await pincer({ ...env, extra: archiveEditor }, 'memory', 'edit', 'family', 'conversations/none.md');
     assert.equal(archive.code, 1);
     assert.match(archive.stderr, /conversations\/none\.md is an archived conversation, the record of what was said: it is read-only/);
+    assert.equal(existsSync(join(archiveEditor.EDITOR_LOG ?? '', 'copy-path')), false, 'no editor was opened');
+    // A link the sandbox planted at CLAUDE.md: the edit starts empty and the save replaces the link, not its target.
+    const hostFile = join(mkdtempSync(join(tmpdir(), 'pincer-host-')), 'host.md');
+    writeFileSync(hostFile, 'a host file\n');
+    rmSync(claude);
+    symlinkSync(hostFile, claude);
+    const linked = await pincer({ ...env, extra: editor(`printf '# Family again\\n' >> "$1"`) }, 'memory', 'edit', 'family');
+    assert.equal(linked.code, 0, linked.stderr);
+    assert.match(linked.stderr, /CLAUDE\.md: is a symbolic link: starting from an empty file, which replaces it when saved/);
+    assert.equal(readFileSync(hostFile, 'utf8'), 'a host file\n');
+    assert.ok(lstatSync(claude).isFile());
+    assert.equal(readFileSync(claude, 'utf8'), '# Family again\n');
+    const nobody = await pincer({ ...env, extra: archiveEditor }, 'memory', 'edit', 'nobody');
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, /no group has the folder "nobody"/);
     assert.equal(existsSync(join(archiveEditor.EDITOR_LOG ?? '', 'copy-path')), false, 'no editor was opened');
     const outside = await pincer({ ...env, extra: archiveEditor }, 'memory', 'edit', 'family', '../main/CLAUDE.md');
     assert.match(outside.stderr, /"\.\.\/main\/CLAUDE\.md" is not a memory file one can edit/);

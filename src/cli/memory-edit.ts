@@ -24,13 +24,19 @@ function runEditor(file: string): Promise<number> {
   });
 }
 
-/** The file as it is now, or, when it is not there yet, an empty one to create (version null). */
-async function current(get: () => Promise<unknown>): Promise<{ text: string; version: string | null }> {
+/**
+ * The file as it is now, or, when there is no such file (not yet, or something other than a file planted at its
+ * name, which a save replaces), an empty one to create (version null).
+ */
+async function current(file: string, get: () => Promise<unknown>): Promise<{ text: string; version: string | null }> {
   try {
     return fileAnswer.parse(await get());
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404 && /does not exist$/.test(err.message)) return { text: '', version: null };
-    throw err;
+    // Only a refusal about the file itself; a group that does not exist is a 404 too.
+    if (!(err instanceof ApiError && err.status === 404 && err.message.startsWith(`${file}: `))) throw err;
+    if (!/does not exist$/.test(err.message))
+      process.stderr.write(`${err.message}: starting from an empty file, which replaces it when saved\n`);
+    return { text: '', version: null };
   }
 }
 
@@ -51,7 +57,7 @@ export function editCommand(): Command {
         if (!isEditableMemoryFile(file))
           throw new Error(`${JSON.stringify(file)} is not a memory file one can edit: CLAUDE.md or memory/<name>.md`);
         const base = `/api/v1/groups/${encodeURIComponent(group)}/memory/file`;
-        const before = await current(() => client.request('GET', `${base}?path=${encodeURIComponent(file)}`));
+        const before = await current(file, () => client.request('GET', `${base}?path=${encodeURIComponent(file)}`));
         // A folder only this user can enter: the copy is never at a name someone else could predict or plant.
         const dir = await mkdtemp(join(tmpdir(), 'pincer-memory-'));
         const copy = join(dir, basename(file));
