@@ -208,6 +208,12 @@ describe('the web page laid out, every view, on a desktop and a phone, light and
     mkdirSync(join(h.home, 'groups', 'main', 'conversations'), { recursive: true });
     writeFileSync(join(h.home, 'groups', 'main', 'conversations', `2026-12-01-${'a-rather-long-archive-name-'.repeat(3)}.md`), '# Talk\n');
     await eachLayout('memory', '/#/memory/main', '#memory-file .memory-text .code-block', async (page, screen) => {
+      // The list of files comes first: beside the file on a desktop, above it on a phone.
+      const list = await page.locator('.memory-files').boundingBox();
+      const file = await page.locator('#memory-file').boundingBox();
+      assert.ok(list && file, 'the file list and the file show');
+      if (screen.name === 'desktop') assert.ok(list.x + list.width <= file.x, `${screen.name}: the list is left of the file`);
+      else assert.ok(list.y + list.height <= file.y, `${screen.name}: the list is above the file`);
       await page.fill('#memory-query', 'hello');
       await page.press('#memory-query', 'Enter');
       await page.waitForSelector('#memory-hits li.hit');

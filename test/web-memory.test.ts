@@ -161,6 +161,8 @@ describe('the Memory view in Chromium', { skip }, () => {
 
   test('a new note is written and saved into memory/', async () => {
     await page.goto(`${h.base}/#/memory/family`);
+    // The view has what it loads (the list grows as it arrives): a click lands where it was aimed.
+    await page.waitForSelector('#memory-file .memory-text');
     await page.fill('.memory-new-name', 'trips');
     await page.click('.memory-new button');
     await page.fill('#memory-text', '# Trips\n\nLisbon in March.\n');

@@ -49,7 +49,8 @@ export function mountMemory(root, folder) {
     return {};
   }
   const g = group;
-  const filesBox = h('nav', { class: 'memory-files', 'aria-label': 'Memory files' });
+  // Not a <nav>: the page's navigation styles every nav (a row at the top on phones).
+  const filesBox = h('section', { class: 'memory-files', 'aria-label': 'Memory files' });
   const fileBox = h('article', { id: 'memory-file', class: 'memory-file' });
   const query = h('input', {
     type: 'search',
@@ -84,6 +85,28 @@ export function mountMemory(root, folder) {
   let files = [];
   /** @type {OpenFile | null} */
   let open = null;
+  /** Counts what was opened, so that only the latest choice is shown. */
+  let opening = 0;
+
+  // Made once: a re-render of the list (after a save, a refresh) keeps what is typed in it.
+  const newNote = h('input', {
+    name: 'note',
+    class: 'memory-new-name',
+    maxlength: 120,
+    placeholder: 'new note, e.g. people',
+    'aria-label': 'Name of a new note',
+  });
+  const newForm = h('form', { class: 'memory-new inline-form' }, newNote, h('button', { type: 'submit', class: 'secondary' }, 'New note'));
+  newForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = newNote.value.trim().replace(/\.md$/i, '');
+    if (name === '') return;
+    const path = `memory/${name}.md`;
+    newNote.value = '';
+    const existing = files.find((f) => f.path === path);
+    if (existing) void attempt(() => openFile(path));
+    else startEditing({ path, text: null, version: null, editable: true, editor: null });
+  });
 
   const renderFiles = () => {
     const notes = files.filter((f) => !f.path.startsWith(ARCHIVES) && f.path !== ROOT_FILE).sort((a, b) => a.path.localeCompare(b.path));
@@ -94,7 +117,7 @@ export function mountMemory(root, folder) {
       const link = h('a', { href: '#', 'data-path': path, 'aria-current': open?.path === path ? 'true' : null }, path);
       link.addEventListener('click', (e) => {
         e.preventDefault();
-        void openFile(path);
+        void show(path);
       });
       return h(
         'li',
@@ -105,28 +128,6 @@ export function mountMemory(root, folder) {
           : h('span', { class: 'note' }, 'not there yet'),
       );
     };
-    const newNote = h('input', {
-      name: 'note',
-      class: 'memory-new-name',
-      maxlength: 120,
-      placeholder: 'new note, e.g. people',
-      'aria-label': 'Name of a new note',
-    });
-    const newForm = h(
-      'form',
-      { class: 'memory-new inline-form' },
-      newNote,
-      h('button', { type: 'submit', class: 'secondary' }, 'New note'),
-    );
-    newForm.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const name = newNote.value.trim().replace(/\.md$/i, '');
-      if (name === '') return;
-      const path = `memory/${name}.md`;
-      const existing = files.find((f) => f.path === path);
-      if (existing) void openFile(path);
-      else startEditing({ path, text: null, version: null, editable: true, editor: null });
-    });
     replace(
       filesBox,
       h('h3', {}, 'Memory files'),
@@ -141,7 +142,7 @@ export function mountMemory(root, folder) {
 
   const renderFile = () => {
     if (open === null) {
-      replace(fileBox, h('p', { class: 'empty' }, 'Choose a file.'));
+      replace(fileBox, h('p', { class: 'note' }, 'Loading…'));
       return;
     }
     const current = open;
@@ -166,6 +167,7 @@ export function mountMemory(root, folder) {
 
   /** @param {OpenFile} file */
   const startEditing = (file) => {
+    opening++;
     open = { ...file, editor: editor(g.folder, file, saved, cancelled) };
     renderFiles();
     renderFile();
@@ -173,8 +175,12 @@ export function mountMemory(root, folder) {
   };
   const cancelled = () => {
     if (open === null) return;
-    if (open.text === null && !files.some((f) => f.path === open?.path) && open.path !== ROOT_FILE) open = null;
-    else open = { ...open, editor: null };
+    // A new note given up: back to CLAUDE.md.
+    if (open.text === null && !files.some((f) => f.path === open?.path) && open.path !== ROOT_FILE) {
+      void show(ROOT_FILE);
+      return;
+    }
+    open = { ...open, editor: null };
     renderFiles();
     renderFile();
   };
@@ -188,19 +194,35 @@ export function mountMemory(root, folder) {
 
   /** @param {string} path */
   const openFile = async (path) => {
+    const mine = ++opening;
     const entry = files.find((f) => f.path === path);
     const editable = entry ? entry.editable : !path.startsWith(ARCHIVES);
+    /** @type {OpenFile} */
+    let next;
     try {
       const read = await memoryFile(g.folder, path);
-      open = { path, text: read.text, version: read.version, editable, editor: null };
+      next = { path, text: read.text, version: read.version, editable, editor: null };
     } catch (err) {
       // CLAUDE.md not there yet (or not a plain file): it can be written afresh.
       if (!(err instanceof ApiError && err.status === 404)) throw err;
-      open = { path, text: null, version: null, editable, editor: null };
+      next = { path, text: null, version: null, editable, editor: null };
     }
+    // What the person did since (opened another file, started a note) wins over this slower read.
+    if (mine !== opening) return;
+    open = next;
     renderFiles();
     renderFile();
   };
+
+  /**
+   * Opens a file and brings it into view (on a phone it is below the list and the hits).
+   * @param {string} path
+   */
+  const show = (path) =>
+    attempt(async () => {
+      await openFile(path);
+      fileBox.scrollIntoView({ block: 'nearest' });
+    });
 
   const reloadFiles = async () => {
     files = await memoryFiles(g.folder);
@@ -217,7 +239,7 @@ export function mountMemory(root, folder) {
         const result = await searchMemory(g.folder, q);
         replace(
           hitsBox,
-          hitList(result.hits, result.matched, (path) => attempt(() => openFile(path))),
+          hitList(result.hits, result.matched, (path) => void show(path)),
         );
       } catch (err) {
         replace(hitsBox);
@@ -230,7 +252,8 @@ export function mountMemory(root, folder) {
     await reloadFiles();
     if (open === null) await openFile(ROOT_FILE);
   });
-  renderFiles();
+  // The list shows once it is read, in one piece: nothing moves under a first click.
+  replace(filesBox, h('p', { class: 'note' }, 'Loading…'));
   renderFile();
   void load();
   return {
