@@ -95,8 +95,15 @@ describe('the Memory view in Chromium', { skip }, () => {
     assert.match((await page.textContent('#memory-file')) ?? '', /read only: the record of what was said/);
   });
 
-  test('edit and save: the file on disk changes and the view shows it', async () => {
+  test('edit: Cancel changes nothing; Save changes the file on disk and the view shows it', async () => {
     await page.click('#memory-notes a[data-path="CLAUDE.md"]');
+    await page.click('#memory-edit');
+    assert.equal(await page.inputValue('#memory-text'), CLAUDE_MD);
+    // Cancel leaves the file as it was.
+    await page.fill('#memory-text', 'thrown away');
+    await page.click('#memory-cancel');
+    await page.waitForSelector('#memory-file .memory-text strong:text("every Sunday")');
+    assert.equal(readFileSync(join(family, 'CLAUDE.md'), 'utf8'), CLAUDE_MD);
     await page.click('#memory-edit');
     assert.equal(await page.inputValue('#memory-text'), CLAUDE_MD);
     await page.fill('#memory-text', '# Family\n\nWe call Grandma on **Saturdays** now.\n');
