@@ -197,35 +197,35 @@ describe('Control refuses what the tools would not even offer', () => {
   test("a group's memory search never returns another group's messages; the main group may search all", async () => {
     said(OTHER, 'the secret code of the family safe is 4711');
     said('team', 'the team safe is elsewhere');
-    const seen = await control.searchMemory(team, { text: 'safe' });
+    const seen = await control.memory.search(team, { text: 'safe' });
     assert.deepEqual(
       seen.hits.map((h) => h.chat),
       ['team'],
     );
     assert.ok(!JSON.stringify(seen).includes('4711'));
-    assert.equal((await control.searchMemory(team, { text: '4711' })).hits.length, 0);
+    assert.equal((await control.memory.search(team, { text: '4711' })).hits.length, 0);
     const forbidden = (err: Error & { code?: string }) => err.code === 'forbidden';
-    await assert.rejects(control.searchMemory(team, { text: 'safe', group: 'all' }), forbidden);
-    await assert.rejects(control.searchMemory(team, { text: 'safe', group: OTHER }), forbidden);
-    const all = await control.searchMemory({ kind: 'group', chatId: 'local:main' }, { text: 'safe', group: 'all' });
+    await assert.rejects(control.memory.search(team, { text: 'safe', group: 'all' }), forbidden);
+    await assert.rejects(control.memory.search(team, { text: 'safe', group: OTHER }), forbidden);
+    const all = await control.memory.search({ kind: 'group', chatId: 'local:main' }, { text: 'safe', group: 'all' });
     assert.deepEqual(all.hits.map((h) => h.chat).sort(), [OTHER, 'team']);
     const family = all.hits.find((h) => h.chat === OTHER);
     assert.ok(family && 'id' in family);
-    assert.throws(() => control.memoryAround(team, Number(family.id), 2, 2), /there is no message \d+ in this group's memory/);
+    assert.throws(() => control.memory.around(team, Number(family.id), 2, 2), /there is no message \d+ in this group's memory/);
   });
 
   test("get_memory reads lines of a group's own memory files; another group's only from the main group", async () => {
-    const own = await control.memoryFileLines(team, { file: 'CLAUDE.md', line: 1, before: 0, after: 1 });
+    const own = await control.memory.fileLines(team, { file: 'CLAUDE.md', line: 1, before: 0, after: 1 });
     assert.match(own, /^1: # /);
     const main = { kind: 'group' as const, chatId: 'local:main' };
-    assert.match(await control.memoryFileLines(main, { file: 'CLAUDE.md', line: 1, before: 0, after: 0, group: OTHER }), /^1: /);
+    assert.match(await control.memory.fileLines(main, { file: 'CLAUDE.md', line: 1, before: 0, after: 0, group: OTHER }), /^1: /);
     await assert.rejects(
-      control.memoryFileLines(team, { file: 'CLAUDE.md', line: 1, before: 0, after: 0, group: OTHER }),
+      control.memory.fileLines(team, { file: 'CLAUDE.md', line: 1, before: 0, after: 0, group: OTHER }),
       (err: Error & { code?: string }) => err.code === 'forbidden',
     );
     for (const file of ['../main/CLAUDE.md', 'notes.txt', '/etc/passwd'])
-      await assert.rejects(control.memoryFileLines(team, { file, line: 1, before: 0, after: 0 }), /is not a memory file/, file);
-    await assert.rejects(control.memoryFileLines(team, { file: 'memory/none.md', line: 1, before: 0, after: 0 }), /does not exist/);
+      await assert.rejects(control.memory.fileLines(team, { file, line: 1, before: 0, after: 0 }), /is not a memory file/, file);
+    await assert.rejects(control.memory.fileLines(team, { file: 'memory/none.md', line: 1, before: 0, after: 0 }), /does not exist/);
   });
 
   test("another group's task is reported as missing, not as forbidden", () => {

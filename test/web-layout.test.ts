@@ -1,8 +1,9 @@
 // Every view of the web page laid out in real Chromium, on a desktop (1280×800) and a phone (390×844), light
-// and dark: nothing overflows sideways, the login card is centred, the usage table's texts do not overlap.
+// and dark: nothing overflows sideways (the memory view's edit box and search hits included), the login card is
+// centred, the usage table's texts do not overlap.
 // The facts are measured in the page; the screenshots go to the test's own temporary folder.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -196,6 +197,32 @@ describe('the web page laid out, every view, on a desktop and a phone, light and
       assert.deepEqual(overlaps, [], `${screen.name}: overlapping texts in the usage table`);
       // The view scrolls inside the page: the table gets a picture of its own.
       await page.locator('#usage').screenshot({ path: join(shots, `usage-${screen.name}-${Date.now()}.png`) });
+    });
+  });
+
+  test('memory: the files, a rendered CLAUDE.md, search hits and the edit box fit', async () => {
+    writeFileSync(
+      join(h.home, 'groups', 'main', 'CLAUDE.md'),
+      `# Memory of this chat\n\n- a long line: ${'unbroken'.repeat(30)}\n\n\`\`\`sh\nls -la /workspace/group/memory\n\`\`\`\n`,
+    );
+    mkdirSync(join(h.home, 'groups', 'main', 'conversations'), { recursive: true });
+    writeFileSync(join(h.home, 'groups', 'main', 'conversations', `2026-12-01-${'a-rather-long-archive-name-'.repeat(3)}.md`), '# Talk\n');
+    await eachLayout('memory', '/#/memory/main', '#memory-file .memory-text .code-block', async (page, screen) => {
+      // The list of files comes first: beside the file on a desktop, above it on a phone.
+      const list = await page.locator('.memory-files').boundingBox();
+      const file = await page.locator('#memory-file').boundingBox();
+      assert.ok(list && file, 'the file list and the file show');
+      if (screen.name === 'desktop') assert.ok(list.x + list.width <= file.x, `${screen.name}: the list is left of the file`);
+      else assert.ok(list.y + list.height <= file.y, `${screen.name}: the list is above the file`);
+      await page.fill('#memory-query', 'hello');
+      await page.press('#memory-query', 'Enter');
+      await page.waitForSelector('#memory-hits li.hit');
+      await page.click('#memory-edit');
+      await page.waitForSelector('#memory-text');
+      const sideways = Number(await page.evaluate(SIDEWAYS));
+      assert.ok(sideways <= 0, `${screen.name}: with hits and the edit box, the page is ${sideways}px wider than the screen`);
+      const box = await page.locator('#memory-text').boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= screen.width, `${screen.name}: the edit box is within the screen`);
     });
   });
 

@@ -13,6 +13,9 @@ import { SessionEnded, UNREACHABLE } from './errors.js';
  * @typedef {import('./types.js').Trace} Trace
  * @typedef {import('./types.js').UsageRow} UsageRow
  * @typedef {import('./types.js').StatusView} StatusView
+ * @typedef {import('./types.js').MemoryFile} MemoryFile
+ * @typedef {import('./types.js').MemoryFileContent} MemoryFileContent
+ * @typedef {import('./types.js').MemorySearchResult} MemorySearchResult
  */
 
 /** A refusal from the server, with its `error` text, or a request that never reached it (status 0). */
@@ -29,7 +32,7 @@ export class ApiError extends Error {
 }
 
 /**
- * @param {'GET' | 'POST' | 'PATCH'} method
+ * @param {'GET' | 'POST' | 'PATCH' | 'PUT'} method
  * @param {string} path
  * @param {unknown} [body] sent as JSON
  * @returns {Promise<any>} the parsed JSON answer (undefined for 204)
@@ -168,6 +171,45 @@ export function trace(messageId) {
 /** @returns {Promise<UsageRow[]>} */
 export async function usage(days = 30) {
   return (await request('GET', `/api/v1/usage?days=${days}`)).usage;
+}
+
+/**
+ * @param {string} folder
+ * @returns {Promise<MemoryFile[]>} a group's memory files
+ */
+export async function memoryFiles(folder) {
+  return (await request('GET', `/api/v1/groups/${enc(folder)}/memory`)).files;
+}
+
+/**
+ * @param {string} folder
+ * @param {string} path
+ * @returns {Promise<MemoryFileContent>} the file with the version a save must name
+ */
+export function memoryFile(folder, path) {
+  return request('GET', `/api/v1/groups/${enc(folder)}/memory/file?path=${enc(path)}`);
+}
+
+/**
+ * Saves a memory file whole; a 409 means it changed since `version` (null: it must not exist yet).
+ * @param {string} folder
+ * @param {string} path
+ * @param {string} text
+ * @param {string | null} version
+ * @returns {Promise<{ path: string, version: string }>}
+ */
+export function saveMemoryFile(folder, path, text, version) {
+  return request('PUT', `/api/v1/groups/${enc(folder)}/memory/file`, { path, text, version });
+}
+
+/**
+ * Searches a group's messages and memory files, as its agent's search_memory does.
+ * @param {string} folder
+ * @param {string} query
+ * @returns {Promise<MemorySearchResult>}
+ */
+export function searchMemory(folder, query) {
+  return request('GET', `/api/v1/memory/search?group=${enc(folder)}&limit=20&q=${enc(query)}`);
 }
 
 /** @returns {Promise<StatusView>} */

@@ -8,6 +8,7 @@ import { defaultChat, loadGroups, progressText, setTyping, state } from './state
 import { mountActivity } from './views/activity.js';
 import { chatHref, mountChat } from './views/chat.js';
 import { mountGroups } from './views/groups.js';
+import { mountMemory } from './views/memory.js';
 import { mountRuns, mountTasks } from './views/tasks.js';
 import { mountTrace } from './views/trace.js';
 
@@ -42,6 +43,7 @@ function route(hash) {
   const id = param === undefined ? null : decode(param);
   if (page === 'chat' && id !== null) return { nav: 'chat', mount: (root) => mountChat(root, id) };
   if (page === 'groups') return { nav: 'groups', mount: mountGroups };
+  if (page === 'memory') return { nav: 'groups', mount: (root) => mountMemory(root, id) };
   if (page === 'tasks' && id === null) return { nav: 'tasks', mount: mountTasks };
   if (page === 'tasks' && id !== null && /^[1-9][0-9]*$/.test(id)) return { nav: 'tasks', mount: (root) => mountRuns(root, Number(id)) };
   if (page === 'activity') return { nav: 'activity', mount: mountActivity };

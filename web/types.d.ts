@@ -153,3 +153,30 @@ export interface View {
   refresh?(): void;
   unmount?(): void;
 }
+
+export interface MemoryFile {
+  /** Inside the group folder: CLAUDE.md, memory/<name>.md or conversations/<name>.md. */
+  path: string;
+  size: number;
+  /** ISO time. */
+  modifiedAt: string;
+  /** False for archived conversations. */
+  editable: boolean;
+}
+
+export interface MemoryFileContent {
+  path: string;
+  text: string;
+  /** What a save names to replace this very content. */
+  version: string;
+}
+
+export type MemoryHit =
+  | { id: string; chat: string; time: string; sender: string; snippet: string }
+  | { file: string; line: number; chat: string; snippet: string };
+
+export interface MemorySearchResult {
+  hits: MemoryHit[];
+  matched: 'all' | 'any' | 'none';
+  searched: string;
+}

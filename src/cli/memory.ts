@@ -2,6 +2,7 @@
 // its memory files, list those files, print one.
 import { Command } from 'commander';
 import { z } from 'zod';
+import { editCommand } from './memory-edit.js';
 import { printJson, printLine, printTable, truncate, withPincer } from './output.js';
 
 const hitSchema = z.union([
@@ -79,7 +80,8 @@ function showCommand(): Command {
 
 export function memoryCommand(): Command {
   return new Command('memory')
-    .description('what a group remembers: search it, list and print its memory files')
+    .description('what a group remembers: search it, list, print and edit its memory files')
     .addCommand(searchCommand())
-    .addCommand(showCommand());
+    .addCommand(showCommand())
+    .addCommand(editCommand());
 }

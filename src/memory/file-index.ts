@@ -25,6 +25,19 @@ export function isMemoryFile(path: string): boolean {
   return parts.length === 2 && MEMORY_FOLDERS.includes(parts[0] ?? '') && (parts[1] ?? '').endsWith('.md') && !parts[1]?.startsWith('.');
 }
 
+/** Archived conversations are the record of what was said: read, searched, never edited. */
+export const ARCHIVE_FOLDER = 'conversations';
+
+/**
+ * Whether a person may save a memory file at `path`: CLAUDE.md or memory/<name>.md, a name of printable characters
+ * no longer than a file system allows. Archives are not editable.
+ */
+export function isEditableMemoryFile(path: string): boolean {
+  if (!isMemoryFile(path) || path.startsWith(`${ARCHIVE_FOLDER}/`)) return false;
+  const name = path.split('/').at(-1) ?? '';
+  return Buffer.byteLength(name) <= 255 && !/[\p{Cc}\\]/u.test(name);
+}
+
 export interface Candidate {
   path: string;
   size: number;

@@ -8,10 +8,13 @@
 // (macOS, or Linux without procfs), components are named by their full path and the opened file is checked
 // afterwards against the path resolved again. That narrows the race without closing it: a folder swapped back
 // and forth at the right moments can still be opened, and read, through (7 of 3,000 racing reads here).
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fchown as fchownCallback,
   fstatSync,
+  fsync as fsyncCallback,
   lstatSync,
   open as openCallback,
   openSync,
@@ -20,7 +23,7 @@ import {
   type Stats,
   statSync,
 } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { z } from 'zod';
@@ -514,4 +517,116 @@ async function removeIfSame(path: string, fh: FileHandle): Promise<void> {
   } catch {
     // Best effort: the refusal that brought us here is what the caller needs to see.
   }
+}
+
+export interface ReplaceInsideOptions {
+  /** Permission bits of the file written (umask does not apply); 0o644 by default. */
+  mode?: number;
+  /** Given the file written and any folder created on the way (pincer as root writes for a sandbox's user). */
+  owner?: { uid: number; gid: number };
+  /** What `check` may be shown of the file there now, at most; a larger one is refused as too big. */
+  maxCurrentBytes: number;
+  /**
+   * Sees what the name holds just before it is replaced (a regular file's bytes; undefined when nothing, a link or
+   * something else is there) and throws to refuse: the caller's check that nobody changed it meanwhile.
+   */
+  check?: (current: Buffer | undefined) => void;
+}
+
+/**
+ * Replaces (or creates) a file inside `root` as a whole, never writing through a link: the data goes into a new
+ * file created exclusively next to it, in the folder held open (each folder on the way opened without following
+ * links), is synced, and is then renamed over the name within that same folder. A link planted at the name is
+ * replaced itself; its target is never opened. Missing folders on the way are created as real folders.
+ */
+export async function replaceFileInside(
+  root: string,
+  relativePath: string,
+  data: string | Uint8Array,
+  options: ReplaceInsideOptions,
+): Promise<void> {
+  const mode = options.mode ?? 0o644;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError(`mode must be within 0o000-0o777, got ${mode}`);
+  checkMaxBytes(options.maxCurrentBytes);
+  const t = parseTarget(root, relativePath, await realRoot(root));
+  const folder = await openParent(t, true);
+  try {
+    await giveFolder(folder, options.owner);
+    const temp = entryPath(folder, `.pincer-save-${randomBytes(8).toString('hex')}`);
+    let fh: FileHandle;
+    try {
+      fh = await open(temp, CREATE_FLAGS, mode);
+    } catch (err) {
+      throw translate(err, t.shown);
+    }
+    let renamed = false;
+    try {
+      try {
+        if ((await fh.stat()).dev !== folder.rootDev) throw new SafeFsError('outside', t.shown, 'is on another file system');
+        await fh.chmod(mode);
+        if (options.owner) await fh.chown(options.owner.uid, options.owner.gid);
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // Checked as late as possible: what was there is read just before it is replaced.
+      options.check?.(await currentContent(t, folder, options.maxCurrentBytes));
+      if (!folderFdNaming) await checkFolderStill(t, folder);
+      try {
+        await rename(temp, entryPath(folder, lastSegment(t)));
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST')
+          throw new SafeFsError('not-file', t.shown, 'is a directory', { cause: err });
+        throw translate(err, t.shown);
+      }
+      renamed = true;
+      await promisify(fsyncCallback)(folder.fd);
+    } finally {
+      if (!renamed) await unlink(temp).catch(() => {});
+    }
+  } finally {
+    closeSync(folder.fd);
+  }
+}
+
+/** A folder made on the way by the host (or the target's own, if the host's) goes to `owner`, by descriptor. */
+async function giveFolder(folder: Folder, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  if (!owner || folder.depth === 0) return;
+  const st = fstatSync(folder.fd);
+  if (st.uid === process.geteuid?.() && st.uid !== owner.uid) await promisify(fchownCallback)(folder.fd, owner.uid, owner.gid);
+}
+
+/** The regular file at the target's name in the held folder, read without following a link; undefined when none. */
+async function currentContent(t: Target, folder: Folder, maxBytes: number): Promise<Buffer | undefined> {
+  const path = entryPath(folder, lastSegment(t));
+  const there = await lstat(path).catch(() => undefined);
+  if (!there?.isFile()) return undefined;
+  let fh: FileHandle;
+  try {
+    fh = await open(path, READ_FLAGS);
+  } catch (err) {
+    // Swapped for a link or removed since the lstat: nothing regular is there.
+    if (errnoOf(err) === 'ELOOP' || errnoOf(err) === 'ENOENT') return undefined;
+    throw translate(err, t.shown);
+  }
+  try {
+    const st = await fh.stat();
+    if (st.dev !== folder.rootDev) throw new SafeFsError('outside', t.shown, 'is on another file system');
+    const problem = fileProblem(t, st, maxBytes);
+    if (problem) throw problem;
+    return await readBounded(fh, t, maxBytes, st.size);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Without /proc naming, the held folder is named by path: prove the path still leads to it before renaming there. */
+async function checkFolderStill(t: Target, folder: Folder): Promise<void> {
+  const held = fstatSync(folder.fd);
+  const real = await realpath(folder.path).catch(() => undefined);
+  const now = real === undefined ? undefined : await stat(real).catch(() => undefined);
+  if (real === undefined || now === undefined || now.dev !== held.dev || now.ino !== held.ino) throw changedWhileOpening(t);
+  if (folder.depth > 0 && !isStrictlyInside(t.realRoot, real)) throw changedWhileOpening(t);
 }

@@ -2,25 +2,15 @@
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
 import type { Logger } from '../log.js';
-import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES, candidates as memoryFileCandidates } from '../memory/file-index.js';
-import {
-  MAX_AROUND,
-  type MeaningSearch,
-  type MemoryQuery,
-  MemoryQueryError,
-  MemorySearch,
-  type MemorySearchResult,
-} from '../memory/memory-search.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
-import { formatLocalTime } from '../router/prompt.js';
 import { defaultTrigger } from '../router/trigger.js';
 import type { ExtraMountRequest, ExtraMountsResult } from '../sandbox/mount-allowlist.js';
-import { readFileInside, SafeFsError } from '../sandbox/safe-fs.js';
 import type { Mount } from '../sandbox/types.js';
 import { describeSchedule, nextDueAfter, parseSchedule, type ScheduleType } from '../scheduler/schedule.js';
 import { type Chat, type ContextMode, GLOBAL_SCOPE, type Group, type Store, type Task, type TaskRun } from '../store/index.js';
 import { mcpServersSchema } from '../store/mcp-server-schema.js';
 import type { Budgets, SpendView } from './budgets.js';
+import { type Actor, ControlError } from './control-error.js';
 import { registerGroup } from './groups.js';
 import { FOLDER_NAME, folderProblem, groupPaths, type StateLayout } from './layout.js';
 import {
@@ -32,21 +22,10 @@ import {
   routeOf,
   withoutViewFields,
 } from './mcp-servers.js';
+import { MemoryControl, type MemoryControlDeps } from './memory-control.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
-export type Actor = { kind: 'owner' } | { kind: 'group'; chatId: string };
-
-export type ControlErrorCode = 'invalid' | 'forbidden' | 'not_found' | 'conflict';
-
-/** A refusal to show as it is: to the agent as a tool error, to API clients with a matching status. */
-export class ControlError extends Error {
-  constructor(
-    readonly code: ControlErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { type Actor, ControlError, type ControlErrorCode } from './control-error.js';
 
 export interface GroupView {
   chatId: string;
@@ -144,7 +123,7 @@ export interface ControlDeps {
   /** A budget changed: messages that waited for it may be answered now. */
   onBudgetChanged(): void;
   /** Recall by meaning, when an embeddings endpoint is configured. */
-  meaning?: { search: MeaningSearch; filesChanged(chatId: string): void };
+  meaning?: MemoryControlDeps['meaning'];
   now?: () => number;
 }
 
@@ -166,125 +145,28 @@ const MAX_BUDGET_USD = 1_000_000;
 const MAX_PROMPT = 20_000;
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
-export interface MemorySearchInput extends MemoryQuery {
-  /** A group's folder, or "all"; default: the acting group's own chat. Other than its own: the main group only. */
-  group?: string;
-}
-
-export interface MemoryMessageView {
-  id: string;
-  time: string;
-  sender: string;
-  fromAssistant: boolean;
-  text: string;
-}
-
 export class Control {
   readonly #d: ControlDeps;
   readonly #now: () => number;
-  readonly #memory: MemorySearch;
-  readonly #files: FileIndex;
+  /** A group's memory: search it, read around a hit, list, read and save its memory files. */
+  readonly memory: MemoryControl;
 
   constructor(deps: ControlDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
-    this.#memory = new MemorySearch(deps.store, deps.meaning?.search);
-    this.#files = new FileIndex(deps.store, deps.log.child({ part: 'memory' }), deps.meaning?.filesChanged);
-  }
-
-  // ---- memory (each group its own; the main group any or all) ----
-
-  async searchMemory(actor: Actor, input: MemorySearchInput): Promise<MemorySearchResult & { searched: string }> {
-    const groups = this.#d.store.groups.list();
-    const names = new Map(groups.map((g) => [g.chatId, g.folder]));
-    let scope: Group[];
-    if (input.group === 'all') {
-      this.#requireAdmin(actor, 'search every group');
-      scope = groups;
-    } else if (input.group !== undefined) {
-      const g = this.#groupByFolder(input.group);
-      if (actor.kind === 'group' && g.chatId !== actor.chatId) this.#requireAdmin(actor, "search other groups' memory");
-      scope = [g];
-    } else {
-      if (actor.kind === 'owner') throw new ControlError('invalid', 'name a group (its folder) or "all"');
-      scope = [this.#actingGroup(actor)];
-    }
-    const timeZone = actor.kind === 'group' ? (this.#actingGroup(actor).timezone ?? this.#d.timezone) : this.#d.timezone;
-    // The memory files as they are now: the agent may have edited its CLAUDE.md in this very turn.
-    await Promise.all(scope.map((g) => this.#files.refresh(g.chatId, groupPaths(this.#d.layout, g.folder, g.isMain).groupDir)));
-    try {
-      const result = await this.#memory.search(
-        scope.map((g) => g.chatId),
-        input,
-        timeZone,
-        names,
-      );
-      return { ...result, searched: input.group === 'all' ? 'all groups' : (scope[0]?.folder ?? '') };
-    } catch (err) {
-      if (err instanceof MemoryQueryError) throw new ControlError('invalid', err.message);
-      throw err;
-    }
-  }
-
-  /** A group's memory files (for the owner and the main group): path, size, when they last changed. */
-  async listMemoryFiles(actor: Actor, folder: string): Promise<Array<{ path: string; size: number; modifiedAt: string }>> {
-    this.#requireAdmin(actor, "see other groups' memory files");
-    const g = this.#groupByFolder(folder);
-    const files = await memoryFileCandidates(groupPaths(this.#d.layout, g.folder, g.isMain).groupDir);
-    return files.map((f) => ({ path: f.path, size: f.size, modifiedAt: new Date(f.mtimeMs).toISOString() }));
-  }
-
-  /** A whole memory file of a group (for the owner and the main group). */
-  async readMemoryFile(actor: Actor, folder: string, file: string): Promise<string> {
-    this.#requireAdmin(actor, "read other groups' memory files");
-    return this.#readMemoryFile(this.#groupByFolder(folder), file);
-  }
-
-  async #readMemoryFile(group: Group, file: string): Promise<string> {
-    if (!isMemoryFile(file)) throw new ControlError('invalid', `${file} is not a memory file (CLAUDE.md, conversations/*.md, memory/*.md)`);
-    try {
-      return (await readFileInside(groupPaths(this.#d.layout, group.folder, group.isMain).groupDir, file, MEMORY_FILE_BYTES)).toString(
-        'utf8',
-      );
-    } catch (err) {
-      if (err instanceof SafeFsError) throw new ControlError('not_found', `${file}: ${err.reason}`);
-      throw err;
-    }
-  }
-
-  /** Lines of a memory file around `line`: a group's own (the main group may name another group's folder). */
-  async memoryFileLines(
-    actor: Actor,
-    input: { file: string; line: number; before: number; after: number; group?: string },
-  ): Promise<string> {
-    const g = input.group === undefined ? undefined : this.#groupByFolder(input.group);
-    if (g && actor.kind === 'group' && g.chatId !== actor.chatId) this.#requireAdmin(actor, "read other groups' memory");
-    const group = g ?? (actor.kind === 'group' ? this.#actingGroup(actor) : undefined);
-    if (!group) throw new ControlError('invalid', 'name a group (its folder)');
-    const text = await this.#readMemoryFile(group, input.file);
-    const lines = text.split('\n');
-    const first = Math.max(1, input.line - Math.min(input.before, MAX_AROUND));
-    const last = Math.min(lines.length, input.line + Math.min(input.after, MAX_AROUND));
-    return lines
-      .slice(first - 1, last)
-      .map((l, i) => `${first + i}: ${l}`)
-      .join('\n');
-  }
-
-  /** A stored message and those around it, in its chat; a group sees only its own chat's (the main group any). */
-  memoryAround(actor: Actor, id: number, before: number, after: number): MemoryMessageView[] {
-    const message = this.#d.store.messages.get(id);
-    const visible = message && (this.#isAdmin(actor) || (actor.kind === 'group' && message.chatId === actor.chatId));
-    // The same answer for another group's message as for none: a group learns nothing of other chats.
-    if (!message || !visible) throw new ControlError('not_found', `there is no message ${id} in this group's memory`);
-    const timeZone = this.#d.store.groups.get(message.chatId)?.timezone ?? this.#d.timezone;
-    return this.#memory.around(message, before, after).map((m) => ({
-      id: String(m.seq),
-      time: formatLocalTime(m.sentAt, timeZone),
-      sender: m.senderName,
-      fromAssistant: m.fromAssistant,
-      text: m.text,
-    }));
+    this.memory = new MemoryControl({
+      store: deps.store,
+      layout: deps.layout,
+      timezone: deps.timezone,
+      log: deps.log.child({ part: 'memory' }),
+      ...(deps.meaning ? { meaning: deps.meaning } : {}),
+      access: {
+        isAdmin: (actor) => this.#isAdmin(actor),
+        requireAdmin: (actor, what) => this.#requireAdmin(actor, what),
+        actingGroup: (actor) => this.#actingGroup(actor),
+        groupByFolder: (folder) => this.#groupByFolder(folder),
+      },
+    });
   }
 
   // ---- groups (owner and main group only) ----

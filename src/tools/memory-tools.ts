@@ -35,7 +35,7 @@ export function memoryTools(control: Control, actor: Actor, isMain: boolean) {
       },
       async (a) =>
         answerLater(() =>
-          control.searchMemory(actor, {
+          control.memory.search(actor, {
             text: a.query,
             from: a.from,
             to: a.to,
@@ -64,10 +64,10 @@ export function memoryTools(control: Control, actor: Actor, isMain: boolean) {
         answerLater(async () => {
           const before = a.before ?? 5;
           const after = a.after ?? 5;
-          if (a.message_id !== undefined) return control.memoryAround(actor, a.message_id, before, after);
+          if (a.message_id !== undefined) return control.memory.around(actor, a.message_id, before, after);
           if (a.file === undefined) throw new Error('give message_id, or file and line, of a search_memory hit');
           const group = 'group' in a && typeof a.group === 'string' ? a.group : undefined;
-          return control.memoryFileLines(actor, { file: a.file, line: a.line ?? 1, before, after, group });
+          return control.memory.fileLines(actor, { file: a.file, line: a.line ?? 1, before, after, group });
         }),
     ),
   ];

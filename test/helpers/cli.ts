@@ -13,8 +13,11 @@ export interface Outcome {
   stderr: string;
 }
 
-/** Runs `pincer …`; only the variables it needs, so the developer's own PINCER_* cannot leak in. */
-export async function pincer(env: { port: number; home: string }, ...args: string[]): Promise<Outcome> {
+/**
+ * Runs `pincer …`; only the variables it needs, so the developer's own PINCER_* cannot leak in, and `env.extra`
+ * (an EDITOR, say).
+ */
+export async function pincer(env: { port: number; home: string; extra?: Record<string, string> }, ...args: string[]): Promise<Outcome> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: ROOT,
@@ -26,6 +29,7 @@ export async function pincer(env: { port: number; home: string }, ...args: strin
         PINCER_TOKEN: TOKEN,
         PINCER_HOME: env.home,
         TZ: 'Europe/Berlin',
+        ...env.extra,
       },
     });
     return { code: 0, stdout, stderr };

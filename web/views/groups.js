@@ -8,6 +8,7 @@ import { dateTime, timeAgo } from '../format.js';
 import { serialized } from '../serialized.js';
 import { groupLabel, loadGroups, state } from '../state.js';
 import { chatHref } from './chat.js';
+import { memoryHref } from './memory.js';
 
 /**
  * @typedef {import('../types.js').View} View
@@ -158,7 +159,7 @@ function groupRow(g, onEdit) {
         ? '—'
         : h('time', { datetime: new Date(g.lastActivityAt).toISOString(), title: dateTime(g.lastActivityAt) }, timeAgo(g.lastActivityAt)),
     ),
-    cell('', edit),
+    cell('', h('span', { class: 'row-actions' }, h('a', { href: memoryHref(g.folder), class: 'memory-link' }, 'Memory'), edit)),
   );
 }
 

@@ -1,6 +1,7 @@
 // The owner's administration over HTTP: groups and scheduled tasks, each call a thin shell around Control.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { MEMORY_FILE_BYTES } from '../../memory/file-index.js';
 import { type Actor, type Control, ControlError, type ControlErrorCode, type TaskView } from '../../service/control.js';
 import type { Insight } from '../../service/insight.js';
 import type { TaskRun } from '../../store/index.js';
@@ -105,6 +106,17 @@ const memorySearchQuery = z.strictObject({
   limit: positiveInt.optional(),
 });
 const memoryFileQuery = z.strictObject({ path: z.string().min(1).max(300) });
+const memorySaveBody = body({
+  path: z.string().min(1).max(300),
+  text: z.string(),
+  version: z
+    .string()
+    .regex(/^[0-9a-f]{1,64}$/, 'must be the version the file was read with')
+    .nullable()
+    .optional(),
+});
+/** A memory file at its limit, with every character escaped as JSON may (\uXXXX, 6 bytes each), and the rest. */
+const MEMORY_BODY_BYTES = 6 * MEMORY_FILE_BYTES + 64 * 1024;
 
 function describe(error: z.ZodError, where: string): string {
   return error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`).join('; ');
@@ -262,7 +274,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     '/api/v1/memory/search',
     guarded(async (req) => {
       const q = parse(memorySearchQuery, req.query, 'query');
-      return control.searchMemory(OWNER, { text: q.q, group: q.group, from: q.from, to: q.to, sender: q.sender, limit: q.limit });
+      return control.memory.search(OWNER, { text: q.q, group: q.group, from: q.from, to: q.to, sender: q.sender, limit: q.limit });
     }),
   );
 
@@ -270,7 +282,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     '/api/v1/groups/:folder/memory',
     guarded(async (req) => {
       const { folder } = parse(folderParams, req.params, 'path');
-      return { files: await control.listMemoryFiles(OWNER, folder) };
+      return { files: await control.memory.listFiles(OWNER, folder) };
     }),
   );
 
@@ -279,7 +291,25 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     guarded(async (req) => {
       const { folder } = parse(folderParams, req.params, 'path');
       const { path } = parse(memoryFileQuery, req.query, 'query');
-      return { path, text: await control.readMemoryFile(OWNER, folder, path) };
+      return control.memory.readFile(OWNER, folder, path);
+    }),
+  );
+
+  /** Saves a whole memory file; `version` is the one the GET gave (omitted or null: a file not there yet). */
+  app.put(
+    '/api/v1/groups/:folder/memory/file',
+    {
+      bodyLimit: MEMORY_BODY_BYTES,
+      // Who may send a body this large is checked before it is read.
+      onRequest: async (req, reply) => {
+        if (!authorized(req, reply)) return reply;
+      },
+    },
+    guarded(async (req) => {
+      const { folder } = parse(folderParams, req.params, 'path');
+      const { path, text, version } = parse(memorySaveBody, req.body, 'body');
+      const saved = await control.memory.writeFile(OWNER, folder, path, text, version ?? null);
+      return { path: saved.path, version: saved.version };
     }),
   );
 

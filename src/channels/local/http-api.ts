@@ -138,10 +138,12 @@ export function buildHttpApi(deps: HttpApiDeps): HttpApi {
         .send({ error: `requests naming host ${req.headers.host ?? '(none)'} are refused; add it to PINCER_ALLOWED_HOSTS if it is yours` });
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) deps.log.error({ err }, 'http api error');
-    const message = status === 413 ? `request body is larger than ${MAX_BODY_BYTES} bytes` : status >= 500 ? 'internal error' : err.message;
+    // A route may allow more than the default (a memory file is saved whole).
+    const limit = req.routeOptions.bodyLimit ?? MAX_BODY_BYTES;
+    const message = status === 413 ? `request body is larger than ${limit} bytes` : status >= 500 ? 'internal error' : err.message;
     void reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
