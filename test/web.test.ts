@@ -214,6 +214,7 @@ describe('the web page in Chromium', { skip }, () => {
   test('a scheduled run its budget holds says so: waiting, not running, and its one-off task is not completed', async () => {
     h.pincer.store.modelUsage.record({
       chatId: 'telegram:-500',
+      provider: 'anthropic',
       model: 'claude-haiku-4-5',
       inputTokens: 100,
       outputTokens: 50,

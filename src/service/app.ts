@@ -100,12 +100,14 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     log: log.child({ part: 'budget' }),
     onOutbox: () => outboxWorker?.wake(),
   });
+  const models = { providers: config.providers, effort: config.effort, fallbackModel: config.fallbackModel };
   const control = new Control({
     store,
     layout,
     sandbox,
     assistantName: config.assistantName,
     timezone: config.timezone,
+    models,
     maxTasksPerGroup: config.maxTasksPerGroup,
     log: log.child({ part: 'control' }),
     onTasksChanged: () => scheduler?.rearm(),
@@ -165,9 +167,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
       settings: {
         assistantName: config.assistantName,
         timezone: config.timezone,
-        credential: config.credential,
-        modelBaseUrl: config.modelBaseUrl,
-        model: config.model,
+        models,
         modelMaxRetries: config.modelMaxRetries,
         idleTimeoutMs: config.idleTimeoutMs,
         turnTimeoutMs: config.turnTimeoutMs,

@@ -25,6 +25,16 @@ import {
   routeOf,
   withoutViewFields,
 } from './mcp-servers.js';
+import type { ModelDefaults } from './model-choice.js';
+import {
+  applyModelChange,
+  type ModelChange,
+  ModelSettingsError,
+  type ModelView,
+  modelView,
+  type ProviderView,
+  providerViews,
+} from './model-settings.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
 export type Actor = { kind: 'owner' } | { kind: 'group'; chatId: string };
@@ -52,6 +62,8 @@ export interface GroupView {
   senderAllowlist: string[] | null;
   timezone: string;
   egressPolicy: string;
+  /** The model, provider, effort and fallback the group's next turn runs on. */
+  models: ModelView;
   live: boolean;
   lastActivityAt: number | null;
 }
@@ -121,6 +133,8 @@ export interface ControlDeps {
   assistantName: string;
   /** pincer's `TZ`: the default time zone of groups and their tasks. */
   timezone: string;
+  /** The configured providers and the environment's model defaults. */
+  models: ModelDefaults;
   /** Active and paused tasks one group may have: each may hold a slot of the queue when it runs. */
   maxTasksPerGroup: number;
   log: Logger;
@@ -355,6 +369,29 @@ export class Control {
     this.#d.store.groups.setEgressPolicy(g.chatId, parsed.data);
     this.#d.log.info({ folder, policy: parsed.data, by: this.#who(actor) }, 'egress policy changed');
     return this.#groupView(this.#groupByFolder(folder));
+  }
+
+  /** Sets a group's model, effort, provider or fallback; applies from its next turn (a live session ends after its turn). */
+  setGroupModel(actor: Actor, folder: string, change: ModelChange): GroupView {
+    this.#requireAdmin(actor, "change a group's model");
+    const g = this.#groupByFolder(folder);
+    let next: Group['models'];
+    try {
+      next = applyModelChange(this.#d.models, g.models, change);
+    } catch (err) {
+      if (err instanceof ModelSettingsError) throw new ControlError('invalid', err.message);
+      throw err;
+    }
+    const updated = this.#d.store.groups.setModels(g.chatId, next);
+    this.#d.log.info({ folder, models: next, by: this.#who(actor) }, 'group model changed');
+    this.#d.onGroupChanged(g.chatId);
+    return this.#groupView(updated);
+  }
+
+  /** The configured model providers, without their keys (the main group and the owner only). */
+  listProviders(actor: Actor): ProviderView[] {
+    this.#requireAdmin(actor, 'list model providers');
+    return providerViews(this.#d.models);
   }
 
   /** Every budget with what was spent today and this month (the main group and the owner only). */
@@ -645,6 +682,7 @@ export class Control {
       senderAllowlist: g.senderAllowlist,
       timezone: g.timezone ?? this.#d.timezone,
       egressPolicy: describePolicy(g.egressPolicy),
+      models: modelView(this.#d.models, g),
       live: this.#d.isLive(g.chatId),
       lastActivityAt: chat?.lastSeenAt ?? null,
     };
