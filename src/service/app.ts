@@ -23,6 +23,7 @@ import { createIngest } from './ingest.js';
 import { Insight } from './insight.js';
 import { type InstanceLock, takeInstanceLock } from './instance-lock.js';
 import { groupPaths, prepareState, type StateLayout } from './layout.js';
+import { describeGroupModel } from './model-choice.js';
 import { OutboxWorker } from './outbox-worker.js';
 import { MAX_SEND_FILE_BYTES } from './tool-context.js';
 import { transcriber } from './transcribe.js';
@@ -127,6 +128,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
     agentState: (chatId) => dispatcher?.agentState(chatId) ?? 'none',
     budgetReached: (chatId) => !budgets.check(chatId).ok,
+    modelOf: (group) => describeGroupModel(models, group),
   });
   const local = new LocalChannel({
     store,

@@ -59,3 +59,9 @@ export function describeChoice(c: ModelChoice): string {
   if (c.fallbackModel) parts.push(`fallback ${c.fallbackModel}`);
   return parts.join(', ');
 }
+
+/** The group's choice in one line, or why it has none. */
+export function describeGroupModel(defaults: ModelDefaults, group: Group): string {
+  const chosen = modelChoice(defaults, group);
+  return chosen.ok ? describeChoice(chosen.choice) : `none: ${chosen.reason}`;
+}

@@ -1,0 +1,300 @@
+// Providers and a model per group: each Anthropic-compatible endpoint gets its own header (x-api-key, a bearer
+// token, or none) from the host's proxy, never another provider's key; a group set to another model and
+// provider runs its turns there; usage shows tokens and cost per model, an unknown price as unknown.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConfigError, loadConfig, type ModelCredential } from '../src/config.js';
+import { startModelProxy } from '../src/proxy/model-proxy.js';
+import { type FakeAuth, type FakeModel, isAgentTurn, type ModelRequest, promptText, startFakeModel } from './helpers/fake-model.js';
+import { type Harness, REAL_KEY, sandboxUnavailable, startHarness } from './helpers/harness.js';
+
+const skip = await sandboxUnavailable();
+const GATEWAY_KEY = 'sk-or-GATEWAY-KEY-bearer-only';
+const OTHER_KEY = 'sk-other-KEY-x-api-key';
+
+/** Every credential-looking value a request carried, in any header. */
+function credentialsIn(req: ModelRequest): string[] {
+  return Object.values(req.headers)
+    .flat()
+    .filter((v): v is string => typeof v === 'string')
+    .filter((v) => /KEY|placeholder/i.test(v));
+}
+
+describe('provider configuration', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'pincer-providers-'));
+  after(() => rmSync(cwd, { recursive: true, force: true }));
+
+  test('PINCER_PROVIDER_<NAME>_* names providers beside the default one, each with its way to authenticate', () => {
+    const c = loadConfig(
+      {
+        ANTHROPIC_API_KEY: 'sk-ant-1',
+        PINCER_MODEL: 'claude-sonnet-4-5',
+        PINCER_PROVIDER_OPENROUTER_URL: 'https://openrouter.ai/api',
+        PINCER_PROVIDER_OPENROUTER_AUTH: 'bearer',
+        PINCER_PROVIDER_OPENROUTER_KEY: 'sk-or-1',
+        PINCER_PROVIDER_OLLAMA_URL: 'http://127.0.0.1:11434',
+        PINCER_PROVIDER_OLLAMA_MODEL: 'qwen3:8b',
+        PINCER_PROVIDER_MY_GATEWAY_URL: 'https://llm.example.com',
+        PINCER_PROVIDER_MY_GATEWAY_KEY: 'gw-1',
+        PINCER_EFFORT: 'low',
+        PINCER_FALLBACK_MODEL: 'claude-haiku-4-5',
+      },
+      cwd,
+    );
+    const view = [...c.providers.values()].map((p) => [p.name, p.baseUrl, p.credential, p.model]);
+    assert.deepEqual(view, [
+      ['anthropic', 'https://api.anthropic.com', { kind: 'api-key', value: 'sk-ant-1' }, 'claude-sonnet-4-5'],
+      ['my_gateway', 'https://llm.example.com', { kind: 'api-key', value: 'gw-1' }, undefined],
+      ['ollama', 'http://127.0.0.1:11434', { kind: 'none' }, 'qwen3:8b'],
+      ['openrouter', 'https://openrouter.ai/api', { kind: 'bearer', value: 'sk-or-1' }, undefined],
+    ]);
+    assert.equal(c.effort, 'low');
+    assert.equal(c.fallbackModel, 'claude-haiku-4-5');
+  });
+
+  test('a provider set up wrong is refused at start, naming the variable', () => {
+    const refused = (env: Record<string, string>, pattern: RegExp) =>
+      assert.throws(
+        () => loadConfig(env, cwd),
+        (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+      );
+    refused({ PINCER_PROVIDER_X_KEY: 'k' }, /PINCER_PROVIDER_X_URL: must be set/);
+    refused({ PINCER_PROVIDER_X_URL: 'http://h', PINCER_PROVIDER_X_AUTH: 'bearer' }, /PINCER_PROVIDER_X_KEY: must be set for/);
+    refused({ PINCER_PROVIDER_X_URL: 'http://h', PINCER_PROVIDER_X_AUTH: 'none', PINCER_PROVIDER_X_KEY: 'k' }, /would never be sent/);
+    refused({ PINCER_PROVIDER_X_URL: 'http://h', PINCER_PROVIDER_X_AUTH: 'basic' }, /PINCER_PROVIDER_X_AUTH/);
+    refused({ PINCER_PROVIDER_X_URL: 'ftp://h' }, /PINCER_PROVIDER_X_URL/);
+    refused({ PINCER_PROVIDER_ANTHROPIC_URL: 'http://h' }, /"anthropic" is the provider of ANTHROPIC_BASE_URL/);
+    refused({ PINCER_EFFORT: 'extreme' }, /PINCER_EFFORT/);
+  });
+});
+
+describe("the model proxy speaks each provider's authentication", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pincer-auth-'));
+  const styles: Array<{ name: string; auth: FakeAuth; credential: ModelCredential }> = [
+    { name: 'x-api-key', auth: { style: 'x-api-key', key: OTHER_KEY }, credential: { kind: 'api-key', value: OTHER_KEY } },
+    { name: 'bearer', auth: { style: 'bearer', key: GATEWAY_KEY }, credential: { kind: 'bearer', value: GATEWAY_KEY } },
+    { name: 'none', auth: { style: 'none' }, credential: { kind: 'none' } },
+  ];
+  const fakes = new Map<string, FakeModel>();
+  before(async () => {
+    for (const s of styles) fakes.set(s.name, await startFakeModel(() => ({ text: 'ok' }), { auth: s.auth }));
+  });
+  after(async () => {
+    for (const f of fakes.values()) await f.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A call through a proxy for `credential` to the fake of `endpoint`, sent as the sandbox sends it (placeholders). */
+  async function call(endpoint: string, credential: ModelCredential): Promise<number> {
+    const fake = fakes.get(endpoint) as FakeModel;
+    const socketPath = join(dir, `${endpoint}-${credential.kind}.sock`);
+    const proxy = await startModelProxy(socketPath, { upstream: fake.url, credential });
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            socketPath,
+            path: '/v1/messages?beta=true',
+            method: 'POST',
+            headers: { 'x-api-key': 'placeholder', authorization: 'Bearer placeholder', 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }));
+      });
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  test('each style passes with its own credential and is refused (401) with any other', async () => {
+    for (const endpoint of styles)
+      for (const sent of styles) {
+        const status = await call(endpoint.name, sent.credential);
+        assert.equal(status, endpoint === sent ? 200 : 401, `${sent.name} credential at the ${endpoint.name} endpoint`);
+      }
+  });
+
+  test("an endpoint only ever received its own credential, never the sandbox's placeholder", () => {
+    for (const s of styles) {
+      const fake = fakes.get(s.name) as FakeModel;
+      assert.equal(fake.requests.length, 3);
+      for (const req of fake.requests) {
+        const seen = credentialsIn(req);
+        assert.ok(!seen.some((v) => /placeholder/.test(v)), `${s.name} saw a placeholder: ${seen}`);
+      }
+    }
+    const bearer = fakes.get('bearer') as FakeModel;
+    assert.ok(bearer.requests.some((r) => r.headers.authorization === `Bearer ${GATEWAY_KEY}` && r.headers['x-api-key'] === undefined));
+    const none = fakes.get('none') as FakeModel;
+    assert.ok(none.requests.some((r) => r.headers.authorization === undefined && r.headers['x-api-key'] === undefined));
+  });
+});
+
+describe('a group on another model and provider, end to end', { skip }, () => {
+  let h: Harness;
+  let anthropic: FakeModel;
+  let gateway: FakeModel;
+  let local: FakeModel;
+  const answer = (name: string) => (req: ModelRequest) =>
+    isAgentTurn(req) ? { text: `${name} answered ${req.body.model}: ${promptText(req).length}` } : { text: 'side' };
+
+  before(async () => {
+    anthropic = await startFakeModel(answer('anthropic'), { auth: { style: 'x-api-key', key: REAL_KEY } });
+    gateway = await startFakeModel(answer('gateway'), { auth: { style: 'bearer', key: GATEWAY_KEY } });
+    local = await startFakeModel(answer('local'), { auth: { style: 'none' } });
+    h = await startHarness({
+      fake: anthropic,
+      env: {
+        PINCER_MODEL: 'claude-haiku-4-5',
+        PINCER_PROVIDER_GATEWAY_URL: gateway.url,
+        PINCER_PROVIDER_GATEWAY_AUTH: 'bearer',
+        PINCER_PROVIDER_GATEWAY_KEY: GATEWAY_KEY,
+        PINCER_PROVIDER_LOCAL_URL: local.url,
+        PINCER_PROVIDER_LOCAL_MODEL: 'qwen3:8b',
+      },
+    });
+    for (const chatId of ['local:family', 'local:garden']) {
+      const joined = await h.request('POST', '/api/v1/groups', { chatId, respondToAll: true });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+    }
+  });
+  after(async () => {
+    await h?.stop();
+    for (const f of [anthropic, gateway, local]) await f?.close();
+  });
+
+  test("a change applies from the group's next turn: first on the default provider, then on the gateway's model", async () => {
+    const first = await h.reply('local:family', await h.send('local:family', 'what is for dinner?'));
+    assert.match(first.text, /^anthropic answered claude-haiku-4-5/);
+
+    const patched = await h.request('PATCH', '/api/v1/groups/family', { provider: 'gateway', model: 'vendor/cheap-model', effort: 'low' });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    const models = (patched.body.group as { models: Record<string, unknown> }).models;
+    assert.deepEqual(
+      { provider: models.provider, model: models.model, effort: models.effort },
+      { provider: 'gateway', model: 'vendor/cheap-model', effort: 'low' },
+    );
+
+    const sent = await h.send('local:family', 'and for dessert?');
+    const second = await h.reply('local:family', sent);
+    assert.match(second.text, /^gateway answered vendor\/cheap-model/);
+
+    // The gateway saw the group's model and its own bearer token; nothing else of the family group's went to Anthropic.
+    const toGateway = gateway.requests.filter((r) => isAgentTurn(r));
+    assert.ok(toGateway.length >= 1);
+    for (const r of gateway.requests) {
+      assert.equal(r.headers.authorization, `Bearer ${GATEWAY_KEY}`);
+      assert.equal(r.headers['x-api-key'], undefined);
+    }
+    assert.ok(
+      toGateway.every((r) => r.body.model === 'vendor/cheap-model'),
+      'every agent call asked for the group model',
+    );
+    // The effort reaches the endpoint as the Messages API's output_config.effort.
+    const effortOf = (r: ModelRequest) => (r.body as { output_config?: { effort?: string } }).output_config?.effort;
+    assert.ok(
+      toGateway.every((r) => effortOf(r) === 'low'),
+      'every agent call asked for low effort',
+    );
+
+    // The trace of the turn says which model and provider ran it.
+    const trace = await h.request('GET', `/api/v1/messages/${sent}/trace`);
+    const stages = (trace.body.stages as Array<{ stage: string; detail: string | null }>).map((s) => `${s.stage}: ${s.detail}`);
+    assert.ok(
+      stages.some((s) => s.startsWith('prompted:') && s.includes('vendor/cheap-model on gateway, effort low')),
+      stages.join('\n'),
+    );
+    assert.ok(stages.includes('model_request: vendor/cheap-model via gateway'), stages.join('\n'));
+  });
+
+  test("a group on a local provider without authentication runs there, on the provider's model", async () => {
+    const set = await h.request('PATCH', '/api/v1/groups/garden', { provider: 'local' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const reply = await h.reply('local:garden', await h.send('local:garden', 'when to plant tulips?'));
+    assert.match(reply.text, /^local answered qwen3:8b/);
+    for (const r of local.requests) {
+      assert.equal(r.headers.authorization, undefined);
+      assert.equal(r.headers['x-api-key'], undefined);
+    }
+  });
+
+  test('while the model is overloaded (529), the fallback model answers; the next turn tries the model again', async () => {
+    const set = await h.request('PATCH', '/api/v1/groups/family', { fallbackModel: 'vendor/backup-model' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    let overloaded = true;
+    gateway.setScript((req) => {
+      if (req.body.model === 'vendor/cheap-model' && overloaded) return { status: 529, error: 'Overloaded', errorType: 'overloaded_error' };
+      return answer('gateway')(req);
+    });
+    const before = gateway.requests.length;
+    const reply = await h.reply('local:family', await h.send('local:family', 'is the shop open?'), 90_000);
+    const asked = gateway.requests.slice(before).map((r) => r.body.model);
+    assert.match(reply.text, /^gateway answered vendor\/backup-model/, asked.join(', '));
+    // Claude Code 0.3.331 retried the overloaded model (three answers of 529) before it switched.
+    assert.deepEqual(asked, ['vendor/cheap-model', 'vendor/cheap-model', 'vendor/cheap-model', 'vendor/backup-model']);
+    overloaded = false;
+    const next = await h.reply('local:family', await h.send('local:family', 'and tomorrow?'));
+    assert.match(next.text, /^gateway answered vendor\/cheap-model/);
+  });
+
+  test("no endpoint ever received another provider's key (or any key but its own)", () => {
+    const everything = (f: FakeModel) => f.requests.flatMap(credentialsIn);
+    assert.ok(everything(anthropic).length > 0);
+    assert.ok(
+      everything(anthropic).every((v) => v === REAL_KEY),
+      `anthropic saw ${everything(anthropic)}`,
+    );
+    assert.ok(
+      everything(gateway).every((v) => v === `Bearer ${GATEWAY_KEY}`),
+      `gateway saw ${everything(gateway)}`,
+    );
+    assert.deepEqual(everything(local), []);
+    // And nothing was refused for a wrong header: every call carried the right one.
+    for (const f of [anthropic, gateway, local]) assert.equal(f.requests.length > 0, true);
+  });
+
+  test('usage shows tokens and cost per model; a model without a known price costs "unknown", its tokens counted', async () => {
+    const usage = await h.request('GET', '/api/v1/usage?days=1');
+    const rows = usage.body.usage as Array<{
+      group: string;
+      unpricedCalls: number;
+      models: Array<{ provider: string; model: string; calls: number; costUsd: number | null; inputTokens: number; outputTokens: number }>;
+    }>;
+    const family = rows.find((r) => r.group === 'family');
+    const haiku = family?.models.find((m) => m.model === 'claude-haiku-4-5');
+    const cheap = family?.models.find((m) => m.model === 'vendor/cheap-model');
+    assert.ok(haiku && cheap, JSON.stringify(family));
+    assert.equal(haiku.provider, 'anthropic');
+    assert.ok(typeof haiku.costUsd === 'number' && haiku.costUsd > 0);
+    assert.equal(cheap.provider, 'gateway');
+    assert.equal(cheap.costUsd, null);
+    assert.ok(cheap.inputTokens > 0 && cheap.outputTokens > 0);
+    assert.ok((family?.unpricedCalls ?? 0) >= cheap.calls);
+
+    const status = await h.request('GET', '/api/v1/status');
+    const groups = status.body.groups as Array<{ folder: string; model: string }>;
+    assert.equal(
+      groups.find((g) => g.folder === 'family')?.model,
+      'vendor/cheap-model on gateway, effort low, fallback vendor/backup-model',
+    );
+    assert.ok(((status.body.today as { unpricedCalls: number }).unpricedCalls ?? 0) > 0);
+  });
+
+  test('a provider that is not configured, a bad model id or effort is refused and changes nothing', async () => {
+    for (const body of [{ provider: 'nowhere' }, { model: 'two words' }, { effort: 'extreme' }]) {
+      const res = await h.request('PATCH', '/api/v1/groups/family', body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+    }
+    const g = h.pincer.store.groups.byFolder('family');
+    assert.deepEqual(g?.models, { provider: 'gateway', model: 'vendor/cheap-model', effort: 'low', fallbackModel: 'vendor/backup-model' });
+  });
+});
