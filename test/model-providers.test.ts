@@ -246,6 +246,37 @@ describe('a group on another model and provider, end to end', { skip }, () => {
     assert.match(next.text, /^gateway answered vendor\/cheap-model/);
   });
 
+  test("an isolated task runs on its own model and effort, on its group's provider; a group task may not have its own", async () => {
+    const refused = await h.request('POST', '/api/v1/tasks', {
+      group: 'garden',
+      prompt: 'water check',
+      scheduleType: 'interval',
+      scheduleValue: '1h',
+      model: 'qwen3:14b',
+    });
+    assert.equal(refused.status, 400);
+    assert.match(String(refused.body.error), /make it isolated/);
+
+    const before = local.requests.length;
+    const last = (await h.messages('local:garden')).at(-1)?.id ?? '0';
+    const made = await h.request('POST', '/api/v1/tasks', {
+      group: 'garden',
+      prompt: 'weekly garden digest',
+      scheduleType: 'once',
+      scheduleValue: new Date(Date.now() + 1000).toISOString(),
+      contextMode: 'isolated',
+      model: 'qwen3:14b',
+      effort: 'high',
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.deepEqual([(made.body.task as { model: string }).model, (made.body.task as { effort: string }).effort], ['qwen3:14b', 'high']);
+    const reply = await h.reply('local:garden', last, 60_000);
+    assert.match(reply.text, /^local answered qwen3:14b/);
+    const runCalls = local.requests.slice(before).filter((r) => isAgentTurn(r));
+    assert.ok(runCalls.length > 0 && runCalls.every((r) => r.body.model === 'qwen3:14b'));
+    assert.ok(runCalls.every((r) => (r.body as { output_config?: { effort?: string } }).output_config?.effort === 'high'));
+  });
+
   test("no endpoint ever received another provider's key (or any key but its own)", () => {
     const everything = (f: FakeModel) => f.requests.flatMap(credentialsIn);
     assert.ok(everything(anthropic).length > 0);

@@ -1,6 +1,7 @@
 // Administration of groups and tasks, for the agents' tools, the HTTP API and the CLI alike. Every call
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
+import type { Effort } from '../config.js';
 import type { Logger } from '../log.js';
 import { FileIndex, isMemoryFile, MEMORY_FILE_BYTES, candidates as memoryFileCandidates } from '../memory/file-index.js';
 import { MAX_AROUND, type MemoryQuery, MemoryQueryError, MemorySearch, type MemorySearchResult } from '../memory/memory-search.js';
@@ -29,11 +30,11 @@ import type { ModelDefaults } from './model-choice.js';
 import {
   applyModelChange,
   type ModelChange,
-  ModelSettingsError,
   type ModelView,
   modelView,
   type ProviderView,
   providerViews,
+  taskModelProblem,
 } from './model-settings.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
@@ -78,6 +79,9 @@ export interface TaskView {
   timezone: string;
   schedule: string;
   contextMode: ContextMode;
+  /** An isolated run's own model and effort; null: the group's. */
+  model: string | null;
+  effort: Effort | null;
   status: Task['status'];
   nextRunAt: string | null;
   lastRun: {
@@ -100,6 +104,9 @@ export interface NewTaskInput {
   targetGroup?: string;
   /** Default: the target group's time zone, else pincer's. */
   timezone?: string;
+  /** Isolated runs only: their own model and effort instead of the group's. */
+  model?: string | null;
+  effort?: Effort | null;
 }
 
 export interface TaskChange {
@@ -108,6 +115,9 @@ export interface TaskChange {
   scheduleValue?: string;
   contextMode?: ContextMode;
   timezone?: string;
+  /** null: the group's again. */
+  model?: string | null;
+  effort?: Effort | null;
 }
 
 export interface JoinInput {
@@ -375,15 +385,10 @@ export class Control {
   setGroupModel(actor: Actor, folder: string, change: ModelChange): GroupView {
     this.#requireAdmin(actor, "change a group's model");
     const g = this.#groupByFolder(folder);
-    let next: Group['models'];
-    try {
-      next = applyModelChange(this.#d.models, g.models, change);
-    } catch (err) {
-      if (err instanceof ModelSettingsError) throw new ControlError('invalid', err.message);
-      throw err;
-    }
-    const updated = this.#d.store.groups.setModels(g.chatId, next);
-    this.#d.log.info({ folder, models: next, by: this.#who(actor) }, 'group model changed');
+    const next = applyModelChange(this.#d.models, g.models, change);
+    if (!next.ok) throw new ControlError('invalid', next.problem);
+    const updated = this.#d.store.groups.setModels(g.chatId, next.models);
+    this.#d.log.info({ folder, models: next.models, by: this.#who(actor) }, 'group model changed');
     this.#d.onGroupChanged(g.chatId);
     return this.#groupView(updated);
   }
@@ -487,6 +492,9 @@ export class Control {
     const now = this.#now();
     const parsed = parseSchedule(input.scheduleType, input.scheduleValue, timezone, now);
     if (!parsed.ok) throw new ControlError('invalid', parsed.error);
+    const model = input.model ?? null;
+    const effort = input.effort ?? null;
+    this.#checkTaskModel(input.contextMode, model, effort);
     const max = this.#d.maxTasksPerGroup;
     if (this.#d.store.tasks.scheduledCount(target.chatId) >= max)
       throw new ControlError(
@@ -505,6 +513,8 @@ export class Control {
       nextRunAt: parsed.firstDueAt,
       createdBy: this.#who(actor),
       createdAt: now,
+      model,
+      effort,
     });
     this.#d.log.info({ task: task.id, group: target.folder, by: task.createdBy }, 'task scheduled');
     this.#d.onTasksChanged();
@@ -528,6 +538,9 @@ export class Control {
     const task = this.#ownTask(actor, id);
     if (task.status === 'cancelled' || task.status === 'completed') throw new ControlError('conflict', `task ${id} is ${task.status}`);
     const prompt = change.prompt === undefined ? undefined : this.#checkPrompt(change.prompt);
+    const model = change.model === undefined ? task.model : change.model;
+    const effort = change.effort === undefined ? task.effort : change.effort;
+    this.#checkTaskModel(change.contextMode ?? task.contextMode, model, effort);
     const scheduleChanged = change.scheduleType !== undefined || change.scheduleValue !== undefined || change.timezone !== undefined;
     let schedule: Partial<Task> = {};
     if (scheduleChanged) {
@@ -540,7 +553,7 @@ export class Control {
       schedule = { scheduleType: type, scheduleValue: parsed.value, timezone, anchorAt: now };
       if (task.status === 'active') schedule.nextRunAt = parsed.firstDueAt;
     }
-    const updated = this.#d.store.tasks.update(id, { ...schedule, prompt, contextMode: change.contextMode });
+    const updated = this.#d.store.tasks.update(id, { ...schedule, prompt, contextMode: change.contextMode, model, effort });
     this.#d.onTasksChanged();
     return this.#taskView(updated);
   }
@@ -656,6 +669,11 @@ export class Control {
     return p;
   }
 
+  #checkTaskModel(contextMode: ContextMode, model: string | null, effort: Effort | null): void {
+    const problem = taskModelProblem(contextMode, model, effort);
+    if (problem) throw new ControlError('invalid', problem);
+  }
+
   #checkTrigger(trigger: string): void {
     if (!/^\S{2,64}$/u.test(trigger))
       throw new ControlError('invalid', `trigger "${trigger}" must be one word of 2 to 64 characters, e.g. @Andy`);
@@ -700,6 +718,8 @@ export class Control {
       timezone: t.timezone,
       schedule: describeSchedule({ type: t.scheduleType, value: t.scheduleValue, timezone: t.timezone, anchorAt: t.anchorAt }),
       contextMode: t.contextMode,
+      model: t.model,
+      effort: t.effort,
       status: t.status,
       nextRunAt: iso(t.nextRunAt),
       lastRun: last

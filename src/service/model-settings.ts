@@ -40,10 +40,12 @@ export interface ProviderView {
  */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/@+[\]-]{0,199}$/;
 
-export class ModelSettingsError extends Error {}
-
 /** The group's settings after `change`, or what is wrong with it (nothing is changed then). */
-export function applyModelChange(defaults: ModelDefaults, current: GroupModels, change: ModelChange): GroupModels {
+export function applyModelChange(
+  defaults: ModelDefaults,
+  current: GroupModels,
+  change: ModelChange,
+): { ok: true; models: GroupModels } | { ok: false; problem: string } {
   const problems: string[] = [];
   for (const [field, value] of [
     ['model', change.model],
@@ -55,17 +57,30 @@ export function applyModelChange(defaults: ModelDefaults, current: GroupModels, 
     problems.push(`effort must be one of ${EFFORT_LEVELS.join(', ')}`);
   if (typeof change.provider === 'string' && !defaults.providers.has(change.provider))
     problems.push(`there is no provider "${change.provider}"; configured: ${[...defaults.providers.keys()].join(', ')}`);
-  if (problems.length > 0) throw new ModelSettingsError(`nothing changed; ${problems.join('; ')}`);
+  if (problems.length > 0) return { ok: false, problem: `nothing changed; ${problems.join('; ')}` };
   const pick = <K extends keyof GroupModels>(k: K): GroupModels[K] =>
     change[k] === undefined ? current[k] : (change[k] as GroupModels[K]);
   // The default provider is stored as no provider: a later rename of nothing keeps it the default.
   const provider = pick('provider');
   return {
-    provider: provider === DEFAULT_PROVIDER ? null : provider,
-    model: pick('model'),
-    effort: pick('effort'),
-    fallbackModel: pick('fallbackModel'),
+    ok: true,
+    models: {
+      provider: provider === DEFAULT_PROVIDER ? null : provider,
+      model: pick('model'),
+      effort: pick('effort'),
+      fallbackModel: pick('fallbackModel'),
+    },
   };
+}
+
+/** What is wrong with a task's own model and effort (only an isolated run has a session of its own to run them in). */
+export function taskModelProblem(contextMode: 'group' | 'isolated', model: string | null, effort: Effort | null): string | undefined {
+  if (model !== null && !MODEL_ID.test(model))
+    return `model "${model.slice(0, 80)}" is not a model id (letters, digits and . _ : / @ + - [ ], at most 200)`;
+  if (effort !== null && !EFFORT_LEVELS.includes(effort)) return `effort must be one of ${EFFORT_LEVELS.join(', ')}`;
+  if ((model !== null || effort !== null) && contextMode === 'group')
+    return "a task in the group's context runs in the group's conversation, on the group's model; make it isolated (context_mode isolated) to give it a model or effort of its own";
+  return undefined;
 }
 
 export function modelView(defaults: ModelDefaults, group: Group): ModelView {

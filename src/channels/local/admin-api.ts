@@ -93,6 +93,8 @@ const newTaskBody = body({
   scheduleValue,
   contextMode: contextMode.default('group'),
   timezone: timezone.optional(),
+  model: modelName,
+  effort: z.enum(EFFORT_LEVELS).nullable().optional(),
 });
 
 const taskChangeBody = body({
@@ -101,7 +103,9 @@ const taskChangeBody = body({
   scheduleValue: scheduleValue.optional(),
   contextMode: contextMode.optional(),
   timezone: timezone.optional(),
-}).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
+  model: modelName,
+  effort: z.enum(EFFORT_LEVELS).nullable().optional(),
+}).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode, timezone, model or effort');
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD');
 const memorySearchQuery = z.strictObject({
