@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig, type ModelCredential } from '../src/config.js';
 import { startModelProxy } from '../src/proxy/model-proxy.js';
-import { type FakeAuth, type FakeModel, isAgentTurn, type ModelRequest, promptText, startFakeModel } from './helpers/fake-model.js';
+import {
+  type FakeAuth,
+  type FakeModel,
+  isAgentTurn,
+  type ModelRequest,
+  promptText,
+  startFakeModel,
+  systemText,
+} from './helpers/fake-model.js';
 import { type Harness, REAL_KEY, sandboxUnavailable, startHarness } from './helpers/harness.js';
 
 const skip = await sandboxUnavailable();
@@ -221,6 +229,7 @@ describe('a group on another model and provider, end to end', { skip }, () => {
     assert.equal(set.status, 200, JSON.stringify(set.body));
     const reply = await h.reply('local:garden', await h.send('local:garden', 'when to plant tulips?'));
     assert.match(reply.text, /^local answered qwen3:8b/);
+    assert.deepEqual([...new Set(local.requests.map((r) => r.body.model))], ['qwen3:8b']);
     for (const r of local.requests) {
       assert.equal(r.headers.authorization, undefined);
       assert.equal(r.headers['x-api-key'], undefined);
@@ -244,6 +253,34 @@ describe('a group on another model and provider, end to end', { skip }, () => {
     overloaded = false;
     const next = await h.reply('local:family', await h.send('local:family', 'and tomorrow?'));
     assert.match(next.text, /^gateway answered vendor\/cheap-model/);
+  });
+
+  test('on another provider a sub-agent asked to run on "haiku" runs on the group\'s model there: no other name exists', async () => {
+    local.setScript((req) => {
+      if (!isAgentTurn(req)) return { text: 'side' };
+      if (systemText(req).includes('cc_is_subagent=true')) return { text: 'soil is fine' };
+      const delegated = JSON.stringify(req.body.messages ?? []).includes('"name":"Agent"');
+      if (delegated) return answer('local')(req);
+      return {
+        toolUse: {
+          name: 'Agent',
+          input: {
+            description: 'check the soil',
+            subagent_type: 'general-purpose',
+            prompt: 'Check the soil.',
+            model: 'haiku',
+            run_in_background: false,
+          },
+        },
+      };
+    });
+    const before = local.requests.length;
+    const reply = await h.reply('local:garden', await h.send('local:garden', 'ask a helper about the soil'), 60_000);
+    local.setScript(answer('local'));
+    assert.match(reply.text, /^local answered qwen3:8b/);
+    const sub = local.requests.slice(before).filter((r) => systemText(r).includes('cc_is_subagent=true'));
+    assert.ok(sub.length > 0, 'the sub-agent ran');
+    assert.deepEqual([...new Set(sub.map((r) => r.body.model))], ['qwen3:8b']);
   });
 
   test("an isolated task runs on its own model and effort, on its group's provider; a group task may not have its own", async () => {
