@@ -7,8 +7,10 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError, loadConfig, type ModelCredential } from '../src/config.js';
+import { ConfigError, type Effort, loadConfig, type ModelCredential } from '../src/config.js';
 import { startModelProxy } from '../src/proxy/model-proxy.js';
+import { describeChoice, modelChoice } from '../src/service/model-choice.js';
+import type { Group } from '../src/store/index.js';
 import {
   type FakeAuth,
   type FakeModel,
@@ -77,6 +79,44 @@ describe('provider configuration', () => {
     refused({ PINCER_PROVIDER_X_URL: 'ftp://h' }, /PINCER_PROVIDER_X_URL/);
     refused({ PINCER_PROVIDER_ANTHROPIC_URL: 'http://h' }, /"anthropic" is the provider of ANTHROPIC_BASE_URL/);
     refused({ PINCER_EFFORT: 'extreme' }, /PINCER_EFFORT/);
+  });
+});
+
+describe("which model a group's turn runs on", () => {
+  const providers = new Map([
+    [
+      'anthropic',
+      {
+        name: 'anthropic',
+        baseUrl: 'https://api.anthropic.com',
+        credential: { kind: 'api-key' as const, value: 'k' },
+        model: 'claude-sonnet-4-5',
+      },
+    ],
+    ['ollama', { name: 'ollama', baseUrl: 'http://127.0.0.1:11434', credential: { kind: 'none' as const }, model: 'qwen3:8b' }],
+  ]);
+  const defaults = { providers, effort: 'medium' as const, fallbackModel: 'claude-haiku-4-5' };
+  const group = (models: Partial<Group['models']>) =>
+    ({ models: { provider: null, model: null, effort: null, fallbackModel: null, ...models } }) as Group;
+  const chosen = (g: Group, task?: { model: string | null; effort: Effort | null }) => {
+    const r = modelChoice(defaults, g, task);
+    return r.ok ? describeChoice(r.choice) : `refused: ${r.reason}`;
+  };
+
+  test("the group's own settings over the environment's, a task's over its group's", () => {
+    assert.equal(chosen(group({})), 'claude-sonnet-4-5 on anthropic, effort medium, fallback claude-haiku-4-5');
+    assert.equal(
+      chosen(group({ model: 'claude-opus-4-5', effort: 'high' })),
+      'claude-opus-4-5 on anthropic, effort high, fallback claude-haiku-4-5',
+    );
+    assert.equal(
+      chosen(group({ effort: 'low' }), { model: 'claude-haiku-4-5', effort: null }),
+      'claude-haiku-4-5 on anthropic, effort low',
+    );
+    // The environment's fallback is a name of the default provider's: another provider gets none of it.
+    assert.equal(chosen(group({ provider: 'ollama' })), 'qwen3:8b on ollama, effort medium');
+    assert.equal(chosen(group({ provider: 'ollama', fallbackModel: 'qwen3:4b' })), 'qwen3:8b on ollama, effort medium, fallback qwen3:4b');
+    assert.match(chosen(group({ provider: 'gone' })), /^refused: the group's provider "gone" is not configured/);
   });
 });
 

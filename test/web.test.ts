@@ -249,7 +249,7 @@ describe('the web page in Chromium', { skip }, () => {
     assert.match(text, /\bunknown\b/, 'a group whose every call has no known price costs "unknown", not $0');
     assert.doesNotMatch(text, /\$0\.0000/);
     assert.match((await page.locator('#usage tr.total').textContent()) ?? '', /\$\d+\.\d+ \+ unknown/, 'the total says it leaves some out');
-    assert.match(text, /vendor\/unpriced-model: unknown, 4,321 in \/ 321 out/);
+    assert.match(text, /vendor\/unpriced-model \(anthropic\): unknown, 4,321 in \/ 321 out/);
     assert.match((await page.locator('.card', { hasText: 'Today' }).textContent()) ?? '', /\+ 1 call of unknown cost/);
     await page.screenshot({ path: join(ARTIFACTS, 'web-usage-by-model.png'), fullPage: true });
   });

@@ -226,13 +226,11 @@ function usageTable(rows) {
       h(
         'td',
         { 'data-label': 'By model', class: 'by-model' },
-        r.models.map((m) =>
-          h(
-            'span',
-            { class: 'model-usage', title: `${m.provider ?? 'anthropic'} · ${number(m.calls)} calls` },
-            `${m.model ?? 'unnamed'}: ${m.costUsd === null ? 'unknown' : cost(m.costUsd)}, ${number(m.inputTokens)} in / ${number(m.outputTokens)} out`,
-          ),
-        ),
+        // One model a line, as plain text lines (no boxes inside the cell to lay over each other).
+        r.models.flatMap((m, i) => [
+          i > 0 ? h('br') : null,
+          `${m.model ?? 'unnamed'} (${m.provider ?? 'anthropic'}): ${m.costUsd === null ? 'unknown' : cost(m.costUsd)}, ${number(m.inputTokens)} in / ${number(m.outputTokens)} out`,
+        ]),
       ),
     );
   return table(
