@@ -11,6 +11,7 @@ import { ConfigError, type Effort, loadConfig, type ModelCredential } from '../s
 import { startModelProxy } from '../src/proxy/model-proxy.js';
 import { describeChoice, modelChoice } from '../src/service/model-choice.js';
 import type { Group } from '../src/store/index.js';
+import { pincer } from './helpers/cli.js';
 import {
   type FakeAuth,
   type FakeModel,
@@ -395,6 +396,20 @@ describe('a group on another model and provider, end to end', { skip }, () => {
       'vendor/cheap-model on gateway, effort low, fallback vendor/backup-model',
     );
     assert.ok(((status.body.today as { unpricedCalls: number }).unpricedCalls ?? 0) > 0);
+
+    // As the owner reads it in a terminal.
+    const at = { port: h.pincer.local.port, home: h.home };
+    const [table, summary] = await Promise.all([pincer(at, 'usage', '--days', '1'), pincer(at, 'status')]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^DATE\s+GROUP\s+MODEL\s+PROVIDER\s+CALLS\s+TOKENS IN\s+TOKENS OUT\s+COST$/m);
+    assert.match(table.stdout, /\sfamily\s+vendor\/cheap-model\s+gateway\s+\d+\s+[\d,]+\s+[\d,]+\s+unknown$/m);
+    assert.match(table.stdout, /\sfamily\s+claude-haiku-4-5\s+anthropic\s+\d+\s+[\d,]+\s+[\d,]+\s+\$\d+\.\d{4}$/m);
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.match(summary.stdout, /^ {2}family: vendor\/cheap-model on gateway, effort low, fallback vendor\/backup-model$/m);
+    assert.match(
+      summary.stdout,
+      /^today \(.*\): \d+ turn\(s\), \$\d+\.\d{4} \+ unknown \(\d+ call\(s\) to models without a known price\)$/m,
+    );
   });
 
   test('a provider that is not configured, a bad model id or effort is refused and changes nothing', async () => {
