@@ -335,6 +335,17 @@ describe('a group on another model and provider, end to end', { skip }, () => {
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.error), /make it isolated/);
 
+    // The garden group's own agent cannot give its tasks a dearer model than the main group chose for it.
+    const garden = { kind: 'group' as const, chatId: 'local:garden' };
+    const own = { prompt: 'my own digest', scheduleType: 'interval' as const, scheduleValue: '1h', contextMode: 'isolated' as const };
+    assert.throws(
+      () => h.pincer.control.scheduleTask(garden, { ...own, model: 'claude-opus-4-5' }),
+      /only the main group can choose a task's model or effort/,
+    );
+    const plain = h.pincer.control.scheduleTask(garden, own);
+    assert.throws(() => h.pincer.control.updateTask(garden, plain.id, { effort: 'max' }), /only the main group can choose/);
+    h.pincer.control.cancelTask(garden, plain.id);
+
     const before = local.requests.length;
     const last = (await h.messages('local:garden')).at(-1)?.id ?? '0';
     const made = await h.request('POST', '/api/v1/tasks', {

@@ -494,6 +494,7 @@ export class Control {
     if (!parsed.ok) throw new ControlError('invalid', parsed.error);
     const model = input.model ?? null;
     const effort = input.effort ?? null;
+    if (model !== null || effort !== null) this.#requireAdmin(actor, "choose a task's model or effort");
     this.#checkTaskModel(input.contextMode, model, effort);
     const max = this.#d.maxTasksPerGroup;
     if (this.#d.store.tasks.scheduledCount(target.chatId) >= max)
@@ -540,6 +541,8 @@ export class Control {
     const prompt = change.prompt === undefined ? undefined : this.#checkPrompt(change.prompt);
     const model = change.model === undefined ? task.model : change.model;
     const effort = change.effort === undefined ? task.effort : change.effort;
+    // A group's own model is the main group's choice: another group cannot run its tasks on a dearer one.
+    if (change.model !== undefined || change.effort !== undefined) this.#requireAdmin(actor, "choose a task's model or effort");
     this.#checkTaskModel(change.contextMode ?? task.contextMode, model, effort);
     const scheduleChanged = change.scheduleType !== undefined || change.scheduleValue !== undefined || change.timezone !== undefined;
     let schedule: Partial<Task> = {};

@@ -60,7 +60,7 @@ export function applyModelChange(
   if (problems.length > 0) return { ok: false, problem: `nothing changed; ${problems.join('; ')}` };
   const pick = <K extends keyof GroupModels>(k: K): GroupModels[K] =>
     change[k] === undefined ? current[k] : (change[k] as GroupModels[K]);
-  // The default provider is stored as no provider: a later rename of nothing keeps it the default.
+  // The default provider is stored as none: the group follows whatever ANTHROPIC_* say.
   const provider = pick('provider');
   return {
     ok: true,

@@ -14,8 +14,11 @@ const taskModel = z
   .min(1)
   .max(200)
   .optional()
-  .describe("Isolated tasks only: a model id, e.g. claude-haiku-4-5; default: the group's");
-const taskEffort = z.enum(EFFORT_LEVELS).optional().describe("Isolated tasks only: low, medium, high, xhigh or max; default: the group's");
+  .describe("Main group, isolated tasks only: a model id, e.g. claude-haiku-4-5; default: the group's");
+const taskEffort = z
+  .enum(EFFORT_LEVELS)
+  .optional()
+  .describe("Main group, isolated tasks only: low, medium, high, xhigh or max; default: the group's");
 
 export function taskTools(control: Control, actor: Actor) {
   return [
@@ -32,7 +35,7 @@ export function taskTools(control: Control, actor: Actor) {
         "target_group: another group's folder (main group only).",
         "A group's number of active and paused tasks is limited: cancel tasks no longer needed.",
         "A run due while the same task's previous run still goes is skipped.",
-        "An isolated task may run on its own model and effort (e.g. a cheap model for a daily digest); a group task runs on the group's.",
+        "Main group only: an isolated task may run on its own model and effort (e.g. a cheap model for a daily digest); a group task runs on the group's.",
       ].join(' '),
       {
         prompt: z.string().min(1).max(20_000).describe('What the agent should do when the task runs'),
