@@ -218,7 +218,6 @@ export class GroupLane implements Lane {
       );
       return;
     }
-
     if (!runtime.ok) {
       this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
       return;
