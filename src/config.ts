@@ -21,6 +21,16 @@ const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const positiveInt = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
 
+/** Claude Code's effort levels (the SDK's `EffortLevel`). */
+export const EFFORT_LEVELS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+export type Effort = (typeof EFFORT_LEVELS)[number];
+
+/** How a provider takes its credential: the header pincer's proxy adds on the host. */
+export const PROVIDER_AUTH = ['x-api-key', 'bearer', 'none'] as const;
+
+/** The provider of the ANTHROPIC_* settings: what groups use unless set otherwise. */
+export const DEFAULT_PROVIDER = 'anthropic';
+
 const schema = z.object({
   ASSISTANT_NAME: z.preprocess(
     emptyToUndefined,
@@ -120,6 +130,10 @@ const schema = z.object({
   CLAUDE_CODE_OAUTH_TOKEN: optionalString,
   ANTHROPIC_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com')),
   PINCER_MODEL: optionalString,
+  /** Claude Code's reasoning effort for groups that set none (the SDK's `effort`); unset: Claude Code's default. */
+  PINCER_EFFORT: z.preprocess(emptyToUndefined, z.enum(EFFORT_LEVELS).optional()),
+  /** Tried when the model is overloaded or unavailable (the SDK's `fallbackModel`), for groups on the default provider. */
+  PINCER_FALLBACK_MODEL: optionalString,
   PINCER_MODEL_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(20).default(5)),
   PINCER_IDLE_TIMEOUT_SEC: positiveInt(300),
   /** How many recently active groups keep an agent started ahead of their next message; 0: none, and no hints either. */
@@ -135,8 +149,27 @@ const schema = z.object({
   LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['auto', 'json', 'text']).default('auto')),
 });
 
-/** The real model credential; it stays on the host and never enters a sandbox. */
-export type ModelCredential = { kind: 'api-key'; value: string } | { kind: 'oauth'; value: string };
+/**
+ * The real model credential; it stays on the host and never enters a sandbox. `api-key` goes as `x-api-key`,
+ * `oauth` (a Claude subscription's token) and `bearer` (OpenRouter, LiteLLM) as `authorization: Bearer`,
+ * `none` (a local Ollama) as no header at all.
+ */
+export type ModelCredential =
+  | { kind: 'api-key'; value: string }
+  | { kind: 'oauth'; value: string }
+  | { kind: 'bearer'; value: string }
+  | { kind: 'none' };
+
+/** An Anthropic-compatible endpoint and how to authenticate to it. */
+export interface ModelProvider {
+  /** `anthropic` for the ANTHROPIC_* settings; else the <NAME> of PINCER_PROVIDER_<NAME>_URL, lower-cased. */
+  name: string;
+  baseUrl: string;
+  /** Undefined only for the default provider without ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN. */
+  credential: ModelCredential | undefined;
+  /** The model groups on this provider use when they set none (PINCER_MODEL for the default one). */
+  model: string | undefined;
+}
 
 export interface Config {
   assistantName: string;
@@ -169,6 +202,12 @@ export interface Config {
   credential: ModelCredential | undefined;
   modelBaseUrl: string;
   model: string | undefined;
+  /** Every provider by name, the default one (`anthropic`, the fields above) first. */
+  providers: ReadonlyMap<string, ModelProvider>;
+  /** Effort for groups that set none; undefined: Claude Code's default. */
+  effort: Effort | undefined;
+  /** Fallback model for groups on the default provider that set none. */
+  fallbackModel: string | undefined;
   modelMaxRetries: number;
   idleTimeoutMs: number;
   /** Agents started ahead of a message: the pool of recently active groups, and the memory it needs free. */
@@ -207,7 +246,8 @@ export class ConfigError extends Error {}
 export function loadConfig(env: Record<string, string | undefined>, cwd: string): Config {
   const dotenvPath = join(cwd, '.env');
   const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
-  const parsed = schema.safeParse({ ...fromFile, ...env });
+  const merged = { ...fromFile, ...env };
+  const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration (environment or ${dotenvPath}):\n${lines.join('\n')}`);
@@ -230,6 +270,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     : c.CLAUDE_CODE_OAUTH_TOKEN
       ? { kind: 'oauth', value: c.CLAUDE_CODE_OAUTH_TOKEN }
       : undefined;
+  const providers = new Map<string, ModelProvider>([
+    [DEFAULT_PROVIDER, { name: DEFAULT_PROVIDER, baseUrl: c.ANTHROPIC_BASE_URL, credential, model: c.PINCER_MODEL }],
+  ]);
+  for (const p of namedProviders(merged, dotenvPath)) providers.set(p.name, p);
   return {
     assistantName: c.ASSISTANT_NAME,
     timezone: c.TZ,
@@ -282,6 +326,9 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     credential,
     modelBaseUrl: c.ANTHROPIC_BASE_URL,
     model: c.PINCER_MODEL,
+    providers,
+    effort: c.PINCER_EFFORT,
+    fallbackModel: c.PINCER_FALLBACK_MODEL,
     modelMaxRetries: c.PINCER_MODEL_MAX_RETRIES,
     idleTimeoutMs: c.PINCER_IDLE_TIMEOUT_SEC * 1000,
     prewarm: { poolSize: c.PINCER_PREWARM, minFreeBytes: c.PINCER_PREWARM_MIN_FREE_MB * MIB },
@@ -291,6 +338,66 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     logLevel: c.LOG_LEVEL,
     logFormat: c.LOG_FORMAT,
   };
+}
+
+const PROVIDER_VARIABLE = /^PINCER_PROVIDER_([A-Z0-9_]+)_(URL|AUTH|KEY|MODEL)$/;
+
+const providerSchema = z.object({
+  URL: z.url({ protocol: /^https?$/ }),
+  AUTH: z.enum(PROVIDER_AUTH).optional(),
+  KEY: z.string().min(1).optional(),
+  MODEL: z.string().min(1).max(200).optional(),
+});
+
+/**
+ * Named providers from PINCER_PROVIDER_<NAME>_URL / _AUTH / _KEY / _MODEL (one variable a line in a .env file,
+ * no JSON to quote). _AUTH defaults to x-api-key with a key and none without.
+ */
+function namedProviders(vars: Record<string, string | undefined>, dotenvPath: string): ModelProvider[] {
+  const byName = new Map<string, Record<string, string>>();
+  for (const [key, value] of Object.entries(vars)) {
+    const m = PROVIDER_VARIABLE.exec(key);
+    if (!m?.[1] || !m[2] || value === undefined || value === '') continue;
+    const fields = byName.get(m[1]) ?? {};
+    fields[m[2]] = value;
+    byName.set(m[1], fields);
+  }
+  const problems: string[] = [];
+  const providers: ModelProvider[] = [];
+  for (const [upper, fields] of byName) {
+    const where = `PINCER_PROVIDER_${upper}`;
+    const name = upper.toLowerCase();
+    if (name === DEFAULT_PROVIDER) {
+      problems.push(
+        `${where}_*: "${DEFAULT_PROVIDER}" is the provider of ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY; give this one another name`,
+      );
+      continue;
+    }
+    const parsed = providerSchema.safeParse(fields);
+    if (!parsed.success) {
+      for (const i of parsed.error.issues)
+        problems.push(
+          `${where}_${String(i.path[0] ?? 'URL')}: ${i.path[0] === 'URL' && fields.URL === undefined ? 'must be set (the endpoint, e.g. https://openrouter.ai/api)' : i.message}`,
+        );
+      continue;
+    }
+    const { URL: baseUrl, KEY: key, MODEL: model } = parsed.data;
+    const auth = parsed.data.AUTH ?? (key ? 'x-api-key' : 'none');
+    if (auth !== 'none' && !key) {
+      problems.push(`${where}_KEY: must be set for ${where}_AUTH=${auth}`);
+      continue;
+    }
+    if (auth === 'none' && key) {
+      problems.push(`${where}_AUTH: is none, so ${where}_KEY would never be sent; say x-api-key or bearer, or remove the key`);
+      continue;
+    }
+    const credential: ModelCredential =
+      auth === 'none' ? { kind: 'none' } : { kind: auth === 'bearer' ? 'bearer' : 'api-key', value: key as string };
+    providers.push({ name, baseUrl, credential, model });
+  }
+  if (problems.length > 0)
+    throw new ConfigError(`invalid configuration (environment or ${dotenvPath}):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return providers.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** The extra CA file must be a readable PEM certificate file; its real path is what gets mounted. */

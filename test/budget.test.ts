@@ -41,6 +41,7 @@ describe('spend budgets', { skip }, () => {
   const spendToday = (chatId: string, costUsd: number) => {
     h.pincer.store.modelUsage.record({
       chatId,
+      provider: 'anthropic',
       model: 'claude-haiku-4-5',
       inputTokens: 100,
       outputTokens: 50,

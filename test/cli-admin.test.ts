@@ -35,7 +35,7 @@ describe('pincer groups / pincer tasks', () => {
     ]);
     ok(table, 'groups list');
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    assert.match(header ?? '', /^FOLDER\s+CHAT\s+CHANNEL\s+TRIGGER\s+ENGAGED BY\s+TIME ZONE\s+EGRESS\s+LIVE$/);
+    assert.match(header ?? '', /^FOLDER\s+CHAT\s+CHANNEL\s+TRIGGER\s+ENGAGED BY\s+TIME ZONE\s+EGRESS\s+MODEL\s+LIVE$/);
     assert.match(rows[0] ?? '', /^main \(main\)\s+local:main\s.*\s+local\s+@Andy\s+everyone\s+Europe\/Berlin\s.*\sno$/);
 
     ok(json, 'groups list --json');
@@ -61,11 +61,36 @@ describe('pincer groups / pincer tasks', () => {
 
     const set = await pincer(at, 'groups', 'set', 'family', '--respond-to-all', '--all-senders', '--timezone', 'America/New_York');
     ok(set, 'groups set');
-    assert.match(set.stdout, /^group "family" updated: trigger @Bot, engaged by everyone, time zone America\/New_York\n$/);
+    // This pincer has no credentials: the model line says why the group cannot run.
+    assert.match(
+      set.stdout,
+      /^group "family" updated: trigger @Bot, engaged by everyone, time zone America\/New_York, model none: no model credentials are set \(ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN\)\n$/,
+    );
     const changed = h.pincer.store.groups.get('telegram:-100');
     assert.equal(changed?.respondToAll, true);
     assert.equal(changed?.senderAllowlist, null);
     assert.equal(changed?.timezone, 'America/New_York');
+
+    const model = await pincer(at, 'groups', 'set', 'family', '--model', 'claude-haiku-4-5', '--effort', 'low');
+    ok(model, 'groups set --model');
+    assert.deepEqual(h.pincer.store.groups.get('telegram:-100')?.models, {
+      provider: null,
+      model: 'claude-haiku-4-5',
+      effort: 'low',
+      fallbackModel: null,
+    });
+    const back = await pincer(at, 'groups', 'set', 'family', '--model', 'default', '--provider', 'nowhere');
+    assert.equal(back.code, 1);
+    assert.match(back.stderr, /there is no provider "nowhere"; configured: anthropic/);
+    assert.equal(h.pincer.store.groups.get('telegram:-100')?.models.model, 'claude-haiku-4-5', 'a refused change changes nothing');
+    const reset = await pincer(at, 'groups', 'set', 'family', '--model', 'default', '--effort', 'default');
+    ok(reset, 'groups set --model default');
+    assert.deepEqual(h.pincer.store.groups.get('telegram:-100')?.models, {
+      provider: null,
+      model: null,
+      effort: null,
+      fallbackModel: null,
+    });
 
     const removed = await pincer(at, 'groups', 'remove', 'family');
     ok(removed, 'groups remove');

@@ -165,6 +165,42 @@ describe('pincer doctor', () => {
     );
   });
 
+  it('each configured provider gets its own minimal request, in its own header; a refused one names its variables', async () => {
+    const bearer = await startFakeModel(() => ({ text: 'ok' }), { auth: { style: 'bearer', key: 'GW-KEY' } });
+    const local = await startFakeModel(() => ({ text: 'ok' }), { auth: { style: 'none' } });
+    try {
+      const o = await doctor(
+        await env({
+          PINCER_PROVIDER_GATEWAY_URL: bearer.url,
+          PINCER_PROVIDER_GATEWAY_AUTH: 'bearer',
+          PINCER_PROVIDER_GATEWAY_KEY: 'GW-KEY',
+          PINCER_PROVIDER_GATEWAY_MODEL: 'vendor/small',
+          PINCER_PROVIDER_LOCAL_URL: local.url,
+          PINCER_PROVIDER_LOCAL_MODEL: 'qwen3:8b',
+          // The gateway's key sent as x-api-key: refused by the endpoint.
+          PINCER_PROVIDER_WRONG_URL: bearer.url,
+          PINCER_PROVIDER_WRONG_KEY: 'GW-KEY',
+        }),
+      );
+      assert.match(o.stdout, /^✔ model: claude-haiku-4-5 answered/m, show(o));
+      assert.match(o.stdout, /^✔ model \(gateway\): vendor\/small answered in \d+ ms/m, show(o));
+      assert.match(o.stdout, /^✔ model \(local\): qwen3:8b answered in \d+ ms/m, show(o));
+      assert.match(
+        o.stdout,
+        /^✖ model \(wrong\): the key is refused \(401 authentication_error: invalid bearer token\)\n {2}fix: check PINCER_PROVIDER_WRONG_KEY and PINCER_PROVIDER_WRONG_AUTH \(now x-api-key\)/m,
+        show(o),
+      );
+      assertPassesBut(o, [/^✖ model \(wrong\): /]);
+      assert.ok(bearer.requests.some((r) => r.headers.authorization === 'Bearer GW-KEY' && r.body.model === 'vendor/small'));
+      assert.ok(local.requests.every((r) => r.headers.authorization === undefined && r.headers['x-api-key'] === undefined));
+      assert.equal(local.requests.length, 1);
+      assert.doesNotMatch(o.stdout, /GW-KEY/, 'no key is shown');
+    } finally {
+      await bearer.close();
+      await local.close();
+    }
+  });
+
   it('no credential at all fails with where to put one', async () => {
     const e = await env();
     delete e.ANTHROPIC_API_KEY;
@@ -418,6 +454,8 @@ describe('pincer doctor', () => {
 
 describe('how model answers are judged', () => {
   const c = {
+    name: 'model',
+    provider: 'anthropic',
     model: 'claude-haiku-4-5',
     endpoint: 'https://api.example',
     credential: { kind: 'api-key' as const, value: 'k' },

@@ -104,6 +104,7 @@ describe('trace, status and usage', () => {
       // The turn's one model call, as the proxy metered it; the turn itself carries no money for usage.
       h.pincer.store.modelUsage.record({
         chatId,
+        provider: 'anthropic',
         model: 'claude-haiku-4-5',
         inputTokens: 100,
         outputTokens: 10,

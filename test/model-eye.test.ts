@@ -45,6 +45,7 @@ const ADMIN_TOOLS = [
   'set_mcp_servers',
   'show_spend',
   'set_budget',
+  'set_group_model',
 ].map(pincer);
 
 /**
@@ -269,6 +270,18 @@ const PHRASES: Phrase[] = [
     check: (h) => {
       const family = h.pincer.control.budgets({ kind: 'owner' }).groups.find((g) => g.folder === 'family-chat');
       assert.equal(family?.dailyUsd, 2);
+    },
+  },
+  {
+    chat: 'local:main',
+    text: '@Andy use the cheaper model for the family group',
+    expect: [pincer('set_group_model')],
+    named: [/set_group_model/],
+    steps: [call(pincer('set_group_model'), { folder: 'family-chat', model: 'claude-haiku-4-5', effort: 'low' })],
+    check: (h) => {
+      const family = h.pincer.store.groups.get('tg:-100777');
+      assert.equal(family?.models.model, 'claude-haiku-4-5');
+      assert.equal(family?.models.effort, 'low');
     },
   },
   {

@@ -75,7 +75,7 @@ describe('spend metered at the model proxy', () => {
     proxy = await startModelProxy(join(dir, 'model.sock'), {
       upstream: fake.url,
       credential: { kind: 'api-key', value: 'REAL' },
-      meter: budgets.meterFor(CHAT),
+      meter: budgets.meterFor(CHAT, 'anthropic'),
     });
   });
   after(async () => {
@@ -263,7 +263,7 @@ describe('calls the agent abandons or floods', () => {
     proxy = await startModelProxy(join(dir, 'model.sock'), {
       upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
       credential: { kind: 'api-key', value: 'REAL' },
-      meter: budgets.meterFor(CHAT),
+      meter: budgets.meterFor(CHAT, 'anthropic'),
     });
   });
   after(async () => {

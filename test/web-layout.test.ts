@@ -87,6 +87,7 @@ describe('the web page laid out, every view, on a desktop and a phone, light and
     ] as const) {
       h.pincer.store.modelUsage.record({
         chatId,
+        provider: 'anthropic',
         model: 'claude-haiku-4-5',
         inputTokens: 123_456,
         outputTokens: 7_890,

@@ -211,9 +211,53 @@ describe('the web page in Chromium', { skip }, () => {
     assert.doesNotMatch((await agents.textContent()) ?? '', /running/);
   });
 
+  test("groups: a group's model and effort set from its edit form; activity shows cost per model, an unknown price as unknown", async () => {
+    await page.click('a[data-nav="groups"]');
+    const row = page.locator('#groups tr[data-folder="books"]');
+    await row.locator('button.edit').click();
+    const form = page.locator('form.model-form');
+    await form.locator('input[name="model"]').fill('vendor/unpriced-model');
+    await form.locator('select[name="effort"]').selectOption('low');
+    await form.locator('button[type="submit"]').click();
+    await page.waitForSelector('#groups tr[data-folder="books"] >> text=vendor/unpriced-model');
+    assert.match((await row.locator('.model').textContent()) ?? '', /vendor\/unpriced-model on anthropic · effort low/);
+    assert.deepEqual(h.pincer.store.groups.get('telegram:-500')?.models, {
+      provider: null,
+      model: 'vendor/unpriced-model',
+      effort: 'low',
+      fallbackModel: null,
+    });
+
+    // A call the proxy metered for that model: its price is not known.
+    h.pincer.store.modelUsage.record({
+      chatId: 'telegram:-500',
+      provider: 'anthropic',
+      model: 'vendor/unpriced-model',
+      inputTokens: 4321,
+      outputTokens: 321,
+      cacheWriteTokens: 0,
+      cacheReadTokens: 0,
+      webSearches: 0,
+      costUsd: null,
+      budgetUsd: 0.1,
+      at: Date.now(),
+    });
+    await page.click('a[data-nav="activity"]');
+    const books = page.locator('#usage tr', { hasText: 'books' });
+    await books.waitFor();
+    const text = (await books.textContent()) ?? '';
+    assert.match(text, /\bunknown\b/, 'a group whose every call has no known price costs "unknown", not $0');
+    assert.doesNotMatch(text, /\$0\.0000/);
+    assert.match((await page.locator('#usage tr.total').textContent()) ?? '', /\$\d+\.\d+ \+ unknown/, 'the total says it leaves some out');
+    assert.match(text, /vendor\/unpriced-model \(anthropic\): unknown, 4,321 in \/ 321 out/);
+    assert.match((await page.locator('.card', { hasText: 'Today' }).textContent()) ?? '', /\+ 1 call of unknown cost/);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-usage-by-model.png'), fullPage: true });
+  });
+
   test('a scheduled run its budget holds says so: waiting, not running, and its one-off task is not completed', async () => {
     h.pincer.store.modelUsage.record({
       chatId: 'telegram:-500',
+      provider: 'anthropic',
       model: 'claude-haiku-4-5',
       inputTokens: 100,
       outputTokens: 50,

@@ -6,6 +6,7 @@ import { SessionEnded, UNREACHABLE } from './errors.js';
 /**
  * @typedef {import('./types.js').GroupView} GroupView
  * @typedef {import('./types.js').SeenChat} SeenChat
+ * @typedef {import('./types.js').ProviderView} ProviderView
  * @typedef {import('./types.js').MessagePage} MessagePage
  * @typedef {import('./types.js').SendResult} SendResult
  * @typedef {import('./types.js').TaskView} TaskView
@@ -74,6 +75,11 @@ export async function listGroups() {
   return (await request('GET', '/api/v1/groups')).groups;
 }
 
+/** @returns {Promise<ProviderView[]>} the model providers a group can be set to, without their keys */
+export async function listProviders() {
+  return (await request('GET', '/api/v1/providers')).providers;
+}
+
 /** @returns {Promise<SeenChat[]>} chats pincer has seen but not joined */
 export async function listSeenChats() {
   return (await request('GET', '/api/v1/chats')).chats;
@@ -89,7 +95,7 @@ export async function joinChat(join) {
 
 /**
  * @param {string} folder
- * @param {{ trigger?: string, respondToAll?: boolean }} change
+ * @param {{ trigger?: string, respondToAll?: boolean, model?: string | null, effort?: string | null, provider?: string | null, fallbackModel?: string | null }} change
  * @returns {Promise<GroupView>}
  */
 export async function updateGroup(folder, change) {

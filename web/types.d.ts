@@ -12,9 +12,30 @@ export interface GroupView {
   timezone: string;
   /** Already in words. */
   egressPolicy: string;
+  /** What the group's next turn runs on (own: the group's own settings, null for the default). */
+  models: {
+    provider: string;
+    model: string | null;
+    effort: Effort | null;
+    fallbackModel: string | null;
+    own: { provider: string | null; model: string | null; effort: Effort | null; fallbackModel: string | null };
+    /** Why the group cannot run now, or null. */
+    problem: string | null;
+  };
   live: boolean;
   /** Epoch ms. */
   lastActivityAt: number | null;
+}
+
+export type Effort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+/** A configured model provider, without its key. */
+export interface ProviderView {
+  name: string;
+  baseUrl: string;
+  auth: string;
+  model: string | null;
+  isDefault: boolean;
 }
 
 export interface SeenChat {
@@ -123,14 +144,24 @@ export interface UsageRow {
   costUsd: number;
   inputTokens: number;
   outputTokens: number;
+  /** Per provider and model; costUsd null: unknown (no known price), never zero. */
+  models: Array<{
+    provider: string | null;
+    model: string | null;
+    calls: number;
+    costUsd: number | null;
+    inputTokens: number;
+    outputTokens: number;
+  }>;
 }
 
 export interface StatusView {
   channels: Array<{ name: string; state: string }>;
-  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: 'working' | 'ready' | 'none' }>;
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: 'working' | 'ready' | 'none'; model: string }>;
   queue: { active: number; working: number; ready: number; waiting: number };
   nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
-  today: { date: string; costUsd: number; turns: number };
+  /** unpricedCalls: calls of unknown cost, not in costUsd. */
+  today: { date: string; costUsd: number; unpricedCalls: number; turns: number };
   outbox: { pending: number; failed: number };
 }
 

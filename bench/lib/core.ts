@@ -69,12 +69,14 @@ export function startCore(options: CoreOptions = {}): Core {
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: [home],
   };
+  const models = { providers: config.providers, effort: undefined, fallbackModel: undefined };
   const control = new Control({
     store,
     layout,
     sandbox,
     assistantName: config.assistantName,
     timezone: config.timezone,
+    models,
     maxTasksPerGroup: config.maxTasksPerGroup,
     log,
     onTasksChanged: () => {},
@@ -94,9 +96,7 @@ export function startCore(options: CoreOptions = {}): Core {
       settings: {
         assistantName: config.assistantName,
         timezone: config.timezone,
-        credential: config.credential,
-        modelBaseUrl: config.modelBaseUrl,
-        model: undefined,
+        models,
         modelMaxRetries: config.modelMaxRetries,
         compactAtTokens: config.compactAtTokens,
         idleTimeoutMs: config.idleTimeoutMs,

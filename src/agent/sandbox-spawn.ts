@@ -59,6 +59,8 @@ export function agentEnv(o: {
   timezone: string;
   maxRetries: number;
   extraCaCerts?: boolean;
+  /** The model Claude Code's model aliases stand for (a group on another provider than Anthropic). */
+  aliasModel?: string;
 }): Record<string, string> {
   const egress = `http://127.0.0.1:${EGRESS_PORT}`;
   // Both spellings: curl reads the lower-case ones, Claude Code and most tools the upper-case ones.
@@ -73,7 +75,19 @@ export function agentEnv(o: {
     TZ: o.timezone,
     ANTHROPIC_BASE_URL: `http://127.0.0.1:${MODEL_PORT}`,
     // A placeholder of the right kind: the host proxy replaces it with the real credential.
-    ...(o.credentialKind === 'api-key' ? { ANTHROPIC_API_KEY: 'placeholder' } : { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' }),
+    // A subscription's token makes Claude Code speak as a subscriber; every other kind is a key to it (the proxy
+    // drops it and adds the provider's own header, or none).
+    ...(o.credentialKind === 'oauth' ? { CLAUDE_CODE_OAUTH_TOKEN: 'placeholder' } : { ANTHROPIC_API_KEY: 'placeholder' }),
+    // On another provider Claude Code's own names (haiku for its small calls, sonnet and opus for sub-agents)
+    // mean nothing: each is the group's model there.
+    ...(o.aliasModel
+      ? {
+          ANTHROPIC_DEFAULT_HAIKU_MODEL: o.aliasModel,
+          ANTHROPIC_DEFAULT_SONNET_MODEL: o.aliasModel,
+          ANTHROPIC_DEFAULT_OPUS_MODEL: o.aliasModel,
+          ANTHROPIC_SMALL_FAST_MODEL: o.aliasModel,
+        }
+      : {}),
     // Every other connection goes through the host's egress proxy, under the group's policy.
     HTTP_PROXY: egress,
     HTTPS_PROXY: egress,

@@ -4,7 +4,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type HookCallbackMatcher, type McpServerConfig, type Query, query, type SDKResultMessage } from '@anthropic-ai/claude-agent-sdk';
-import type { ModelCredential } from '../config.js';
+import { DEFAULT_PROVIDER, type Effort, type ModelCredential, type ModelProvider } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/egress-policy.js';
 import { type EgressRecord, type EgressTestSeam, startEgressProxy } from '../proxy/egress-proxy.js';
@@ -45,7 +45,8 @@ export interface PreCompactEvent {
 
 export interface SessionHandlers {
   onSpawned(): void;
-  onModelRequest(): void;
+  /** A model call went out to the provider, asking for `model` (as the sandbox wrote it; null: none named). */
+  onModelRequest(model: string | null): void;
   /** The agent called a tool; `summary` says which and on what, in one line. */
   onToolUse(summary: string): void;
   /**
@@ -79,11 +80,15 @@ export interface AgentSessionOptions {
   /** Tests only: a loopback test site reachable by name. */
   egressTestSeam?: EgressTestSeam;
   onEgress: (record: EgressRecord) => void;
-  credential: ModelCredential;
+  /** The only endpoint this session's proxy reaches, with its credential (no other provider's). */
+  provider: ModelProvider & { credential: ModelCredential };
   /** The group's spend: every model call of the sandbox is admitted and metered by it, at the proxy. */
   meter: ModelMeter;
-  modelBaseUrl: string;
+  /** Undefined: Claude Code's default. */
   model: string | undefined;
+  effort: Effort | undefined;
+  /** Tried by Claude Code when the model is overloaded or unavailable. */
+  fallbackModel: string | undefined;
   /** How often Claude Code retries a failed model request before the turn fails. */
   maxRetries: number;
   resume: string | undefined;
@@ -180,7 +185,8 @@ export class AgentSession {
 
   async #run(o: AgentSessionOptions): Promise<SessionEnd> {
     const fixedEnv = agentEnv({
-      credentialKind: o.credential.kind,
+      credentialKind: o.provider.credential.kind,
+      ...(o.provider.name !== DEFAULT_PROVIDER && o.model ? { aliasModel: o.model } : {}),
       timezone: o.timezone,
       maxRetries: o.maxRetries,
       extraCaCerts: o.plan.extraCaCerts !== undefined,
@@ -199,8 +205,8 @@ export class AgentSession {
       const started = await Promise.allSettled([
         startEgressProxy(o.plan.egressSocket, { ...o.egressTestSeam, policy: o.egressPolicy, onRecord: o.onEgress }),
         startModelProxy(o.plan.modelSocket, {
-          upstream: o.modelBaseUrl,
-          credential: o.credential,
+          upstream: o.provider.baseUrl,
+          credential: o.provider.credential,
           meter: {
             admit: () => o.meter.admit(),
             record: (call) => {
@@ -210,7 +216,7 @@ export class AgentSession {
               this.#lastPromptTokens = u.input + u.cacheRead + u.cacheWrite5m + u.cacheWrite1h;
             },
           },
-          onRequest: () => o.handlers.onModelRequest(),
+          onRequest: (_path, model) => o.handlers.onModelRequest(model),
           onRefused: (refusal) => o.log.warn(refusal, 'model proxy refused a request'),
           webSearchAllowed: () => o.egressPolicy().mode !== 'none',
           onScreened: (removed) => o.log.warn({ removed }, 'model proxy took out of a call what the endpoint must not do for this sandbox'),
@@ -247,6 +253,8 @@ export class AgentSession {
           includePartialMessages: o.handlers.onTextDelta !== undefined,
           ...(o.resume ? { resume: o.resume } : {}),
           ...(o.model ? { model: o.model } : {}),
+          ...(o.effort ? { effort: o.effort } : {}),
+          ...(o.fallbackModel ? { fallbackModel: o.fallbackModel } : {}),
           env: fixedEnv,
           abortController: this.#abort,
           spawnClaudeCodeProcess: sandboxedSpawn(o.runtime, o.plan, fixedEnv, onSpawn, this.#abort.signal),

@@ -16,6 +16,13 @@ const groupSchema = z.object({
   senderAllowlist: z.array(z.string()).nullable(),
   timezone: z.string(),
   egressPolicy: z.string(),
+  models: z.object({
+    provider: z.string(),
+    model: z.string().nullable(),
+    effort: z.string().nullable(),
+    fallbackModel: z.string().nullable(),
+    problem: z.string().nullable(),
+  }),
   live: z.boolean(),
 });
 const chatSchema = z.object({
@@ -44,6 +51,25 @@ const mcpServersAnswer = z.object({ servers: z.array(mcpServerSchema) });
 
 type GroupRow = z.infer<typeof groupSchema>;
 
+const providersAnswer = z.object({
+  providers: z.array(
+    z.object({ name: z.string(), baseUrl: z.string(), auth: z.string(), model: z.string().nullable(), isDefault: z.boolean() }),
+  ),
+});
+
+/** "claude-haiku-4-5 on anthropic, effort low", or why the group cannot run. */
+function modelSummary(g: GroupRow): string {
+  const m = g.models;
+  if (m.problem) return `none: ${m.problem}`;
+  const parts = [`${m.model ?? 'default model'} on ${m.provider}`];
+  if (m.effort) parts.push(`effort ${m.effort}`);
+  if (m.fallbackModel) parts.push(`fallback ${m.fallbackModel}`);
+  return parts.join(', ');
+}
+
+/** `--model default` (and the like) puts the field back to pincer's default. */
+const orDefault = (v: string | undefined): string | null | undefined => (v === 'default' ? null : v);
+
 /** Who can wake the agent: any message, one starting with the trigger, and whether only some senders count. */
 function engagedBy(g: GroupRow): string {
   const how = g.isMain || g.respondToAll ? 'everyone' : 'trigger';
@@ -54,7 +80,7 @@ function engagedBy(g: GroupRow): string {
 
 function summary(g: GroupRow): string {
   const senders = g.senderAllowlist === null ? '' : `, senders ${g.senderAllowlist.join(',') || '(none)'}`;
-  return `trigger ${g.trigger}, engaged by ${engagedBy(g)}${senders}, time zone ${g.timezone}`;
+  return `trigger ${g.trigger}, engaged by ${engagedBy(g)}${senders}, time zone ${g.timezone}, model ${modelSummary(g)}`;
 }
 
 async function listGroups(client: ApiClient, json: boolean): Promise<void> {
@@ -63,7 +89,7 @@ async function listGroups(client: ApiClient, json: boolean): Promise<void> {
   const { groups } = groupsAnswer.parse(answer);
   if (groups.length === 0) return printLine('no groups');
   printTable(
-    ['FOLDER', 'CHAT', 'CHANNEL', 'TRIGGER', 'ENGAGED BY', 'TIME ZONE', 'EGRESS', 'LIVE'],
+    ['FOLDER', 'CHAT', 'CHANNEL', 'TRIGGER', 'ENGAGED BY', 'TIME ZONE', 'EGRESS', 'MODEL', 'LIVE'],
     groups.map((g) => [
       g.isMain ? `${g.folder} (main)` : g.folder,
       truncate(g.name ? `${g.chatId} ${g.name}` : g.chatId, 40),
@@ -72,6 +98,7 @@ async function listGroups(client: ApiClient, json: boolean): Promise<void> {
       engagedBy(g),
       g.timezone,
       truncate(g.egressPolicy, 40),
+      truncate(modelSummary(g), 60),
       g.live ? 'yes' : 'no',
     ]),
   );
@@ -182,7 +209,7 @@ export function groupsCommand(): Command {
 
   groups
     .command('set')
-    .description("change a group's trigger, who engages it, or its time zone")
+    .description("change a group's trigger, who engages it, its time zone, or its model (from its next turn)")
     .argument('<folder>', "the group's folder")
     .option('--trigger <trigger>', 'the word that engages the agent')
     .option('--respond-to-all', 'answer every message')
@@ -191,6 +218,10 @@ export function groupsCommand(): Command {
     .addOption(new Option('--all-senders', 'every sender may engage the agent (drops the allowlist)'))
     .addOption(new Option('--timezone <tz>', "the group's time zone, e.g. Europe/Berlin").conflicts('defaultTimezone'))
     .addOption(new Option('--default-timezone', "use pincer's time zone (TZ) again"))
+    .option('--model <id>', 'the model its agent runs on, e.g. claude-haiku-4-5 ("default": PINCER_MODEL or the provider\'s)')
+    .option('--effort <level>', 'low, medium, high, xhigh or max ("default": PINCER_EFFORT)')
+    .option('--provider <name>', 'a provider of PINCER_PROVIDER_<NAME>_URL, or "default" (ANTHROPIC_*); see groups providers')
+    .option('--fallback-model <id>', 'the model used while its model is overloaded ("default": PINCER_FALLBACK_MODEL)')
     .action(
       async (
         folder: string,
@@ -201,6 +232,10 @@ export function groupsCommand(): Command {
           allSenders?: boolean;
           timezone?: string;
           defaultTimezone?: boolean;
+          model?: string;
+          effort?: string;
+          provider?: string;
+          fallbackModel?: string;
         },
       ) => {
         const body = {
@@ -208,10 +243,14 @@ export function groupsCommand(): Command {
           respondToAll: opts.respondToAll,
           senderAllowlist: opts.allSenders ? null : opts.senders === undefined ? undefined : commaList(opts.senders),
           timezone: opts.defaultTimezone ? null : opts.timezone,
+          model: orDefault(opts.model),
+          effort: orDefault(opts.effort),
+          provider: orDefault(opts.provider),
+          fallbackModel: orDefault(opts.fallbackModel),
         };
         if (Object.values(body).every((v) => v === undefined)) {
           process.stderr.write(
-            'nothing to change: give --trigger, --[no-]respond-to-all, --senders or --all-senders, --timezone or --default-timezone\n',
+            'nothing to change: give --trigger, --[no-]respond-to-all, --senders or --all-senders, --timezone or --default-timezone, --model, --effort, --provider or --fallback-model\n',
           );
           process.exitCode = 1;
           return;
@@ -222,6 +261,23 @@ export function groupsCommand(): Command {
         });
       },
     );
+
+  groups
+    .command('providers')
+    .description('the model providers groups can be set to (PINCER_PROVIDER_<NAME>_*), without their keys')
+    .option('--json', 'print the API answer as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await withPincer(async (client) => {
+        const answer = await client.request('GET', '/api/v1/providers');
+        if (opts.json) return printJson(answer);
+        printTable(
+          ['PROVIDER', 'ENDPOINT', 'AUTH', 'DEFAULT MODEL'],
+          providersAnswer
+            .parse(answer)
+            .providers.map((p) => [p.isDefault ? `${p.name} (default)` : p.name, p.baseUrl, p.auth, p.model ?? "Claude Code's default"]),
+        );
+      });
+    });
 
   groups
     .command('mcp')

@@ -11,10 +11,10 @@ export const traceAnswer = z.object({
 
 const statusAnswer = z.object({
   channels: z.array(z.object({ name: z.string(), state: z.string() })),
-  groups: z.array(z.object({ folder: z.string(), chatId: z.string(), isMain: z.boolean(), live: z.boolean() })),
+  groups: z.array(z.object({ folder: z.string(), chatId: z.string(), isMain: z.boolean(), live: z.boolean(), model: z.string() })),
   queue: z.object({ working: z.number(), ready: z.number(), waiting: z.number() }),
   nextTasks: z.array(z.object({ id: z.number(), group: z.string(), nextRunAt: z.string() })),
-  today: z.object({ date: z.string(), costUsd: z.number(), turns: z.number() }),
+  today: z.object({ date: z.string(), costUsd: z.number(), unpricedCalls: z.number(), turns: z.number() }),
   outbox: z.object({ pending: z.number(), failed: z.number() }),
 });
 
@@ -55,7 +55,10 @@ export function statusCommand(): Command {
         printLine(
           `agents: ${s.queue.working} working, ${s.queue.ready} ready, ${s.queue.waiting} waiting; outbox: ${s.outbox.pending} pending, ${s.outbox.failed} failed`,
         );
-        printLine(`today (${s.today.date}): ${s.today.turns} turn(s), $${s.today.costUsd.toFixed(4)}`);
+        for (const g of s.groups) printLine(`  ${g.folder}: ${g.model}`);
+        // Calls to a model without a known price are not in the sum: said, never shown as free.
+        const unknown = s.today.unpricedCalls > 0 ? ` + unknown (${s.today.unpricedCalls} call(s) to models without a known price)` : '';
+        printLine(`today (${s.today.date}): ${s.today.turns} turn(s), $${s.today.costUsd.toFixed(4)}${unknown}`);
         printLine(
           s.nextTasks.length
             ? `next tasks: ${s.nextTasks.map((t) => `#${t.id} ${t.group} at ${localTime(t.nextRunAt)}`).join('; ')}`

@@ -12,6 +12,7 @@ import { memoryCommand } from './memory.js';
 import { serviceCommand } from './service.js';
 import { runStart } from './start.js';
 import { tasksCommand } from './tasks.js';
+import { usageCommand } from './usage.js';
 import { webCommand } from './web.js';
 import { whatsappCommand } from './whatsapp.js';
 
@@ -64,6 +65,7 @@ program.addCommand(tasksCommand());
 program.addCommand(memoryCommand());
 program.addCommand(traceCommand());
 program.addCommand(statusCommand());
+program.addCommand(usageCommand());
 program.addCommand(budgetCommand());
 program.addCommand(webCommand());
 program.addCommand(whatsappCommand());

@@ -74,7 +74,16 @@ async function listRuns(client: ApiClient, id: string, limit: string | undefined
   );
 }
 
-type AddOptions = { group: string; cron?: string; every?: string; at?: string; timezone?: string; isolated?: boolean };
+type AddOptions = {
+  group: string;
+  cron?: string;
+  every?: string;
+  at?: string;
+  timezone?: string;
+  isolated?: boolean;
+  model?: string;
+  effort?: string;
+};
 
 function scheduleOf(opts: AddOptions): { scheduleType: 'cron' | 'interval' | 'once'; scheduleValue: string } | undefined {
   if (opts.cron !== undefined) return { scheduleType: 'cron', scheduleValue: opts.cron };
@@ -104,6 +113,8 @@ export function tasksCommand(): Command {
     .addOption(new Option('--at <time>', 'once, at a local time, e.g. "2025-06-01 09:00"').conflicts(['cron', 'every']))
     .option('--timezone <tz>', "the schedule's time zone (default: the group's)")
     .option('--isolated', "run in a fresh session without the group's conversation")
+    .option('--model <id>', "with --isolated: the model its runs use (default: the group's)")
+    .option('--effort <level>', "with --isolated: low, medium, high, xhigh or max (default: the group's)")
     .argument('<prompt...>', 'what the agent is asked each time')
     .action(async (words: string[], opts: AddOptions) => {
       const schedule = scheduleOf(opts);
@@ -119,6 +130,8 @@ export function tasksCommand(): Command {
           ...schedule,
           contextMode: opts.isolated ? 'isolated' : 'group',
           timezone: opts.timezone,
+          model: opts.model,
+          effort: opts.effort,
         };
         const { task } = taskAnswer.parse(await client.request('POST', '/api/v1/tasks', body));
         printLine(`task ${task.id} scheduled in group "${task.group}": ${task.schedule}; next run ${nextRun(task)}`);

@@ -33,13 +33,14 @@ export interface ProxyRefusal {
 }
 
 export interface ModelProxyOptions {
-  /** Base URL of the real model endpoint, e.g. https://api.anthropic.com */
+  /** Base URL of the group's provider, e.g. https://api.anthropic.com: the only endpoint this proxy reaches. */
   upstream: string;
+  /** That provider's credential; no other provider's is ever given to this proxy. */
   credential: ModelCredential;
   /** Without one nothing is metered or refused for budget (pincer doctor's one-token check). */
   meter?: ModelMeter;
-  /** Called as each request arrives, before it is forwarded. */
-  onRequest?: (path: string) => void;
+  /** Called as each request is forwarded, with the model it asks for (null when it names none). */
+  onRequest?: (path: string, model: string | null) => void;
   onRefused?: (refusal: ProxyRefusal) => void;
   /** Whether the endpoint may search the web for this sandbox (not when its egress policy lets nothing out). */
   webSearchAllowed?: () => boolean;
@@ -77,8 +78,9 @@ export function forwardHeaders(incoming: IncomingMessage['headers'], credential:
   for (const [k, v] of Object.entries(incoming)) if (v !== undefined && !DROPPED.has(k)) out[k] = v;
   // Uncompressed, so that the usage in the answer can be read on its way through.
   out['accept-encoding'] = 'identity';
+  // Only the header of this proxy's own provider: a sandbox's proxy knows one credential and no other.
   if (credential.kind === 'api-key') out['x-api-key'] = credential.value;
-  else out.authorization = `Bearer ${credential.value}`;
+  else if (credential.kind !== 'none') out.authorization = `Bearer ${credential.value}`;
   return out;
 }
 
@@ -185,9 +187,10 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
     method: string,
     call: 'message' | 'count',
     body: Buffer,
+    model: string | null,
     done: () => void,
   ): void => {
-    options.onRequest?.(path);
+    options.onRequest?.(path, model);
     let agentGone = false;
     let bodySent = false;
     let answer: IncomingMessage | undefined;
@@ -292,7 +295,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         return;
       }
       if (screened.removed.length > 0) options.onScreened?.(screened.removed);
-      forward(req, res, path, method, call, screened.body, done);
+      forward(req, res, path, method, call, screened.body, screened.model, done);
     });
   };
 

@@ -23,7 +23,10 @@ const MAX_STOP_SEQUENCE = 1024;
  */
 export const MAX_BRACKETS = 500_000;
 
-export type ScreenedRequest = { ok: true; body: Buffer; removed: string[] } | { ok: false; reason: string };
+/** `model`: what the call asks for, as the sandbox wrote it (bounded; null when it names none). */
+export type ScreenedRequest = { ok: true; body: Buffer; removed: string[]; model: string | null } | { ok: false; reason: string };
+
+const MAX_MODEL_NAME = 200;
 
 /** The body to forward with what the endpoint must not do taken out, or why the call is refused. */
 export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean): ScreenedRequest {
@@ -67,7 +70,8 @@ export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean): Scre
   }
   try {
     // Always what pincer read: a duplicate key or an odd spelling the endpoint might read otherwise goes no further.
-    return { ok: true, body: Buffer.from(JSON.stringify(parsed)), removed };
+    const model = typeof parsed.model === 'string' ? parsed.model.slice(0, MAX_MODEL_NAME) : null;
+    return { ok: true, body: Buffer.from(JSON.stringify(parsed)), removed, model };
   } catch {
     return { ok: false, reason: 'a body nested too deeply' };
   }

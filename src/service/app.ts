@@ -24,6 +24,7 @@ import { createIngest } from './ingest.js';
 import { Insight } from './insight.js';
 import { type InstanceLock, takeInstanceLock } from './instance-lock.js';
 import { groupPaths, prepareState, type StateLayout } from './layout.js';
+import { describeGroupModel } from './model-choice.js';
 import { OutboxWorker } from './outbox-worker.js';
 import { MAX_SEND_FILE_BYTES } from './tool-context.js';
 import { transcriber } from './transcribe.js';
@@ -102,12 +103,14 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     onOutbox: () => outboxWorker?.wake(),
   });
   const meaning = recallByMeaning(config.embeddings, store, log.child({ part: 'memory' }));
+  const models = { providers: config.providers, effort: config.effort, fallbackModel: config.fallbackModel };
   const control = new Control({
     store,
     layout,
     sandbox,
     assistantName: config.assistantName,
     timezone: config.timezone,
+    models,
     maxTasksPerGroup: config.maxTasksPerGroup,
     log: log.child({ part: 'control' }),
     onTasksChanged: () => scheduler?.rearm(),
@@ -128,6 +131,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
     queue: () => ({ active: dispatcher?.queue.activeCount ?? 0, waiting: dispatcher?.queue.waitingCount ?? 0 }),
     agentState: (chatId) => dispatcher?.agentState(chatId) ?? 'none',
     budgetReached: (chatId) => !budgets.check(chatId).ok,
+    modelOf: (group) => describeGroupModel(models, group),
   });
   const local = new LocalChannel({
     store,
@@ -168,9 +172,7 @@ async function startLocked(config: Config, log: Logger, options: StartOptions, l
       settings: {
         assistantName: config.assistantName,
         timezone: config.timezone,
-        credential: config.credential,
-        modelBaseUrl: config.modelBaseUrl,
-        model: config.model,
+        models,
         modelMaxRetries: config.modelMaxRetries,
         idleTimeoutMs: config.idleTimeoutMs,
         turnTimeoutMs: config.turnTimeoutMs,

@@ -73,8 +73,11 @@ export class Budgets {
     return { ok: true };
   }
 
-  /** The meter of a sandbox of this chat's group: its model calls are admitted against, and counted in, the budgets. */
-  meterFor(chatId: string): ModelMeter {
+  /**
+   * The meter of a sandbox of this chat's group, on `provider`: its model calls are admitted against, and counted
+   * in, the budgets. A call whose model has no known price counts at the dearest list rates, never as free.
+   */
+  meterFor(chatId: string, provider: string): ModelMeter {
     return {
       admit: () => {
         const verdict = this.check(chatId);
@@ -85,6 +88,7 @@ export class Budgets {
       record: (call: MeteredCall) =>
         this.#d.store.modelUsage.record({
           chatId,
+          provider,
           model: call.model,
           inputTokens: call.usage.input,
           outputTokens: call.usage.output,

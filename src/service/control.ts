@@ -1,6 +1,7 @@
 // Administration of groups and tasks, for the agents' tools, the HTTP API and the CLI alike. Every call
 // names who acts: the owner (API token) and the main group may act on any group; another group only on
 // its own tasks. The acting group is fixed by the host when it creates a session, never taken from a call.
+import type { Effort } from '../config.js';
 import type { Logger } from '../log.js';
 import { describePolicy, type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { defaultTrigger } from '../router/trigger.js';
@@ -23,6 +24,16 @@ import {
   withoutViewFields,
 } from './mcp-servers.js';
 import { MemoryControl, type MemoryControlDeps } from './memory-control.js';
+import type { ModelDefaults } from './model-choice.js';
+import {
+  applyModelChange,
+  type ModelChange,
+  type ModelView,
+  modelView,
+  type ProviderView,
+  providerViews,
+  taskModelProblem,
+} from './model-settings.js';
 import { checkExtraMounts, type SandboxSettings } from './sandbox-plan.js';
 
 export { type Actor, ControlError, type ControlErrorCode } from './control-error.js';
@@ -38,6 +49,8 @@ export interface GroupView {
   senderAllowlist: string[] | null;
   timezone: string;
   egressPolicy: string;
+  /** The model, provider, effort and fallback the group's next turn runs on. */
+  models: ModelView;
   live: boolean;
   lastActivityAt: number | null;
 }
@@ -52,6 +65,9 @@ export interface TaskView {
   timezone: string;
   schedule: string;
   contextMode: ContextMode;
+  /** An isolated run's own model and effort; null: the group's. */
+  model: string | null;
+  effort: Effort | null;
   status: Task['status'];
   nextRunAt: string | null;
   lastRun: {
@@ -74,6 +90,9 @@ export interface NewTaskInput {
   targetGroup?: string;
   /** Default: the target group's time zone, else pincer's. */
   timezone?: string;
+  /** Isolated runs only: their own model and effort instead of the group's. */
+  model?: string | null;
+  effort?: Effort | null;
 }
 
 export interface TaskChange {
@@ -82,6 +101,9 @@ export interface TaskChange {
   scheduleValue?: string;
   contextMode?: ContextMode;
   timezone?: string;
+  /** null: the group's again. */
+  model?: string | null;
+  effort?: Effort | null;
 }
 
 export interface JoinInput {
@@ -107,6 +129,8 @@ export interface ControlDeps {
   assistantName: string;
   /** pincer's `TZ`: the default time zone of groups and their tasks. */
   timezone: string;
+  /** The configured providers and the environment's model defaults. */
+  models: ModelDefaults;
   /** Active and paused tasks one group may have: each may hold a slot of the queue when it runs. */
   maxTasksPerGroup: number;
   log: Logger;
@@ -248,6 +272,24 @@ export class Control {
     return this.#groupView(this.#groupByFolder(folder));
   }
 
+  /** Sets a group's model, effort, provider or fallback; applies from its next turn (a live session ends after its turn). */
+  setGroupModel(actor: Actor, folder: string, change: ModelChange): GroupView {
+    this.#requireAdmin(actor, "change a group's model");
+    const g = this.#groupByFolder(folder);
+    const next = applyModelChange(this.#d.models, g.models, change);
+    if (!next.ok) throw new ControlError('invalid', next.problem);
+    const updated = this.#d.store.groups.setModels(g.chatId, next.models);
+    this.#d.log.info({ folder, models: next.models, by: this.#who(actor) }, 'group model changed');
+    this.#d.onGroupChanged(g.chatId);
+    return this.#groupView(updated);
+  }
+
+  /** The configured model providers, without their keys (the main group and the owner only). */
+  listProviders(actor: Actor): ProviderView[] {
+    this.#requireAdmin(actor, 'list model providers');
+    return providerViews(this.#d.models);
+  }
+
   /** Every budget with what was spent today and this month (the main group and the owner only). */
   budgets(actor: Actor): BudgetsView {
     this.#requireAdmin(actor, 'see budgets and spend');
@@ -341,6 +383,10 @@ export class Control {
     const now = this.#now();
     const parsed = parseSchedule(input.scheduleType, input.scheduleValue, timezone, now);
     if (!parsed.ok) throw new ControlError('invalid', parsed.error);
+    const model = input.model ?? null;
+    const effort = input.effort ?? null;
+    if (model !== null || effort !== null) this.#requireAdmin(actor, "choose a task's model or effort");
+    this.#checkTaskModel(input.contextMode, model, effort);
     const max = this.#d.maxTasksPerGroup;
     if (this.#d.store.tasks.scheduledCount(target.chatId) >= max)
       throw new ControlError(
@@ -359,6 +405,8 @@ export class Control {
       nextRunAt: parsed.firstDueAt,
       createdBy: this.#who(actor),
       createdAt: now,
+      model,
+      effort,
     });
     this.#d.log.info({ task: task.id, group: target.folder, by: task.createdBy }, 'task scheduled');
     this.#d.onTasksChanged();
@@ -382,6 +430,11 @@ export class Control {
     const task = this.#ownTask(actor, id);
     if (task.status === 'cancelled' || task.status === 'completed') throw new ControlError('conflict', `task ${id} is ${task.status}`);
     const prompt = change.prompt === undefined ? undefined : this.#checkPrompt(change.prompt);
+    const model = change.model === undefined ? task.model : change.model;
+    const effort = change.effort === undefined ? task.effort : change.effort;
+    // A group's own model is the main group's choice: another group cannot run its tasks on a dearer one.
+    if (change.model !== undefined || change.effort !== undefined) this.#requireAdmin(actor, "choose a task's model or effort");
+    this.#checkTaskModel(change.contextMode ?? task.contextMode, model, effort);
     const scheduleChanged = change.scheduleType !== undefined || change.scheduleValue !== undefined || change.timezone !== undefined;
     let schedule: Partial<Task> = {};
     if (scheduleChanged) {
@@ -394,7 +447,7 @@ export class Control {
       schedule = { scheduleType: type, scheduleValue: parsed.value, timezone, anchorAt: now };
       if (task.status === 'active') schedule.nextRunAt = parsed.firstDueAt;
     }
-    const updated = this.#d.store.tasks.update(id, { ...schedule, prompt, contextMode: change.contextMode });
+    const updated = this.#d.store.tasks.update(id, { ...schedule, prompt, contextMode: change.contextMode, model, effort });
     this.#d.onTasksChanged();
     return this.#taskView(updated);
   }
@@ -510,6 +563,11 @@ export class Control {
     return p;
   }
 
+  #checkTaskModel(contextMode: ContextMode, model: string | null, effort: Effort | null): void {
+    const problem = taskModelProblem(contextMode, model, effort);
+    if (problem) throw new ControlError('invalid', problem);
+  }
+
   #checkTrigger(trigger: string): void {
     if (!/^\S{2,64}$/u.test(trigger))
       throw new ControlError('invalid', `trigger "${trigger}" must be one word of 2 to 64 characters, e.g. @Andy`);
@@ -536,6 +594,7 @@ export class Control {
       senderAllowlist: g.senderAllowlist,
       timezone: g.timezone ?? this.#d.timezone,
       egressPolicy: describePolicy(g.egressPolicy),
+      models: modelView(this.#d.models, g),
       live: this.#d.isLive(g.chatId),
       lastActivityAt: chat?.lastSeenAt ?? null,
     };
@@ -553,6 +612,8 @@ export class Control {
       timezone: t.timezone,
       schedule: describeSchedule({ type: t.scheduleType, value: t.scheduleValue, timezone: t.timezone, anchorAt: t.anchorAt }),
       contextMode: t.contextMode,
+      model: t.model,
+      effort: t.effort,
       status: t.status,
       nextRunAt: iso(t.nextRunAt),
       lastRun: last

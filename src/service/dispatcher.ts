@@ -41,7 +41,7 @@ export class Dispatcher {
   constructor(maxConcurrent: number, laneDeps: LaneDeps, prewarm: PrewarmSettings) {
     this.#maxConcurrent = maxConcurrent;
     this.#prewarm = prewarm;
-    this.#canRunAgents = laneDeps.runtime.ok && laneDeps.settings.credential !== undefined;
+    this.#canRunAgents = laneDeps.runtime.ok && [...laneDeps.settings.models.providers.values()].some((p) => p.credential !== undefined);
     this.#store = laneDeps.store;
     this.#budgets = laneDeps.budgets;
     this.#log = laneDeps.log;

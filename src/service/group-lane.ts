@@ -4,7 +4,6 @@
 import { describeTurnFailure } from '../agent/failure-text.js';
 import type { PromptContent } from '../agent/prompt-stream.js';
 import { AgentSession, type CompactEnd, type SessionEnd, type TextDelta, type TurnOutcome } from '../agent/session.js';
-import type { ModelCredential } from '../config.js';
 import type { Logger } from '../log.js';
 import type { EgressTestSeam } from '../proxy/egress-proxy.js';
 import type { Lane } from '../queue/group-queue.js';
@@ -28,6 +27,7 @@ import { sandboxTranscriptPath } from './conversation-archive.js';
 import { describeArchive, LaneArchive } from './lane-archive.js';
 import { groupPaths, type StateLayout } from './layout.js';
 import { sessionMcpServers } from './mcp-servers.js';
+import { describeChoice, type ModelChoice, type ModelDefaults, modelChoice, NO_CREDENTIALS } from './model-choice.js';
 import { ReplyDraft, type ReplyDraftUpdate } from './reply-draft.js';
 import { type SandboxSettings, sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
@@ -43,9 +43,8 @@ export const PROMPT_MESSAGE_LIMIT = 100;
 export interface LaneSettings {
   assistantName: string;
   timezone: string;
-  credential: ModelCredential | undefined;
-  modelBaseUrl: string;
-  model: string | undefined;
+  /** The providers and the defaults of groups' model settings. */
+  models: ModelDefaults;
   modelMaxRetries: number;
   idleTimeoutMs: number;
   turnTimeoutMs: number;
@@ -108,8 +107,8 @@ export class GroupLane implements Lane {
   readonly #log: Logger;
   #state: State = { kind: 'starting' };
   #session: AgentSession | undefined;
-  /** What runs the agent, once #begin found both. */
-  #agent: { runtime: Runtime; credential: ModelCredential } | undefined;
+  /** What runs the agent, once #begin found both: the sandbox runtime, and the model as the group was set when this lane opened. */
+  #agent: { runtime: Runtime; choice: ModelChoice } | undefined;
   /** The conversation's archive around a compaction or a /clear. */
   readonly #archive: LaneArchive;
   /** Messages up to this seq have been given to the agent (or answered). */
@@ -210,9 +209,12 @@ export class GroupLane implements Lane {
 
   #begin(): void {
     const { runtime, settings } = this.#deps;
-    if (!settings.credential) {
+    const chosen = modelChoice(settings.models, this.#group);
+    if (!chosen.ok) {
       this.#answerWithoutAgent(
-        "I can't reach a model: no credentials are set. Put ANTHROPIC_API_KEY=… (or CLAUDE_CODE_OAUTH_TOKEN=…) in the .env file next to pincer, or in its environment, and restart pincer.",
+        chosen.reason === NO_CREDENTIALS
+          ? "I can't reach a model: no credentials are set. Put ANTHROPIC_API_KEY=… (or CLAUDE_CODE_OAUTH_TOKEN=…) in the .env file next to pincer, or in its environment, and restart pincer."
+          : `I can't reach a model: ${chosen.reason}.`,
       );
       return;
     }
@@ -220,7 +222,7 @@ export class GroupLane implements Lane {
       this.#answerWithoutAgent(`I can't start an agent: ${runtime.reason}. Run \`pincer doctor\` for the fix, then restart pincer.`);
       return;
     }
-    this.#agent = { runtime: runtime.runtime, credential: settings.credential };
+    this.#agent = { runtime: runtime.runtime, choice: chosen.choice };
     this.#nextTurn();
   }
 
@@ -233,7 +235,7 @@ export class GroupLane implements Lane {
   #startSession(resume: string | undefined): void {
     const { store, layout, settings } = this.#deps;
     if (!this.#agent) throw new Error('no agent runtime');
-    const { runtime, credential } = this.#agent;
+    const { runtime, choice } = this.#agent;
     const chatId = this.#group.chatId;
     this.#resumed = resume;
     this.#turnsSinceCompaction = resume ? undefined : 0;
@@ -251,10 +253,11 @@ export class GroupLane implements Lane {
         store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null });
         this.#log.debug({ egress: r }, r.allowed ? 'egress allowed' : 'egress refused');
       },
-      credential,
-      meter: this.#deps.budgets.meterFor(chatId),
-      modelBaseUrl: settings.modelBaseUrl,
-      model: settings.model,
+      provider: choice.provider,
+      meter: this.#deps.budgets.meterFor(chatId, choice.provider.name),
+      model: choice.model,
+      effort: choice.effort,
+      fallbackModel: choice.fallbackModel,
       maxRetries: settings.modelMaxRetries,
       resume,
       timezone: this.#group.timezone ?? settings.timezone,
@@ -266,7 +269,7 @@ export class GroupLane implements Lane {
       log: this.#log,
       handlers: {
         onSpawned: () => this.#event('spawned', `runtime ${runtime.name}${this.#currentTurn() ? '' : ', ahead of a message'}`),
-        onModelRequest: () => this.#event('model_request', null),
+        onModelRequest: (model) => this.#event('model_request', `${model ?? 'no model named'} via ${choice.provider.name}`),
         onToolUse: (summary) => this.#event('tool', summary),
         ...(this.#deps.onReplyDraft ? { onTextDelta: (delta: TextDelta) => this.#onTextDelta(delta) } : {}),
         onResult: (outcome) => this.#onResult(outcome),
@@ -394,7 +397,7 @@ export class GroupLane implements Lane {
         messageSeq: m.seq,
         chatId,
         stage: 'prompted',
-        detail: `turn of ${batch.length} message(s)${images}${notShown}${again}`,
+        detail: `turn of ${batch.length} message(s)${images}${notShown}${again}${this.#agent ? `; ${describeChoice(this.#agent.choice)}` : ''}`,
         at: turn.startedAt,
       });
     this.#liveSession().push(turn.prompt);

@@ -1,7 +1,7 @@
 // Answers for the owner: what happened to a message (its trace), what pincer is doing now (status), and
 // what it cost (usage per group and day). Read-only; the API and the CLI show it.
 import type { ConnectionState } from '../channels/types.js';
-import type { Stage, Store, Task, TaskRun, TraceEvent } from '../store/index.js';
+import type { Group, Stage, Store, Task, TaskRun, TraceEvent } from '../store/index.js';
 
 export interface TraceView {
   message: { id: string; chatId: string; sender: string; text: string; sentAt: string; engages: boolean };
@@ -14,11 +14,13 @@ export type AgentState = 'working' | 'ready' | 'none';
 export interface StatusView {
   channels: Array<{ name: string; state: ConnectionState | 'unknown' }>;
   /** live: an agent is up (working or ready). */
-  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: AgentState }>;
+  /** model: what the group's next turn runs on, in one line ("claude-haiku-4-5 on anthropic, effort low"). */
+  groups: Array<{ folder: string; chatId: string; isMain: boolean; live: boolean; agent: AgentState; model: string }>;
   /** active: the agent slots taken, of which `working` are at work and `ready` wait for a message; waiting: groups queued for a slot. */
   queue: { active: number; working: number; ready: number; waiting: number };
   nextTasks: Array<{ id: number; group: string; nextRunAt: string }>;
-  today: { date: string; costUsd: number; turns: number };
+  /** costUsd: of the calls with a known price; unpricedCalls: calls whose cost is unknown (not in costUsd, never zero). */
+  today: { date: string; costUsd: number; unpricedCalls: number; turns: number };
   outbox: { pending: number; failed: number };
 }
 
@@ -34,6 +36,21 @@ export interface UsageRow {
   unpricedCalls: number;
   inputTokens: number;
   outputTokens: number;
+  /** The same calls per provider and model, dearest first. */
+  models: ModelUsageRow[];
+}
+
+/** One model's calls in a group's day. */
+export interface ModelUsageRow {
+  /** null: metered before pincer recorded providers (the default one then). */
+  provider: string | null;
+  /** As the endpoint named it; null when it did not. */
+  model: string | null;
+  calls: number;
+  /** null: unknown, the model's price is not in pincer's list (never counted as free); the tokens are counted. */
+  costUsd: number | null;
+  inputTokens: number;
+  outputTokens: number;
 }
 
 export interface InsightDeps {
@@ -44,6 +61,8 @@ export interface InsightDeps {
   agentState(chatId: string): AgentState;
   /** A spend limit of the chat's group (or the overall one) is reached: its messages wait. */
   budgetReached(chatId: string): boolean;
+  /** What a group's next turn runs on, in one line. */
+  modelOf(group: Group): string;
   now?: () => number;
 }
 
@@ -118,7 +137,13 @@ export class Insight {
     const folder = new Map(groups.map((g) => [g.chatId, g.folder]));
     const now = this.#now();
     const today = this.usage(1).filter((u) => u.date === this.#day.format(now));
-    const agents = groups.map((g) => ({ folder: g.folder, chatId: g.chatId, isMain: g.isMain, agent: this.#d.agentState(g.chatId) }));
+    const agents = groups.map((g) => ({
+      folder: g.folder,
+      chatId: g.chatId,
+      isMain: g.isMain,
+      agent: this.#d.agentState(g.chatId),
+      model: this.#d.modelOf(g),
+    }));
     const queue = this.#d.queue();
     // A slot not held by a ready group's agent is at work (a group's turn, or a scheduled run of its own).
     const ready = agents.filter((g) => g.agent === 'ready').length;
@@ -135,6 +160,7 @@ export class Insight {
       today: {
         date: this.#day.format(now),
         costUsd: today.reduce((sum, u) => sum + u.costUsd, 0),
+        unpricedCalls: today.reduce((sum, u) => sum + u.unpricedCalls, 0),
         turns: today.reduce((sum, u) => sum + u.turns, 0),
       },
       outbox: store.outbox.openCounts(),
@@ -179,7 +205,7 @@ export class Insight {
       const key = `${date} ${group}`;
       let row = rows.get(key);
       if (!row) {
-        row = { date, group, turns: 0, calls: 0, costUsd: 0, unpricedCalls: 0, inputTokens: 0, outputTokens: 0 };
+        row = { date, group, turns: 0, calls: 0, costUsd: 0, unpricedCalls: 0, inputTokens: 0, outputTokens: 0, models: [] };
         rows.set(key, row);
       }
       return row;
@@ -194,7 +220,19 @@ export class Insight {
       row.unpricedCalls += slot.unpricedCalls;
       row.inputTokens += slot.inputTokens;
       row.outputTokens += slot.outputTokens;
+      let m = row.models.find((x) => x.provider === slot.provider && x.model === slot.model);
+      if (!m) {
+        m = { provider: slot.provider, model: slot.model, calls: 0, costUsd: 0, inputTokens: 0, outputTokens: 0 };
+        row.models.push(m);
+      }
+      m.calls += slot.calls;
+      // A model without a known price stays unknown: its known-priced calls (none) do not make it cost zero.
+      m.costUsd = m.costUsd === null || slot.unpricedCalls > 0 ? null : m.costUsd + slot.costUsd;
+      m.inputTokens += slot.inputTokens;
+      m.outputTokens += slot.outputTokens;
     }
+    for (const row of rows.values())
+      row.models.sort((a, b) => (b.costUsd ?? Number.POSITIVE_INFINITY) - (a.costUsd ?? Number.POSITIVE_INFINITY) || b.calls - a.calls);
     return [...rows.values()].sort((a, b) => b.date.localeCompare(a.date) || a.group.localeCompare(b.group));
   }
 }

@@ -12,6 +12,7 @@ import { TOOL_SERVER_NAME } from '../store/mcp-server-schema.js';
 import { createPincerServer } from '../tools/pincer-server.js';
 import { type LaneDeps, RUN_RESULT_CHARS } from './group-lane.js';
 import { sessionMcpServers } from './mcp-servers.js';
+import { modelChoice } from './model-choice.js';
 import { sandboxPlan } from './sandbox-plan.js';
 import { systemPromptAppend } from './system-prompt.js';
 import { chatToolContext } from './tool-context.js';
@@ -63,11 +64,14 @@ export class IsolatedRun implements Lane {
 
   #begin(): void {
     const { runtime, settings, store } = this.#deps;
-    if (!settings.credential || !runtime.ok) {
-      this.#finish(null, !settings.credential ? 'no model credentials are set' : runtime.ok ? '' : runtime.reason);
+    // The task's own model and effort over its group's.
+    const chosen = modelChoice(settings.models, this.#group, this.#task);
+    if (!chosen.ok || !runtime.ok) {
+      this.#finish(null, !chosen.ok ? chosen.reason : runtime.ok ? '' : runtime.reason);
       this.#resolveDone();
       return;
     }
+    const { choice } = chosen;
     const chatId = this.#group.chatId;
     const budget = this.#deps.budgets.check(chatId);
     if (!budget.ok) {
@@ -95,10 +99,11 @@ export class IsolatedRun implements Lane {
       egressPolicy: () => store.groups.get(chatId)?.egressPolicy ?? { mode: 'none' },
       egressTestSeam: this.#deps.egressTestSeam,
       onEgress: (r) => store.egress.record({ chatId, ...r, reason: r.reason ?? null, address: r.address ?? null }),
-      credential: settings.credential,
-      meter: this.#deps.budgets.meterFor(chatId),
-      modelBaseUrl: settings.modelBaseUrl,
-      model: settings.model,
+      provider: choice.provider,
+      meter: this.#deps.budgets.meterFor(chatId, choice.provider.name),
+      model: choice.model,
+      effort: choice.effort,
+      fallbackModel: choice.fallbackModel,
       maxRetries: settings.modelMaxRetries,
       resume: undefined,
       timezone: this.#task.timezone,
@@ -110,7 +115,7 @@ export class IsolatedRun implements Lane {
       log: this.#log,
       handlers: {
         onSpawned: () => {},
-        onModelRequest: () => {},
+        onModelRequest: (model) => this.#log.debug({ model, provider: choice.provider.name }, 'model request'),
         onToolUse: (summary) => {
           this.#log.debug({ tool: summary }, 'tool used');
           store.taskRuns.noteToolCall(this.#run.id, summary);

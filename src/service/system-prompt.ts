@@ -31,7 +31,7 @@ export function systemPromptAppend(assistantName: string, group: Group, timezone
   ];
   if (group.isMain)
     lines.push(
-      `- Admin (this main chat only): ${t('list_groups')}, ${t('list_chats')}, ${t('register_group')} (join a chat), ${t('unregister_group')}, ${t('set_egress_policy')}, ${t('set_extra_mounts')}, ${t('list_mcp_servers')}, ${t('set_mcp_servers')}, ${t('show_spend')}, ${t('set_budget')}; task tools take target_group for another group.`,
+      `- Admin (this main chat only): ${t('list_groups')}, ${t('list_chats')}, ${t('register_group')} (join a chat), ${t('unregister_group')}, ${t('set_egress_policy')}, ${t('set_extra_mounts')}, ${t('list_mcp_servers')}, ${t('set_mcp_servers')}, ${t('show_spend')}, ${t('set_budget')}, ${t('set_group_model')} (a group's model, effort or provider); task tools take target_group for another group.`,
     );
   return lines.join('\n');
 }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import type { Effort } from '../config.js';
 import { type EgressPolicy, egressPolicySchema } from '../proxy/egress-policy.js';
 import { type ExtraMountRequest, extraMountRequestSchema } from '../sandbox/mount-allowlist.js';
 import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
+import { storedEffort } from './effort.js';
 import { type McpServer, mcpServersSchema } from './mcp-server-schema.js';
 
 const extraMountsSchema = extraMountRequestSchema.array();
@@ -28,6 +30,16 @@ export interface Group {
   timezone: string | null;
   /** Extra MCP servers of the group's agent, secrets included: never shown as they are (see maskServers). */
   mcpServers: McpServer[];
+  /** The group's own model settings; each null: the environment's default (see src/service/model-choice.ts). */
+  models: GroupModels;
+}
+
+export interface GroupModels {
+  /** A configured provider's name; null: the default (ANTHROPIC_*). */
+  provider: string | null;
+  model: string | null;
+  effort: Effort | null;
+  fallbackModel: string | null;
 }
 
 /** What the caller decides when joining a chat; the rest has defaults. */
@@ -52,6 +64,10 @@ interface GroupRow {
   sender_allowlist: string | null;
   timezone: string | null;
   mcp_servers: string;
+  model: string | null;
+  effort: string | null;
+  provider: string | null;
+  fallback_model: string | null;
 }
 
 /** Stored JSON is parsed strictly: a row edited by hand into nonsense fails loudly, naming the group. */
@@ -76,6 +92,12 @@ const toGroup = (r: GroupRow): Group => ({
   senderAllowlist: r.sender_allowlist === null ? null : parseColumn(r, 'sender_allowlist', r.sender_allowlist, senderAllowlistSchema),
   timezone: r.timezone,
   mcpServers: parseColumn(r, 'mcp_servers', r.mcp_servers, mcpServersSchema),
+  models: {
+    provider: r.provider,
+    model: r.model,
+    effort: storedEffort(r.effort, `group ${r.chat_id}`),
+    fallbackModel: r.fallback_model,
+  },
 });
 
 /** What the owner may change about a joined chat. */
@@ -96,6 +118,7 @@ export class GroupTable {
   readonly #setMounts;
   readonly #setMcpServers;
   readonly #setSettings;
+  readonly #setModels;
   readonly #removeGroup;
   readonly #clearMain;
   readonly #setMain;
@@ -137,6 +160,9 @@ export class GroupTable {
     this.#setMcpServers = db.prepare<[string, string]>('UPDATE groups SET mcp_servers = ? WHERE chat_id = ?');
     this.#setSettings = db.prepare<[string, number, string | null, string | null, string]>(
       'UPDATE groups SET trigger = ?, respond_to_all = ?, sender_allowlist = ?, timezone = ? WHERE chat_id = ?',
+    );
+    this.#setModels = db.prepare<[string | null, string | null, string | null, string | null, string]>(
+      'UPDATE groups SET provider = ?, model = ?, effort = ?, fallback_model = ? WHERE chat_id = ?',
     );
     this.#removeState = db.prepare<[string]>('DELETE FROM group_state WHERE chat_id = ?');
     this.#removeGroup = db.prepare<[string]>('DELETE FROM groups WHERE chat_id = ?');
@@ -211,6 +237,15 @@ export class GroupTable {
     this.#setSettings.run(next.trigger, next.respondToAll ? 1 : 0, allowlist, next.timezone, chatId);
     this.#changes.emit('groups');
     return this.get(chatId) as Group;
+  }
+
+  /** Replaces the group's model settings (checked by the caller against the configured providers). */
+  setModels(chatId: string, models: GroupModels): Group {
+    this.#setModels.run(models.provider, models.model, models.effort, models.fallbackModel, chatId);
+    this.#changes.emit('groups');
+    const g = this.get(chatId);
+    if (!g) throw new Error(`group ${chatId} is not registered`);
+    return g;
   }
 
   /** Leaves a chat: pincer stops answering it. Its messages and folder stay, so joining again picks up. */

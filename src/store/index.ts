@@ -24,7 +24,7 @@ export type { DiscordWebhook } from './discord-webhooks.js';
 export type { EgressEntry } from './egress.js';
 export type { Stage, TraceEvent } from './events.js';
 export type { FileHit, FilePassage, IndexedFile } from './file-search.js';
-export type { Group, GroupSettings, GroupState, NewGroup } from './groups.js';
+export type { Group, GroupModels, GroupSettings, GroupState, NewGroup } from './groups.js';
 export type { MessageHit, MessageSearchQuery } from './message-search.js';
 export type { NewMessage, StoredMessage } from './messages.js';
 export type { ModelUsageEntry, UsageSlot } from './model-usage.js';

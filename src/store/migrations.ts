@@ -314,4 +314,15 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (chat_id, sender)
   );
   `,
+  // The model per group (and per scheduled task): null is the default of the environment (PINCER_MODEL, PINCER_EFFORT,
+  // PINCER_FALLBACK_MODEL, the ANTHROPIC_* provider). Each metered call remembers the provider it went to.
+  `
+  ALTER TABLE groups ADD COLUMN model TEXT;
+  ALTER TABLE groups ADD COLUMN effort TEXT;
+  ALTER TABLE groups ADD COLUMN provider TEXT;
+  ALTER TABLE groups ADD COLUMN fallback_model TEXT;
+  ALTER TABLE tasks ADD COLUMN model TEXT;
+  ALTER TABLE tasks ADD COLUMN effort TEXT;
+  ALTER TABLE model_usage ADD COLUMN provider TEXT;
+  `,
 ];

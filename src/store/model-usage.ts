@@ -3,6 +3,8 @@ import type { Db } from './db.js';
 /** One model call a group's sandbox made, as the model proxy metered it from the endpoint's answer. */
 export interface ModelUsageEntry {
   chatId: string;
+  /** The configured provider the call went to. */
+  provider: string;
   /** As the endpoint named it; null when it did not. */
   model: string | null;
   inputTokens: number;
@@ -17,9 +19,12 @@ export interface ModelUsageEntry {
   at: number;
 }
 
-/** A chat's calls within one quarter hour (every time zone's offset is a multiple of it, so days add up). */
+/** A chat's calls to one model within one quarter hour (every time zone's offset is a multiple of it, so days add up). */
 export interface UsageSlot {
   chatId: string;
+  /** Null for calls metered before providers were recorded (all of them the default provider's). */
+  provider: string | null;
+  model: string | null;
   /** The first call's time. */
   at: number;
   calls: number;
@@ -48,17 +53,17 @@ export class ModelUsageTable {
 
   constructor(db: Db) {
     this.#insert = db.prepare(
-      `INSERT INTO model_usage (chat_id, model, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, web_searches, cost_usd, budget_usd, at)
-       VALUES (@chatId, @model, @inputTokens, @outputTokens, @cacheWriteTokens, @cacheReadTokens, @webSearches, @costUsd, @budgetUsd, @at)`,
+      `INSERT INTO model_usage (chat_id, provider, model, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, web_searches, cost_usd, budget_usd, at)
+       VALUES (@chatId, @provider, @model, @inputTokens, @outputTokens, @cacheWriteTokens, @cacheReadTokens, @webSearches, @costUsd, @budgetUsd, @at)`,
     );
     this.#spent = db.prepare<[number], { total: number | null }>('SELECT SUM(budget_usd) AS total FROM model_usage WHERE at >= ?');
     this.#spentForChat = db.prepare<[number, string], { total: number | null }>(
       'SELECT SUM(budget_usd) AS total FROM model_usage WHERE at >= ? AND chat_id = ?',
     );
     this.#since = db.prepare<[number], UsageSlot>(
-      `SELECT chat_id AS chatId, MIN(at) AS at, COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS costUsd,
+      `SELECT chat_id AS chatId, provider, model, MIN(at) AS at, COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS costUsd,
          COUNT(*) - COUNT(cost_usd) AS unpricedCalls, SUM(input_tokens) AS inputTokens, SUM(output_tokens) AS outputTokens
-       FROM model_usage WHERE at >= ? GROUP BY chat_id, at / ${SLOT_MS} ORDER BY MIN(at)`,
+       FROM model_usage WHERE at >= ? GROUP BY chat_id, provider, model, at / ${SLOT_MS} ORDER BY MIN(at)`,
     );
   }
 
@@ -81,7 +86,7 @@ export class ModelUsageTable {
     return known.total;
   }
 
-  /** The calls since `at` by chat and quarter hour, for usage per group and day. */
+  /** The calls since `at` by chat, model and quarter hour, for usage per group, model and day. */
   usageSince(at: number): UsageSlot[] {
     return this.#since.all(at);
   }

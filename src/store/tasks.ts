@@ -1,5 +1,7 @@
+import type { Effort } from '../config.js';
 import type { StoreChanges } from './changes.js';
 import type { Db } from './db.js';
+import { storedEffort } from './effort.js';
 
 export type TaskStatus = 'active' | 'paused' | 'completed' | 'cancelled';
 export type ContextMode = 'group' | 'isolated';
@@ -21,9 +23,12 @@ export interface Task {
   /** The folder of the group whose agent created it, or `owner` (CLI, API). */
   createdBy: string;
   createdAt: number;
+  /** An isolated run's own model and effort; null: the group's. */
+  model: string | null;
+  effort: Effort | null;
 }
 
-export type NewTask = Omit<Task, 'id'>;
+export type NewTask = Omit<Task, 'id' | 'model' | 'effort'> & Partial<Pick<Task, 'model' | 'effort'>>;
 
 interface TaskRow {
   id: number;
@@ -38,6 +43,8 @@ interface TaskRow {
   next_run_at: number | null;
   created_by: string;
   created_at: number;
+  model: string | null;
+  effort: string | null;
 }
 
 const toTask = (r: TaskRow): Task => ({
@@ -53,11 +60,16 @@ const toTask = (r: TaskRow): Task => ({
   nextRunAt: r.next_run_at,
   createdBy: r.created_by,
   createdAt: r.created_at,
+  model: r.model,
+  effort: storedEffort(r.effort, `task ${r.id}`),
 });
 
 /** What may change about a task after it was made; the scheduler's fields move with it. */
 export type TaskUpdate = Partial<
-  Pick<Task, 'prompt' | 'scheduleType' | 'scheduleValue' | 'timezone' | 'anchorAt' | 'contextMode' | 'status' | 'nextRunAt'>
+  Pick<
+    Task,
+    'prompt' | 'scheduleType' | 'scheduleValue' | 'timezone' | 'anchorAt' | 'contextMode' | 'status' | 'nextRunAt' | 'model' | 'effort'
+  >
 >;
 
 const COLUMNS: Record<keyof TaskUpdate, string> = {
@@ -69,6 +81,8 @@ const COLUMNS: Record<keyof TaskUpdate, string> = {
   contextMode: 'context_mode',
   status: 'status',
   nextRunAt: 'next_run_at',
+  model: 'model',
+  effort: 'effort',
 };
 
 export class TaskTable {
@@ -88,11 +102,11 @@ export class TaskTable {
     this.#db = db;
     this.#changes = changes;
     this.#insert = db.prepare<
-      [string, string, string, string, string, number, string, string, number | null, string, number],
+      [string, string, string, string, string, number, string, string, number | null, string, number, string | null, string | null],
       { id: number }
     >(
-      `INSERT INTO tasks (chat_id, prompt, schedule_type, schedule_value, timezone, anchor_at, context_mode, status, next_run_at, created_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      `INSERT INTO tasks (chat_id, prompt, schedule_type, schedule_value, timezone, anchor_at, context_mode, status, next_run_at, created_by, created_at, model, effort)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
     );
     this.#get = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE id = ?');
     this.#list = db.prepare<[], TaskRow>(`SELECT * FROM tasks WHERE status != 'cancelled' ORDER BY id`);
@@ -117,10 +131,12 @@ export class TaskTable {
       t.nextRunAt,
       t.createdBy,
       t.createdAt,
+      t.model ?? null,
+      t.effort ?? null,
     );
     if (!row) throw new Error(`task for ${t.chatId} was not stored`);
     this.#changes.emit('tasks');
-    return { ...t, id: row.id };
+    return { ...t, model: t.model ?? null, effort: t.effort ?? null, id: row.id };
   }
 
   get(id: number): Task | undefined {

@@ -1,6 +1,7 @@
 // Tools only the main group's session gets (structural authorization); Control checks again on each call.
 import { tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
+import { EFFORT_LEVELS } from '../config.js';
 import type { Actor, Control } from '../service/control.js';
 import { answer } from './tool-result.js';
 
@@ -85,6 +86,36 @@ export function adminTools(control: Control, actor: Actor) {
         }),
     ),
     tool(
+      'set_group_model',
+      `Choose the model a group's agent runs on: a cheaper one for a chat that needs little ("use the cheaper model for the family group": set_group_model({folder: "family-chat", model: "claude-haiku-4-5"})), a stronger one where it matters, the reasoning effort, or another provider (an endpoint the owner configured: ${providerList(control, actor)}). "default" puts a field back to pincer's default; an omitted field stays. Applies from the group's next turn. list_groups shows what each group runs on. Not for budgets (set_budget).`,
+      {
+        folder,
+        model: z
+          .string()
+          .min(1)
+          .max(200)
+          .optional()
+          .describe('A model id of the provider, e.g. claude-haiku-4-5, claude-sonnet-4-5, or "default"'),
+        effort: z
+          .enum([...EFFORT_LEVELS, 'default'])
+          .optional()
+          .describe('How hard it thinks: low is cheapest and fastest'),
+        provider: z.string().min(1).max(64).optional().describe('A configured provider name, or "default"'),
+        fallback_model: z.string().min(1).max(200).optional().describe('Used while the model is overloaded or unavailable, or "default"'),
+      },
+      async (a) =>
+        answer(() => {
+          const orDefault = <T extends string>(v: T | 'default' | undefined): T | null | undefined => (v === 'default' ? null : v);
+          const g = control.setGroupModel(actor, a.folder, {
+            model: orDefault(a.model),
+            effort: orDefault(a.effort),
+            provider: orDefault(a.provider),
+            fallbackModel: orDefault(a.fallback_model),
+          });
+          return { group: g.folder, ...g.models, appliesFrom: "the group's next turn" };
+        }),
+    ),
+    tool(
       'show_spend',
       'Show what was spent today and this month, overall and per group, against the budgets (USD per day / month).',
       {},
@@ -139,4 +170,12 @@ export function adminTools(control: Control, actor: Actor) {
         }),
     ),
   ];
+}
+
+/** The providers the owner configured, for the model to pick from: "anthropic (default), ollama (qwen3:8b)". */
+function providerList(control: Control, actor: Actor): string {
+  return control
+    .listProviders(actor)
+    .map((p) => `${p.name}${p.isDefault ? ' (default)' : p.model ? ` (${p.model})` : ''}`)
+    .join(', ');
 }

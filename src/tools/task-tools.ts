@@ -1,12 +1,24 @@
 // Scheduled tasks, for every group's agent: its own group's tasks; the main group may name any group.
 import { tool } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
+import { EFFORT_LEVELS } from '../config.js';
 import type { Actor, Control } from '../service/control.js';
 import { answer } from './tool-result.js';
 
 const scheduleType = z.enum(['cron', 'interval', 'once']);
 const contextMode = z.enum(['group', 'isolated']);
 const taskId = z.number().int().positive().describe('The task id (from list_tasks)');
+
+const taskModel = z
+  .string()
+  .min(1)
+  .max(200)
+  .optional()
+  .describe("Main group, isolated tasks only: a model id, e.g. claude-haiku-4-5; default: the group's");
+const taskEffort = z
+  .enum(EFFORT_LEVELS)
+  .optional()
+  .describe("Main group, isolated tasks only: low, medium, high, xhigh or max; default: the group's");
 
 export function taskTools(control: Control, actor: Actor) {
   return [
@@ -23,6 +35,7 @@ export function taskTools(control: Control, actor: Actor) {
         "target_group: another group's folder (main group only).",
         "A group's number of active and paused tasks is limited: cancel tasks no longer needed.",
         "A run due while the same task's previous run still goes is skipped.",
+        "Main group only: an isolated task may run on its own model and effort (e.g. a cheap model for a daily digest); a group task runs on the group's.",
       ].join(' '),
       {
         prompt: z.string().min(1).max(20_000).describe('What the agent should do when the task runs'),
@@ -31,6 +44,8 @@ export function taskTools(control: Control, actor: Actor) {
         context_mode: contextMode.optional().describe('Default: group'),
         target_group: z.string().min(1).max(64).optional(),
         timezone: z.string().min(1).max(64).optional().describe("IANA time zone; default: the group's"),
+        model: taskModel,
+        effort: taskEffort,
       },
       async (a) =>
         answer(() =>
@@ -41,6 +56,8 @@ export function taskTools(control: Control, actor: Actor) {
             contextMode: a.context_mode ?? 'group',
             targetGroup: a.target_group,
             timezone: a.timezone,
+            model: a.model,
+            effort: a.effort,
           }),
         ),
     ),
@@ -60,6 +77,8 @@ export function taskTools(control: Control, actor: Actor) {
         schedule_value: z.string().min(1).max(200).optional(),
         context_mode: contextMode.optional(),
         timezone: z.string().min(1).max(64).optional(),
+        model: taskModel.nullable().describe("null: the group's model again"),
+        effort: taskEffort.nullable(),
       },
       async (a) =>
         answer(() =>
@@ -69,6 +88,8 @@ export function taskTools(control: Control, actor: Actor) {
             scheduleValue: a.schedule_value,
             contextMode: a.context_mode,
             timezone: a.timezone,
+            model: a.model,
+            effort: a.effort,
           }),
         ),
     ),

@@ -18,6 +18,11 @@ export function standaloneControl(layout: StateLayout, store: Store, log: Logger
     },
     assistantName: 'Andy',
     timezone: 'Europe/Berlin',
+    models: {
+      providers: new Map([['anthropic', { name: 'anthropic', baseUrl: 'http://127.0.0.1:9', credential: undefined, model: undefined }]]),
+      effort: undefined,
+      fallbackModel: undefined,
+    },
     maxTasksPerGroup: 50,
     log,
     onTasksChanged: () => {},

@@ -321,7 +321,22 @@ function streamReply(reply: ContentReply, model: string, pieceChars = Number.POS
   return out;
 }
 
-export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' })): Promise<FakeModel> {
+/**
+ * How the fake wants to be authenticated, as providers do: `x-api-key: <key>` (Anthropic), `authorization: Bearer
+ * <key>` (OpenRouter, LiteLLM), or no credential at all (a local Ollama). Anything else is answered 401, as the
+ * real ones answer it; every request is recorded either way, so a test sees each header that arrived.
+ */
+export type FakeAuth = { style: 'x-api-key' | 'bearer'; key: string } | { style: 'none' };
+
+function authProblem(auth: FakeAuth, headers: IncomingHttpHeaders): string | undefined {
+  const apiKey = headers['x-api-key'];
+  const bearer = headers.authorization;
+  if (auth.style === 'none') return apiKey !== undefined || bearer !== undefined ? 'this endpoint takes no credential' : undefined;
+  if (auth.style === 'x-api-key') return apiKey === auth.key && bearer === undefined ? undefined : 'invalid x-api-key';
+  return bearer === `Bearer ${auth.key}` && apiKey === undefined ? undefined : 'invalid bearer token';
+}
+
+export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }), options: { auth?: FakeAuth } = {}): Promise<FakeModel> {
   let current = script;
   const requests: ModelRequest[] = [];
   const unofferedCalls: string[] = [];
@@ -359,7 +374,8 @@ export async function startFakeModel(script: ModelScript = () => ({ text: 'ok' }
             w.resolve(request);
           }
         }
-        let reply = await current(request);
+        const refused = options.auth && authProblem(options.auth, req.headers);
+        let reply: ModelReply = refused ? { status: 401, error: refused, errorType: 'authentication_error' } : await current(request);
         const notOffered = unoffered(request, reply);
         if (notOffered.length > 0) {
           // The script called a tool no real model could have picked: the test must not pass through it.

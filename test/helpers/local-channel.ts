@@ -21,6 +21,7 @@ export async function startLocalChannel(h: Harness, sink: InboundSink): Promise<
       queue: () => ({ active: 0, waiting: 0 }),
       agentState: () => 'none',
       budgetReached: () => false,
+      modelOf: () => "Claude Code's default model on anthropic",
     }),
     log: createLogger('silent'),
     assistantName: 'Andy',

@@ -16,7 +16,7 @@ import { defaultChat, groupLabel, state } from '../state.js';
 
 const USAGE_DAYS = 30;
 const INBOUND_SHOWN = 30;
-const USAGE_HEADINGS = ['Date', 'Group', 'Turns', 'Cost', 'Input tokens', 'Output tokens'];
+const USAGE_HEADINGS = ['Date', 'Group', 'Turns', 'Cost', 'Input tokens', 'Output tokens', 'By model'];
 
 /** The group picked last, kept while the page is open. */
 let pickedChat = /** @type {string | null} */ (null);
@@ -153,6 +153,13 @@ function statusCards(s) {
     card(
       'Today',
       h('p', { class: 'big' }, cost(s.today.costUsd)),
+      s.today.unpricedCalls > 0
+        ? h(
+            'p',
+            { class: 'note unknown-cost' },
+            `+ ${number(s.today.unpricedCalls)} call${s.today.unpricedCalls === 1 ? '' : 's'} of unknown cost (no known price)`,
+          )
+        : null,
       h('p', { class: 'note' }, `${number(s.today.turns)} turns · ${s.today.date}`),
     ),
     card(
@@ -175,22 +182,34 @@ function statusCards(s) {
   ];
 }
 
+/**
+ * The cost of a row's calls: unknown when none has a known price, the known part "+ unknown" when some have not.
+ * @param {Pick<UsageRow, 'calls' | 'costUsd' | 'unpricedCalls'>} r
+ */
+function costWithUnknown(r) {
+  if (r.unpricedCalls === 0) return cost(r.costUsd);
+  return r.unpricedCalls === r.calls ? 'unknown' : `${cost(r.costUsd)} + unknown`;
+}
+
 /** @param {UsageRow[]} rows */
 function usageTable(rows) {
   if (rows.length === 0) return h('p', { class: 'empty' }, `Nothing spent in the last ${USAGE_DAYS} days.`);
   const total = rows.reduce(
     (sum, r) => ({
       turns: sum.turns + r.turns,
+      calls: sum.calls + r.calls,
       costUsd: sum.costUsd + r.costUsd,
+      unpricedCalls: sum.unpricedCalls + r.unpricedCalls,
       inputTokens: sum.inputTokens + r.inputTokens,
       outputTokens: sum.outputTokens + r.outputTokens,
+      models: [],
     }),
-    { turns: 0, costUsd: 0, inputTokens: 0, outputTokens: 0 },
+    { turns: 0, calls: 0, costUsd: 0, unpricedCalls: 0, inputTokens: 0, outputTokens: 0, models: [] },
   );
   /**
    * @param {string} date
    * @param {string} group
-   * @param {{ turns: number, costUsd: number, inputTokens: number, outputTokens: number }} r
+   * @param {Pick<UsageRow, 'turns' | 'calls' | 'costUsd' | 'unpricedCalls' | 'inputTokens' | 'outputTokens' | 'models'>} r
    * @param {string | null} className
    */
   const row = (date, group, r, className) =>
@@ -200,9 +219,19 @@ function usageTable(rows) {
       h('td', { 'data-label': 'Date' }, date),
       h('td', { 'data-label': 'Group' }, group),
       h('td', { 'data-label': 'Turns', class: 'num' }, number(r.turns)),
-      h('td', { 'data-label': 'Cost', class: 'num' }, cost(r.costUsd)),
+      // Calls to a model without a known price are not in the sum: said, never shown as free.
+      h('td', { 'data-label': 'Cost', class: 'num' }, costWithUnknown(r)),
       h('td', { 'data-label': 'Input tokens', class: 'num' }, number(r.inputTokens)),
       h('td', { 'data-label': 'Output tokens', class: 'num' }, number(r.outputTokens)),
+      h(
+        'td',
+        { 'data-label': 'By model', class: 'by-model' },
+        // One model a line, as plain text lines (no boxes inside the cell to lay over each other).
+        r.models.flatMap((m, i) => [
+          i > 0 ? h('br') : null,
+          `${m.model ?? 'unnamed'} (${m.provider ?? 'anthropic'}): ${m.costUsd === null ? 'unknown' : cost(m.costUsd)}, ${number(m.inputTokens)} in / ${number(m.outputTokens)} out`,
+        ]),
+      ),
     );
   return table(
     { id: 'usage', class: 'stack' },

@@ -1,7 +1,7 @@
 // @ts-check
-// The joined groups (trigger, who may engage, egress, session) with an inline trigger editor, and the chats
-// pincer has seen but not joined, each with a join form.
-import { joinChat, listSeenChats, updateGroup } from '../api.js';
+// The joined groups (trigger, who may engage, model, egress, session) with an inline editor of the trigger and
+// of the model, and the chats pincer has seen but not joined, each with a join form.
+import { joinChat, listProviders, listSeenChats, updateGroup } from '../api.js';
 import { cell, h, replace, table } from '../dom.js';
 import { attempt } from '../errors.js';
 import { dateTime, timeAgo } from '../format.js';
@@ -14,9 +14,12 @@ import { memoryHref } from './memory.js';
  * @typedef {import('../types.js').View} View
  * @typedef {import('../types.js').GroupView} GroupView
  * @typedef {import('../types.js').SeenChat} SeenChat
+ * @typedef {import('../types.js').ProviderView} ProviderView
  */
 
-const HEADINGS = ['Name', 'Channel', 'Folder', 'Trigger', 'Senders', 'Egress', 'Session', 'Last activity', ''];
+const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'];
+
+const HEADINGS = ['Name', 'Channel', 'Folder', 'Trigger', 'Senders', 'Model', 'Egress', 'Session', 'Last activity', ''];
 
 /**
  * @param {HTMLElement} root
@@ -40,17 +43,25 @@ export function mountGroups(root) {
   );
 
   // Open forms survive a re-render (a live update while typing), input and all.
-  /** @type {{ folder: string, form: HTMLFormElement } | null} */
+  /** @type {{ folder: string, form: HTMLElement } | null} */
   let editing = null;
   /** @type {{ chatId: string, form: HTMLFormElement } | null} */
   let joining = null;
   /** @type {SeenChat[]} */
   let seen = [];
+  /** @type {ProviderView[]} */
+  let providers = [];
 
   const renderGroups = () => {
     const rows = state.groups.flatMap((g) => {
       const row = groupRow(g, () => {
-        editing = editing?.folder === g.folder ? null : { folder: g.folder, form: triggerForm(g, close, saved) };
+        editing =
+          editing?.folder === g.folder
+            ? null
+            : {
+                folder: g.folder,
+                form: h('div', { class: 'edit-forms' }, triggerForm(g, close, saved), modelForm(g, providers, close, saved)),
+              };
         renderGroups();
         editing?.form.querySelector('input')?.focus();
       });
@@ -103,7 +114,8 @@ export function mountGroups(root) {
   };
 
   const reload = serialized(async () => {
-    const [, chats] = await Promise.all([loadGroups(), listSeenChats()]);
+    const [, chats, known] = await Promise.all([loadGroups(), listSeenChats(), listProviders()]);
+    providers = known;
     seen = chats.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
     if (editing && !state.groups.some((g) => g.folder === editing?.folder)) editing = null;
     if (joining && !seen.some((c) => c.id === joining?.chatId)) joining = null;
@@ -140,7 +152,11 @@ function sessionState(g) {
  * @param {() => void} onEdit
  */
 function groupRow(g, onEdit) {
-  const edit = h('button', { type: 'button', class: 'edit secondary', 'aria-label': `Edit the trigger of ${groupLabel(g)}` }, 'Edit');
+  const edit = h(
+    'button',
+    { type: 'button', class: 'edit secondary', 'aria-label': `Edit the trigger and model of ${groupLabel(g)}` },
+    'Edit',
+  );
   edit.addEventListener('click', onEdit);
   const senders = g.senderAllowlist;
   return h(
@@ -151,6 +167,7 @@ function groupRow(g, onEdit) {
     cell('Folder', h('code', {}, g.folder)),
     cell('Trigger', h('code', {}, g.trigger), g.respondToAll ? h('span', { class: 'note' }, ' · responds to all') : null),
     cell('Senders', senders === null ? 'anyone' : h('span', { title: senders.join(', ') }, `${senders.length} allowed`)),
+    cell('Model', modelSummary(g)),
     cell('Egress', g.egressPolicy),
     cell('Session', sessionState(g)),
     cell(
@@ -195,6 +212,96 @@ function triggerForm(g, onCancel, onSaved) {
     void attempt(async () => {
       try {
         await updateGroup(g.folder, { trigger: trigger.value.trim(), respondToAll: respondToAll.checked });
+        onSaved();
+      } finally {
+        save.disabled = false;
+      }
+    });
+  });
+  return form;
+}
+
+/**
+ * What the group's next turn runs on: the model (or Claude Code's default) on its provider, with its effort.
+ * @param {GroupView} g
+ */
+function modelSummary(g) {
+  const m = g.models;
+  if (m.problem) return h('span', { class: 'error', title: m.problem }, 'cannot run');
+  const own = m.own.model !== null || m.own.provider !== null || m.own.effort !== null;
+  return h(
+    'span',
+    { class: 'model', title: m.fallbackModel ? `fallback: ${m.fallbackModel}` : own ? 'set for this group' : "pincer's default" },
+    h('code', {}, m.model ?? 'default model'),
+    h('span', { class: 'note' }, ` on ${m.provider}${m.effort ? ` · effort ${m.effort}` : ''}`),
+  );
+}
+
+/**
+ * The group's own model settings; an empty field (or "default") goes back to pincer's default. Applies from the
+ * group's next turn.
+ * @param {GroupView} g
+ * @param {ProviderView[]} providers
+ * @param {() => void} onCancel
+ * @param {() => void} onSaved
+ */
+function modelForm(g, providers, onCancel, onSaved) {
+  const own = g.models.own;
+  const fallbackName = providers.find((p) => p.isDefault)?.name ?? 'default';
+  const provider = h(
+    'select',
+    { name: 'provider' },
+    h('option', { value: '' }, `default (${fallbackName})`),
+    ...providers.filter((p) => !p.isDefault).map((p) => h('option', { value: p.name, selected: own.provider === p.name }, p.name)),
+  );
+  const model = h('input', {
+    name: 'model',
+    value: own.model ?? '',
+    maxlength: 200,
+    placeholder: g.models.own.model === null && g.models.model ? g.models.model : 'default',
+    autocomplete: 'off',
+    spellcheck: 'false',
+  });
+  const effort = h(
+    'select',
+    { name: 'effort' },
+    h('option', { value: '' }, 'default'),
+    ...EFFORTS.map((e) => h('option', { value: e, selected: own.effort === e }, e)),
+  );
+  const fallback = h('input', {
+    name: 'fallbackModel',
+    value: own.fallbackModel ?? '',
+    maxlength: 200,
+    placeholder: 'none',
+    autocomplete: 'off',
+    spellcheck: 'false',
+  });
+  const save = h('button', { type: 'submit' }, 'Save model');
+  const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+  const form = h(
+    'form',
+    { class: 'model-form inline-form' },
+    h('label', {}, 'Provider ', provider),
+    h('label', {}, 'Model ', model),
+    h('label', {}, 'Effort ', effort),
+    h('label', {}, 'Fallback ', fallback),
+    save,
+    cancel,
+  );
+  cancel.addEventListener('click', onCancel);
+  /** @param {string} v */
+  const orDefault = (v) => (v.trim() === '' || v.trim() === 'default' ? null : v.trim());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    void attempt(async () => {
+      try {
+        await updateGroup(g.folder, {
+          provider: orDefault(provider.value),
+          model: orDefault(model.value),
+          effort: orDefault(effort.value),
+          fallbackModel: orDefault(fallback.value),
+        });
         onSaved();
       } finally {
         save.disabled = false;

@@ -1,6 +1,7 @@
 // The owner's administration over HTTP: groups and scheduled tasks, each call a thin shell around Control.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { EFFORT_LEVELS } from '../../config.js';
 import { MEMORY_FILE_BYTES } from '../../memory/file-index.js';
 import { type Actor, type Control, ControlError, type ControlErrorCode, type TaskView } from '../../service/control.js';
 import type { Insight } from '../../service/insight.js';
@@ -53,12 +54,19 @@ const joinBody = body({
   senderAllowlist: senderAllowlist.nullable().optional(),
 });
 
+/** A model id or a provider name; null puts the field back to the default. Control checks the rest. */
+const modelName = z.string().min(1).max(200).nullable().optional();
+
 const groupChangeBody = body({
   trigger: z.string().min(1).max(64).optional(),
   respondToAll: z.boolean().optional(),
   senderAllowlist: senderAllowlist.nullable().optional(),
   timezone: timezone.nullable().optional(),
-}).refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist or timezone');
+  model: modelName,
+  effort: z.enum(EFFORT_LEVELS).nullable().optional(),
+  provider: z.string().min(1).max(64).nullable().optional(),
+  fallbackModel: modelName,
+}).refine(someField, 'say what to change: trigger, respondToAll, senderAllowlist, timezone, model, effort, provider or fallbackModel');
 
 const amount = z.number().positive('must be above 0').max(1_000_000, 'must be at most 1000000').nullable().optional();
 const budgetBody = body({ group: z.string().min(1).max(64).optional(), dailyUsd: amount, monthlyUsd: amount }).refine(
@@ -86,6 +94,8 @@ const newTaskBody = body({
   scheduleValue,
   contextMode: contextMode.default('group'),
   timezone: timezone.optional(),
+  model: modelName,
+  effort: z.enum(EFFORT_LEVELS).nullable().optional(),
 });
 
 const taskChangeBody = body({
@@ -94,7 +104,9 @@ const taskChangeBody = body({
   scheduleValue: scheduleValue.optional(),
   contextMode: contextMode.optional(),
   timezone: timezone.optional(),
-}).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode or timezone');
+  model: modelName,
+  effort: z.enum(EFFORT_LEVELS).nullable().optional(),
+}).refine(someField, 'say what to change: prompt, scheduleType, scheduleValue, contextMode, timezone, model or effort');
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD');
 const memorySearchQuery = z.strictObject({
@@ -177,9 +189,17 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminApiDeps): v
     '/api/v1/groups/:folder',
     guarded((req) => {
       const { folder } = parse(folderParams, req.params, 'path');
-      const change = parse(groupChangeBody, req.body, 'body');
-      return { group: control.updateGroup(OWNER, folder, change) };
+      const { model, effort, provider, fallbackModel, ...settings } = parse(groupChangeBody, req.body, 'body');
+      const models = { model, effort, provider, fallbackModel };
+      // The model first: a refused model or provider (the likelier mistake) leaves the other settings as they were.
+      const changed = someField(models) ? control.setGroupModel(OWNER, folder, models) : undefined;
+      return { group: someField(settings) ? control.updateGroup(OWNER, folder, settings) : changed };
     }),
+  );
+
+  app.get(
+    '/api/v1/providers',
+    guarded(() => ({ providers: control.listProviders(OWNER) })),
   );
 
   app.delete(
