@@ -32,7 +32,6 @@ const START = Date.parse('2024-12-01T08:00:00Z');
 const SPAN_DAYS = 730;
 const TZ = 'Europe/Berlin';
 const TARGET_P95_MS = 50;
-const TARGET_INGEST_RATIO = 0.9;
 
 const rand = prng(20261207);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
@@ -296,10 +295,11 @@ export async function memoryRecallSection(): Promise<Section> {
         samples: hybrid.roundTrips,
       },
       {
-        metric: 'storing with the index following, against without',
+        // The target (at most 10 % below) is on the whole ingest path, item 4; storing alone is its
+        // cheapest part, so the index weighs more here.
+        metric: 'storing alone, with the index following, against without (the target is on ingest: item 4)',
         unit: '×',
         value: on.msgPerS / off.msgPerS,
-        target: { stat: 'value', op: '>=', limit: TARGET_INGEST_RATIO },
       },
     );
     s.tables.push({

@@ -1,4 +1,5 @@
-// pincer's ingest path in this process, wired as app.ts wires it (store → ingest → Dispatcher → GroupQueue),
+// pincer's ingest path in this process, wired as app.ts wires it (store → ingest → Dispatcher → GroupQueue, the
+// message index following),
 // on a temporary home. Its sandbox runtime starts agents that never answer (`sleep`): the first
 // MAX_CONCURRENT_AGENTS groups get a lane that stays busy, every other group waits for a slot. That is pincer
 // under load, every slot taken by a long turn, and it lets ingest and dispatch be driven fast and counted
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { InboundMessage, InboundSink } from '../../src/channels/types.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { MessageIndexer } from '../../src/memory/message-indexer.js';
 import type { Runtime } from '../../src/sandbox/types.js';
 import { Budgets } from '../../src/service/budgets.js';
 import { Control } from '../../src/service/control.js';
@@ -35,6 +37,8 @@ export interface Core {
 export interface CoreOptions {
   /** Called right after the dispatcher took an engaged message. */
   onDispatched?(chatId: string, seq: number): void;
+  /** The full-text index following the store, as app.ts runs it (default); false: none, to measure its cost. */
+  index?: boolean;
 }
 
 /** A runtime whose agents are alive and silent: the SDK waits for them until the lane is shut down. */
@@ -113,6 +117,8 @@ export function startCore(options: CoreOptions = {}): Core {
   );
   dispatcher = agents;
   const deps = { store, layout, assistantName: config.assistantName, maxMediaBytes: config.mediaMaxBytes, log };
+  const indexer = options.index === false ? undefined : new MessageIndexer(store, log);
+  indexer?.start();
   const core: Core = {
     home,
     layout,
@@ -134,6 +140,7 @@ export function startCore(options: CoreOptions = {}): Core {
       },
     }),
     async close() {
+      indexer?.stop();
       await agents.stop();
       store.close();
       rmSync(home, { recursive: true, force: true });
