@@ -140,9 +140,12 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
   /** An answer of the agent's: at Haiku 4.5's list prices ($1 in, $5 out, cache reads $0.10 per million) $0.002. */
   const SMALL = { input_tokens: 1000, output_tokens: 100, cache_read_input_tokens: 5000 };
   const SMALL_USD = (1000 * 1 + 100 * 5 + 5000 * 0.1) / 1e6;
-  /** An answer to a call the agent makes with curl: at Opus 4.1's ($15 in, $75 out per million) $1.65. */
+  /**
+   * An answer to a call the agent makes with curl, asking for Opus 4.1: the proxy sends it on as the group's Haiku
+   * 4.5 (a group never runs on a dearer model than it was set to), so it costs $0.11, not Opus's $1.65.
+   */
   const BIG = { input_tokens: 100_000, output_tokens: 2_000 };
-  const BIG_USD = (100_000 * 15 + 2_000 * 75) / 1e6;
+  const BIG_USD = (100_000 * 1 + 2_000 * 5) / 1e6;
   /** The agent's Bash calls the model proxy itself, as the sandbox's curl can: `stolen <tag> <i>`, streamed and not. */
   const curls = (tag: string, n: number) =>
     [
@@ -231,6 +234,10 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
     await h.reply('local:curls', id);
     const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen ten'));
     assert.equal(stolen.length, 10, 'the ten calls reached the model');
+    assert.ok(
+      stolen.every((r) => r.body.model === 'claude-haiku-4-5'),
+      "each asked for Opus and went to the group's Haiku",
+    );
     await new Promise((r) => setTimeout(r, 200));
     // The agent's own two answers, and the ten the owner's key paid for.
     const expected = 2 * SMALL_USD + 10 * BIG_USD;
@@ -243,13 +250,13 @@ describe('spend is what the model proxy metered, whoever in the sandbox made the
   });
 
   test('once a call takes a group over its budget, its next calls are refused at the proxy, the endpoint not called', async () => {
-    h.pincer.control.setBudget({ kind: 'owner' }, { group: 'capped', dailyUsd: 1 });
+    h.pincer.control.setBudget({ kind: 'owner' }, { group: 'capped', dailyUsd: 0.1 });
     const id = await h.send('local:capped', 'please run the curls, three of them');
     const reply = await h.reply('local:capped', id);
     const stolen = h.fake.requests.filter((r) => lastUserText(r).startsWith('stolen capped'));
     assert.equal(stolen.length, 1, 'the first call went out (the group was within budget); the two after it did not');
     // The agent's own next call is refused too: Claude Code ends the turn with pincer's words, at once (402 is not retried).
-    assert.match(reply.text, /402 pincer: this group's daily budget is reached: \$1\.\d\d of \$1\.00/);
+    assert.match(reply.text, /402 pincer: this group's daily budget is reached: \$0\.\d\d of \$0\.10/);
   });
 
   test('a forged result with total_cost_usd -1000 changes no spend figure', async (t) => {

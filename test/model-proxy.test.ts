@@ -272,6 +272,34 @@ describe('model proxy, what a call asks the endpoint to do', () => {
     });
   }
 
+  it("a call naming a dearer model than the group's goes to the group's; its fallback and cheaper models pass", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-pin-'));
+    const endpoint = await bodyEndpoint();
+    const screened: string[][] = [];
+    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+      upstream: endpoint.url,
+      credential: { kind: 'api-key', value: 'REAL' },
+      pin: { model: 'claude-sonnet-4-5', fallback: 'claude-opus-4-1' },
+      onScreened: (removed) => screened.push(removed),
+    });
+    try {
+      const ask = (model: string) =>
+        post(proxy.socketPath, JSON.stringify({ model, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }));
+      for (const model of ['claude-opus-5', 'claude-sonnet-4-5', 'claude-opus-4-1', 'claude-haiku-4-5', 'some-unpriced-model'])
+        await ask(model);
+      const sent = endpoint.bodies.map((b) => (JSON.parse(b) as { model: string }).model);
+      assert.deepEqual(sent, ['claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-opus-4-1', 'claude-haiku-4-5', 'claude-sonnet-4-5']);
+      assert.deepEqual(screened, [
+        ['model claude-opus-5 (this group runs on claude-sonnet-4-5)'],
+        ['model some-unpriced-model (this group runs on claude-sonnet-4-5)'],
+      ]);
+    } finally {
+      await proxy.close();
+      await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("takes out the endpoint's MCP connector, web fetch and code execution, and web search when the group may not go out", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-screen-'));
     const endpoint = await bodyEndpoint();

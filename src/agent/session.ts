@@ -207,6 +207,7 @@ export class AgentSession {
         startModelProxy(o.plan.modelSocket, {
           upstream: o.provider.baseUrl,
           credential: o.provider.credential,
+          ...(o.model ? { pin: { model: o.model, ...(o.fallbackModel ? { fallback: o.fallbackModel } : {}) } } : {}),
           meter: {
             admit: () => o.meter.admit(),
             record: (call) => {

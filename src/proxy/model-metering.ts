@@ -104,6 +104,16 @@ const DEAREST: Rates = [...PRICES.values()]
   );
 
 /** The list entry of a model id: exactly a key, or a key with a date (`-20250929`) or `-latest`; a `[1m]` suffix is the same model. */
+/**
+ * Whether `model` costs no more per token than `than` (input and output, both on the price list): a model a group
+ * set to `than` may also use. An unpriced model is never known to be no dearer.
+ */
+export function noDearerThan(model: string, than: string): boolean {
+  const a = priceOf(model);
+  const b = priceOf(than);
+  return a !== undefined && b !== undefined && a.input <= b.input && a.output <= b.output;
+}
+
 function priceOf(model: string): PriceEntry | undefined {
   const id = model.toLowerCase().replace(/\[1m\]$/, '');
   const key = id.replace(/-(\d{8}|latest)$/, '');

@@ -15,7 +15,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import type { ModelCredential } from '../config.js';
 import { type MeteredCall, usageReader } from './model-metering.js';
-import { screenModelRequest } from './model-request.js';
+import { type ModelPin, screenModelRequest } from './model-request.js';
 import { listenUnix } from './unix-listen.js';
 
 /** The group's spend, as the proxy sees it: asked before each call goes out, told what each answer used. */
@@ -42,6 +42,8 @@ export interface ModelProxyOptions {
   /** Called as each request is forwarded, with the model it asks for (null when it names none). */
   onRequest?: (path: string, model: string | null) => void;
   onRefused?: (refusal: ProxyRefusal) => void;
+  /** The model the group runs on: calls naming a dearer one are sent to it (see ModelPin). */
+  pin?: ModelPin;
   /** Whether the endpoint may search the web for this sandbox (not when its egress policy lets nothing out). */
   webSearchAllowed?: () => boolean;
   /** What was taken out of a call the endpoint must not do for this sandbox (see model-request.ts). */
@@ -287,7 +289,7 @@ export async function startModelProxy(socketPath: string, options: ModelProxyOpt
         done();
         return;
       }
-      const screened = screenModelRequest(Buffer.concat(chunks), options.webSearchAllowed?.() ?? true);
+      const screened = screenModelRequest(Buffer.concat(chunks), options.webSearchAllowed?.() ?? true, options.pin);
       if (!screened.ok) {
         options.onRefused?.({ method, path, reason: screened.reason });
         answerError(res, 403, 'permission_error', `pincer model proxy refuses ${screened.reason}`);

@@ -5,6 +5,7 @@
 // execution and fast mode bill beyond the tokens the meter prices. Claude Code uses none of these (its MCP
 // servers, WebFetch and images live in the sandbox and the prompt): the body is parsed, what the endpoint must
 // not do is taken out or refused, and what goes on is the body as pincer read it, never bytes it did not.
+import { noDearerThan } from './model-metering.js';
 
 /** Server tools are kept only by this allowlist: client tools (no type, or `custom`) and web search. */
 const WEB_SEARCH = 'web_search';
@@ -28,8 +29,17 @@ export type ScreenedRequest = { ok: true; body: Buffer; removed: string[]; model
 
 const MAX_MODEL_NAME = 200;
 
+/**
+ * The model a group was set to run on: a call naming a dearer one (an agent's curl, a sub-agent asked to use opus)
+ * goes to this one instead. Its fallback, and models no dearer by the price list, pass as asked.
+ */
+export interface ModelPin {
+  model: string;
+  fallback?: string;
+}
+
 /** The body to forward with what the endpoint must not do taken out, or why the call is refused. */
-export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean): ScreenedRequest {
+export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean, pin?: ModelPin): ScreenedRequest {
   if (bracketsOver(raw, MAX_BRACKETS)) return { ok: false, reason: `a body with more than ${MAX_BRACKETS} objects and arrays` };
   let parsed: unknown;
   try {
@@ -68,6 +78,10 @@ export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean): Scre
     const choice = parsed.tool_choice;
     if (isRecord(choice) && typeof choice.name === 'string' && names.has(choice.name)) delete parsed.tool_choice;
   }
+  if (pin && typeof parsed.model === 'string' && !allowedModel(parsed.model, pin)) {
+    removed.push(`model ${parsed.model.slice(0, 64)} (this group runs on ${pin.model})`);
+    parsed.model = pin.model;
+  }
   try {
     // Always what pincer read: a duplicate key or an odd spelling the endpoint might read otherwise goes no further.
     const model = typeof parsed.model === 'string' ? parsed.model.slice(0, MAX_MODEL_NAME) : null;
@@ -75,6 +89,10 @@ export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean): Scre
   } catch {
     return { ok: false, reason: 'a body nested too deeply' };
   }
+}
+
+function allowedModel(model: string, pin: ModelPin): boolean {
+  return model === pin.model || model === pin.fallback || noDearerThan(model, pin.model);
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
