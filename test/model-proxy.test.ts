@@ -275,26 +275,41 @@ describe('model proxy, what a call asks the endpoint to do', () => {
   it("a call naming a dearer model than the group's goes to the group's; its fallback and cheaper models pass", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pincer-proxy-pin-'));
     const endpoint = await bodyEndpoint();
+    const ask = (socketPath: string, model: string) =>
+      post(socketPath, JSON.stringify({ model, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }));
     const screened: string[][] = [];
-    const proxy = await startModelProxy(join(dir, 'model.sock'), {
+    const pinned = await startModelProxy(join(dir, 'model.sock'), {
       upstream: endpoint.url,
       credential: { kind: 'api-key', value: 'REAL' },
       pin: { model: 'claude-sonnet-4-5', fallback: 'claude-opus-4-1' },
       onScreened: (removed) => screened.push(removed),
     });
+    // A group set to a Claude Code alias: Claude Code turns it into an id the proxy cannot know, so nothing is pinned.
+    const aliased = await startModelProxy(join(dir, 'alias.sock'), {
+      upstream: endpoint.url,
+      credential: { kind: 'api-key', value: 'REAL' },
+      pin: { model: 'opus' },
+    });
     try {
-      const ask = (model: string) =>
-        post(proxy.socketPath, JSON.stringify({ model, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }));
       for (const model of ['claude-opus-5', 'claude-sonnet-4-5', 'claude-opus-4-1', 'claude-haiku-4-5', 'some-unpriced-model'])
-        await ask(model);
+        await ask(pinned.socketPath, model);
+      await ask(aliased.socketPath, 'claude-opus-5');
       const sent = endpoint.bodies.map((b) => (JSON.parse(b) as { model: string }).model);
-      assert.deepEqual(sent, ['claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-opus-4-1', 'claude-haiku-4-5', 'claude-sonnet-4-5']);
+      assert.deepEqual(sent, [
+        'claude-sonnet-4-5',
+        'claude-sonnet-4-5',
+        'claude-opus-4-1',
+        'claude-haiku-4-5',
+        'claude-sonnet-4-5',
+        'claude-opus-5',
+      ]);
       assert.deepEqual(screened, [
         ['model claude-opus-5 (this group runs on claude-sonnet-4-5)'],
         ['model some-unpriced-model (this group runs on claude-sonnet-4-5)'],
       ]);
     } finally {
-      await proxy.close();
+      await pinned.close();
+      await aliased.close();
       await endpoint.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -31,7 +31,8 @@ const MAX_MODEL_NAME = 200;
 
 /**
  * The model a group was set to run on: a call naming a dearer one (an agent's curl, a sub-agent asked to use opus)
- * goes to this one instead. Its fallback, and models no dearer by the price list, pass as asked.
+ * goes to this one instead. Its fallback, and models no dearer by the price list, pass as asked. A Claude Code
+ * alias (`opus`, `sonnet[1m]` …) pins nothing: Claude Code resolves it to an id the proxy cannot know.
  */
 export interface ModelPin {
   model: string;
@@ -78,7 +79,7 @@ export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean, pin?:
     const choice = parsed.tool_choice;
     if (isRecord(choice) && typeof choice.name === 'string' && names.has(choice.name)) delete parsed.tool_choice;
   }
-  if (pin && typeof parsed.model === 'string' && !allowedModel(parsed.model, pin)) {
+  if (pin && !CLAUDE_CODE_ALIAS.test(pin.model) && typeof parsed.model === 'string' && !allowedModel(parsed.model, pin)) {
     removed.push(`model ${parsed.model.slice(0, 64)} (this group runs on ${pin.model})`);
     parsed.model = pin.model;
   }
@@ -90,6 +91,8 @@ export function screenModelRequest(raw: Buffer, webSearchAllowed: boolean, pin?:
     return { ok: false, reason: 'a body nested too deeply' };
   }
 }
+
+const CLAUDE_CODE_ALIAS = /^(default|sonnet|opus|haiku|opusplan|best)(\[1m\])?$/;
 
 function allowedModel(model: string, pin: ModelPin): boolean {
   return model === pin.model || model === pin.fallback || noDearerThan(model, pin.model);
