@@ -48,11 +48,7 @@ export class BackgroundEmbedder {
   start(): void {
     this.#store.messages.changes.on('appended', this.#onAppended);
     // Memory files indexed before this start (or by an older pincer) are checked once.
-    for (const chatId of this.#store.db
-      .prepare<[], { chatId: string }>('SELECT DISTINCT chat_id AS chatId FROM memory_files')
-      .all()
-      .map((r) => r.chatId))
-      this.#changedChats.add(chatId);
+    for (const chatId of this.#store.fileSearch.chats()) this.#changedChats.add(chatId);
     this.#running = this.#loop();
   }
 

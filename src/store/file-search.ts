@@ -30,6 +30,7 @@ export class FileSearchTable {
   readonly #upsertFile;
   readonly #search;
   readonly #passages;
+  readonly #chats;
   readonly #passage;
   readonly #replace: (chatId: string, path: string, file: IndexedFile, passages: FilePassage[]) => void;
   readonly #remove: (chatId: string, path: string) => void;
@@ -55,6 +56,7 @@ export class FileSearchTable {
     this.#passages = db.prepare<[string], { path: string; line: number; text: string }>(
       'SELECT path, line, text FROM file_search WHERE chat_id = ?',
     );
+    this.#chats = db.prepare<[], { chatId: string }>('SELECT DISTINCT chat_id AS chatId FROM memory_files');
     this.#passage = db.prepare<[string, string, number], { text: string }>(
       'SELECT text FROM file_search WHERE chat_id = ? AND path = ? AND line = ?',
     );
@@ -81,6 +83,11 @@ export class FileSearchTable {
 
   remove(chatId: string, path: string): void {
     this.#remove(chatId, path);
+  }
+
+  /** The chats that have memory files indexed. */
+  chats(): string[] {
+    return this.#chats.all().map((r) => r.chatId);
   }
 
   /** Every indexed passage of a chat's memory files (to embed them). */
